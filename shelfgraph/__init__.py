@@ -1,0 +1,1 @@
+"""shelfgraph: grow a product knowledge graph from a retail catalogue."""

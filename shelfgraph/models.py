@@ -1,0 +1,133 @@
+"""Pydantic models at every seam: products in, facts out, with provenance.
+
+A `Fact` is one assertion about the graph (subject, predicate, object) plus where it came
+from. Its id is a content hash of what identifies it, so writing the same fact twice
+stores it once; the run that wrote it and its confidence are not part of its identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FactStatus = Literal["active", "rejected", "retracted"]
+
+# Predicates with a fixed meaning. Attribute values use `attribute_predicate(name)`.
+PRODUCT_TYPE = "product_type"
+BROADER = "broader"  # type -> parent taxonomy node id
+APPLICABLE = "applicable_attribute"  # type -> attribute name
+SAME_AS = "same_as"  # type/value -> its canonical synonym
+ATTRIBUTE_PREFIX = "attr:"
+IMPORTANCE_PREFIX = "importance:"  # type -> importance score (object) of an attribute
+
+
+def attribute_predicate(attribute: str) -> str:
+    return f"{ATTRIBUTE_PREFIX}{attribute}"
+
+
+def type_subject(type_name: str) -> str:
+    """Subject id of a product type: types are graph nodes of their own."""
+    return f"type:{normalise_label(type_name)}"
+
+
+def normalise_label(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def content_hash(value: Any) -> str:
+    """sha256 of sorted-key JSON: identical content gets an identical id."""
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+class TextSnippet(BaseModel):
+    """A review or a question-and-answer text attached to a product."""
+
+    id: str
+    text: str
+
+
+class Product(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    title: str = Field(min_length=1)
+    description: str = ""
+    product_type: str | None = None
+    attributes: dict[str, list[str]] = Field(default_factory=dict)
+    reviews: list[TextSnippet] = Field(default_factory=list)
+    questions: list[TextSnippet] = Field(default_factory=list)
+    source: str | None = None  # "file:line" it was read from
+
+    def field_text(self, field: str) -> str:
+        """Text of a source field: title, description, review:<id> or qa:<id>."""
+        if field in ("title", "description"):
+            return getattr(self, field)
+        kind, _, snippet_id = field.partition(":")
+        snippets = {"review": self.reviews, "qa": self.questions}.get(kind)
+        if snippets is None:
+            raise KeyError(f"unknown source field {field!r}")
+        for snippet in snippets:
+            if snippet.id == snippet_id:
+                return snippet.text
+        raise KeyError(f"product {self.id} has no {field}")
+
+    def text_fields(self) -> dict[str, str]:
+        fields = {"title": self.title}
+        if self.description:
+            fields["description"] = self.description
+        fields.update({f"review:{r.id}": r.text for r in self.reviews})
+        fields.update({f"qa:{q.id}": q.text for q in self.questions})
+        return fields
+
+    def content_hash(self) -> str:
+        return content_hash(self.model_dump(exclude={"source"}))
+
+
+class TaxonomyNode(BaseModel):
+    id: str
+    name: str
+    parent: str | None = None
+    attributes: list[str] = Field(default_factory=list)  # attributes that apply (Shopify)
+
+
+class Provenance(BaseModel):
+    step: str  # ingest, taxonomy, relations, imputation, cleaning, synonyms
+    method: str  # gold, baseline, agent, hybrid
+    run_id: str
+    source_field: str | None = None
+    start: int | None = None
+    end: int | None = None
+    model: str | None = None
+    prompt: str | None = None  # name@version#hash of the rendered template
+
+
+class Fact(BaseModel):
+    subject: str
+    predicate: str
+    object: str
+    confidence: float | None = None
+    status: FactStatus = "active"
+    provenance: Provenance
+
+    @property
+    def id(self) -> str:
+        identity = self.provenance.model_dump(exclude={"run_id"})
+        identity.update(subject=self.subject, predicate=self.predicate, object=self.object)
+        return "sha256:" + content_hash(identity)[:32]
+
+
+class Run(BaseModel):
+    id: str
+    command: str
+    config: dict[str, Any] = Field(default_factory=dict)
+    started_at: float
+    finished_at: float | None = None
+    status: Literal["running", "finished", "failed"] = "running"
+    summary: dict[str, Any] = Field(default_factory=dict)
