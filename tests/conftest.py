@@ -1,4 +1,4 @@
-"""Shared fixtures: a temporary SHELFGRAPH_HOME for every test, and the shared datasets."""
+"""Shared fixtures: the bundled demo data, the optional shared datasets, a private home."""
 
 from __future__ import annotations
 
@@ -6,19 +6,26 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def demo_data() -> Path:
+    return DEMO
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"needs the shared datasets at {SHARED_DATA} (only present in the shelfgraph workplace)")
+    return SHARED_DATA
 
 
 @pytest.fixture(autouse=True)
-def shelfgraph_home(tmp_path_factory, monkeypatch) -> Path:
-    home = tmp_path_factory.mktemp("shelfgraph-home")
+def shelfgraph_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own SHELFGRAPH_HOME so caches and logs never leak between tests."""
+    home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("SHELFGRAPH_HOME", str(home))
     return home
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """`../shared/data` (the public datasets); tests using it skip when it is absent."""
-    if not (SHARED_DATA / "README.md").is_file():
-        pytest.skip(f"shared datasets not found at {SHARED_DATA} (see DEVELOPERS.md, 'Data and evaluation')")
-    return SHARED_DATA

@@ -1,0 +1,126 @@
+"""`ingest`, `stats` and `show`: getting data into the ledger and looking at it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+StoreOption = Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.")]
+
+
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Catalogues (JSONL, CSV, Parquet, OA-Mine, "
+                                                "WDC-PAVE), review/Q&A JSONL, or taxonomies.", exists=True)],
+    store: StoreOption = Path("graph.db"),
+    taxonomy: Annotated[Optional[list[Path]], typer.Option(help="Taxonomy: Shopify folder, Google "
+                                                           "taxonomy-with-ids file or CSV.", exists=True)] = None,
+    reviews: Annotated[Optional[list[Path]], typer.Option(help="Reviews / Q&A JSONL (product_id, text).",
+                                                          exists=True)] = None,
+    rejected: Annotated[Optional[Path], typer.Option(help="Where rejected rows go (JSONL); default "
+                                                     "<store>.rejected.jsonl")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Read products, texts and taxonomies into the graph. Bad rows are reported with file and
+    line, written to the rejected-rows file, and the exit status is 3; the rest is stored."""
+    from ..ingest import ingest_paths, write_rejected
+    from ..store import Ledger
+
+    paths = [*(taxonomy or []), *files, *(reviews or [])]
+    with Ledger(store) as ledger:
+        run = ledger.start_run("ingest", {"files": [str(p) for p in paths]})
+        reports = ingest_paths(ledger, paths, run.id)
+        bad = [row for r in reports for row in r.rejected]
+        rejected_path = rejected or store.with_suffix(store.suffix + ".rejected.jsonl")
+        write_rejected(bad, rejected_path)
+        ledger.finish_run(run, {"reports": [r.model_dump(exclude={"rejected"}) for r in reports],
+                                "rejected": len(bad)})
+    for row in bad:
+        typer.echo(f"rejected {row.message()}", err=True)
+    if as_json:
+        typer.echo(json.dumps([r.model_dump() for r in reports]))
+    else:
+        for r in reports:
+            typer.echo(f"{r.file} ({r.format}): {r.products} products ({r.changed} new or changed), "
+                       f"{r.facts} new facts, {r.texts} texts, {r.taxonomy_nodes} taxonomy nodes, "
+                       f"{len(r.rejected)} rejected")
+    if bad:
+        typer.echo(f"{len(bad)} rows rejected; see {rejected_path}", err=True)
+        raise typer.Exit(3)
+
+
+def stats(
+    store: StoreOption = Path("graph.db"),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Counts of products, types, taxonomy nodes and facts by predicate and status."""
+    from ..store import Ledger
+
+    _require(store)
+    with Ledger(store) as ledger:
+        counts = ledger.stats()
+    if as_json:
+        typer.echo(json.dumps(counts))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{store}[/]: {counts['products']} products, {counts['product_types']} "
+                  f"product types, {counts['taxonomy_nodes']} taxonomy nodes, "
+                  f"{counts['facts']['total']} facts {counts['facts']['by_status']}")
+    table = Table("predicate", "active facts")
+    for predicate, n in counts["facts"]["by_predicate"].items():
+        table.add_row(predicate, str(n))
+    console.print(table)
+
+
+def show(
+    product_id: Annotated[str, typer.Argument(help="A product id (see `stats` or `export`).")],
+    store: StoreOption = Path("graph.db"),
+    all_statuses: Annotated[bool, typer.Option("--all", help="Also rejected and retracted facts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """A product's text and every fact about it, with provenance and evidence."""
+    from ..store import Ledger
+
+    _require(store)
+    with Ledger(store) as ledger:
+        product = ledger.product(product_id)
+        if product is None:
+            typer.echo(f"no product {product_id!r} in {store}", err=True)
+            raise typer.Exit(1)
+        facts = ledger.facts(subject=product_id, status=None if all_statuses else "active")
+    if as_json:
+        typer.echo(json.dumps({"product": product.model_dump(),
+                               "facts": [dict(id=f.id, **f.model_dump()) for f in facts]}))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{product.id}[/] {product.title}")
+    table = Table("predicate", "object", "conf", "status", "evidence", "step/method", "model", "prompt", "run")
+    for fact in facts:
+        p = fact.provenance
+        evidence = p.source_field or ""
+        if p.start is not None and p.source_field:
+            evidence = f"{p.source_field}[{p.start}:{p.end}]"
+        table.add_row(fact.predicate, fact.object,
+                      "" if fact.confidence is None else f"{fact.confidence:.2f}", fact.status,
+                      evidence, f"{p.step}/{p.method}", p.model or "", p.prompt or "", p.run_id)
+    console.print(table)
+
+
+def _require(store: Path) -> None:
+    if not store.exists():
+        typer.echo(f"{store} does not exist; create it with `shelfgraph ingest FILE --store {store}`", err=True)
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command()(stats)
+    app.command()(show)

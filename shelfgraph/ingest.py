@@ -1,0 +1,459 @@
+"""Read catalogues, review/Q&A texts and taxonomies into the ledger.
+
+Formats are detected from the file: generic catalogues (JSONL, CSV, Parquet), the OA-Mine
+(`input/category/target_scores`) and WDC-PAVE (`input_title/...`) records, review and Q&A
+JSONL (`product_id`, `text`), and taxonomies (Shopify folder, Google `taxonomy-with-ids`
+text, CSV `id,name,parent_id`). A bad row never stops a file: it becomes a `RejectedRow`
+naming the file, the line and the reason, and everything else is stored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .models import (
+    PRODUCT_TYPE,
+    Fact,
+    Product,
+    Provenance,
+    TaxonomyNode,
+    TextSnippet,
+    attribute_predicate,
+    content_hash,
+)
+from .store import Ledger
+
+Format = Literal[
+    "catalog-jsonl", "catalog-csv", "catalog-parquet", "oa-mine", "wdc-pave", "texts",
+    "shopify", "google-taxonomy", "taxonomy-csv",
+]
+TAXONOMY_FORMATS = ("shopify", "google-taxonomy", "taxonomy-csv")
+NO_VALUE = {"", "n/a", "none", "null"}
+
+
+class RejectedRow(BaseModel):
+    file: str
+    line: int
+    reason: str
+    raw: str = ""
+
+    def message(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+class IngestReport(BaseModel):
+    file: str
+    format: Format
+    products: int = 0
+    changed: int = 0
+    facts: int = 0
+    texts: int = 0
+    taxonomy_nodes: int = 0
+    rejected: list[RejectedRow] = Field(default_factory=list)
+
+
+class RowError(ValueError):
+    """A row that cannot be read; the message says why."""
+
+
+# ---------------------------------------------------------------- reading lines safely
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, text or None when it is not UTF-8, raw bytes), 1-based."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError:
+                yield number, None, raw
+                continue
+            yield number, text, raw
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, Any] | RejectedRow]:
+    for number, text, raw in _decoded_lines(path):
+        if text is None:
+            yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
+                              raw=raw.decode("latin-1")[:500])
+            continue
+        if not text.strip():
+            continue
+        try:
+            yield number, json.loads(text)
+        except json.JSONDecodeError as err:
+            yield RejectedRow(file=str(path), line=number, reason=f"bad JSON: {err.msg} at column {err.colno}",
+                              raw=text[:500])
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
+    """CSV rows as dicts with the line each starts on; undecodable lines are rejected."""
+    good: list[str] = []
+    line_of: list[int] = []
+    for number, text, raw in _decoded_lines(path):
+        if text is None:
+            yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
+                              raw=raw.decode("latin-1")[:500])
+            continue
+        good.append(text)
+        line_of.append(number)
+    reader = csv.DictReader(io.StringIO("".join(good)))
+    row_start = 2
+    for row in reader:
+        start_line = line_of[row_start - 1] if row_start - 1 < len(line_of) else row_start
+        row_start = reader.line_num + 1
+        if None in row:
+            yield RejectedRow(file=str(path), line=start_line, reason="more fields than the header names",
+                              raw=json.dumps(row, default=str)[:500])
+            continue
+        yield start_line, row
+
+
+# ---------------------------------------------------------------- detecting formats
+def detect_format(path: Path) -> Format:
+    if path.is_dir():
+        if (path / "categories").is_dir():
+            return "shopify"
+        raise RowError(f"{path}: a folder is read only as a Shopify taxonomy (it needs categories/)")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return "catalog-parquet"
+    with path.open("rb") as handle:
+        head = handle.read(4096).decode("utf-8-sig", errors="replace")
+    first = head.splitlines()[0].strip() if head.strip() else ""
+    if suffix == ".txt" or re.match(r"^(#.*|\d+ - .+)$", first):
+        return "google-taxonomy"
+    if suffix == ".csv":
+        header = [h.strip().lower() for h in next(csv.reader([first]), [])]
+        return "taxonomy-csv" if {"id", "name", "parent_id"} <= set(header) and "title" not in header else "catalog-csv"
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return "catalog-jsonl"  # let the row reader report the bad lines
+    if isinstance(record, dict):
+        if "input" in record and "target_scores" in record:
+            return "oa-mine"
+        if "input_title" in record:
+            return "wdc-pave"
+        if "product_id" in record and "text" in record and "title" not in record:
+            return "texts"
+    return "catalog-jsonl"
+
+
+# ---------------------------------------------------------------- products
+def _values(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return [v for item in value for v in _values(item)]
+    if isinstance(value, dict):  # target_scores style {value: score}
+        return [str(v) for v in value if str(v).strip().lower() not in NO_VALUE]
+    text = str(value).strip()
+    return [] if text.lower() in NO_VALUE else [text]
+
+
+def derived_id(prefix: str, *parts: str) -> str:
+    return f"{prefix}-{content_hash(list(parts))[:16]}"
+
+
+_CATALOG_KEYS = {"id", "title", "description", "product_type", "category", "attributes",
+                 "reviews", "questions"}
+
+
+def product_from_catalog(record: dict[str, Any]) -> Product:
+    """A generic catalogue record: id, title, description, product_type/category, attributes
+    (a dict, or any other column holding a value), reviews, questions."""
+    if not isinstance(record, dict):
+        raise RowError(f"expected a JSON object, got {type(record).__name__}")
+    title = record.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise RowError("missing title" if not title else f"title must be text, got {type(title).__name__}")
+    description = record.get("description") or ""
+    if not isinstance(description, str):
+        raise RowError(f"description must be text, got {type(description).__name__}")
+    attributes = record.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise RowError(f"attributes must be an object, got {type(attributes).__name__}")
+    extra = {k: v for k, v in record.items() if k not in _CATALOG_KEYS}
+    merged = {name: _values(value) for name, value in {**extra, **attributes}.items()}
+    product_type = record.get("product_type") or record.get("category")
+    product_id = record.get("id")
+    return Product(
+        id=str(product_id) if product_id not in (None, "") else derived_id("p", title, description),
+        title=title.strip(),
+        description=description,
+        product_type=str(product_type) if product_type else None,
+        attributes={k: v for k, v in merged.items() if v},
+        reviews=record.get("reviews") or [],
+        questions=record.get("questions") or [],
+    )
+
+
+def product_from_oa_mine(record: dict[str, Any]) -> Product:
+    if not isinstance(record.get("input"), str) or not record["input"].strip():
+        raise RowError("missing title (field 'input')")
+    scores = record.get("target_scores")
+    if not isinstance(scores, dict):
+        raise RowError("target_scores must be an object")
+    return Product(
+        id=derived_id("oa", record["input"], str(record.get("category"))),
+        title=record["input"],
+        product_type=record.get("category"),
+        attributes={a: _values(v) for a, v in scores.items() if _values(v)},
+    )
+
+
+def product_from_wdc_pave(record: dict[str, Any]) -> Product:
+    title = record.get("input_title")
+    if not isinstance(title, str) or not title.strip():
+        raise RowError("missing title (field 'input_title')")
+    scores = record.get("target_scores")
+    if not isinstance(scores, dict):
+        raise RowError("target_scores must be an object")
+    return Product(
+        id=f"wdc-{record['id']}" if record.get("id") is not None else derived_id("wdc", title),
+        title=title,
+        description=record.get("input_description") or "",
+        product_type=record.get("category"),
+        attributes={a: _values(v) for a, v in scores.items() if _values(v)},
+    )
+
+
+_PRODUCT_READERS = {"catalog-jsonl": product_from_catalog, "catalog-csv": product_from_catalog,
+                    "catalog-parquet": product_from_catalog, "oa-mine": product_from_oa_mine,
+                    "wdc-pave": product_from_wdc_pave}
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
+        yield number, row
+
+
+def read_products(path: Path, fmt: Format) -> Iterator[Product | RejectedRow]:
+    """Products of a catalogue file; each bad row becomes a RejectedRow (file, line, reason)."""
+    convert = _PRODUCT_READERS[fmt]
+    rows = {"catalog-csv": _csv_rows, "catalog-parquet": _parquet_rows}.get(fmt, _json_rows)(path)
+    for item in rows:
+        if isinstance(item, RejectedRow):
+            yield item
+            continue
+        number, record = item
+        try:
+            product = convert(record)
+        except (RowError, ValidationError, TypeError, KeyError) as err:
+            yield RejectedRow(file=str(path), line=number, reason=_reason(err),
+                              raw=json.dumps(record, default=str)[:500])
+            continue
+        yield product.model_copy(update={"source": f"{path.name}:{number}"})
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors())
+    return str(err)
+
+
+def locate(text: str, value: str) -> tuple[int, int] | None:
+    """Character span of `value` in `text` (case-insensitive, whole words preferred)."""
+    if not value:
+        return None
+    match = re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text, re.IGNORECASE)
+    if match is None:
+        index = text.lower().find(value.lower())
+        return (index, index + len(value)) if index >= 0 else None
+    return match.span()
+
+
+def gold_facts(product: Product, run_id: str) -> list[Fact]:
+    """The catalogue's own values as the graph's starting facts, located in the text."""
+    facts = []
+    if product.product_type:
+        facts.append(Fact(subject=product.id, predicate=PRODUCT_TYPE, object=product.product_type,
+                          confidence=1.0,
+                          provenance=Provenance(step="ingest", method="gold", run_id=run_id,
+                                                source_field="catalogue")))
+    for attribute, values in product.attributes.items():
+        for value in values:
+            field, span = "catalogue", None
+            for name in ("title", "description"):
+                span = locate(product.field_text(name), value)
+                if span:
+                    field = name
+                    break
+            facts.append(Fact(
+                subject=product.id, predicate=attribute_predicate(attribute), object=value,
+                confidence=1.0,
+                provenance=Provenance(step="ingest", method="gold", run_id=run_id, source_field=field,
+                                      start=span[0] if span else None, end=span[1] if span else None),
+            ))
+    return facts
+
+
+# ---------------------------------------------------------------- reviews and Q&A
+def read_texts(path: Path) -> Iterator[tuple[int, str, str, TextSnippet] | RejectedRow]:
+    """(line, product id, "review" | "qa", snippet) from JSONL with `product_id` and `text`."""
+    for item in _json_rows(path):
+        if isinstance(item, RejectedRow):
+            yield item
+            continue
+        number, record = item
+        if not isinstance(record, dict) or not record.get("product_id") or not isinstance(record.get("text"), str):
+            yield RejectedRow(file=str(path), line=number, reason="needs 'product_id' and a text 'text'",
+                              raw=json.dumps(record, default=str)[:500])
+            continue
+        kind = "qa" if str(record.get("kind", "review")).lower() in ("qa", "question", "q&a") else "review"
+        snippet_id = str(record.get("id") or content_hash([record["text"]])[:12])
+        yield number, str(record["product_id"]), kind, TextSnippet(id=snippet_id, text=record["text"])
+
+
+# ---------------------------------------------------------------- taxonomies
+def read_taxonomy(path: str | Path) -> list[TaxonomyNode]:
+    """Nodes of a Shopify folder, a Google `taxonomy-with-ids` file or a CSV id,name,parent_id."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "shopify":
+        return _read_shopify(path)
+    if fmt == "google-taxonomy":
+        return _read_google(path)
+    if fmt == "taxonomy-csv":
+        return _read_taxonomy_csv(path)
+    raise RowError(f"{path}: not a taxonomy (a Shopify folder, a Google taxonomy-with-ids file "
+                   "or a CSV with id,name,parent_id)")
+
+
+def _read_shopify(folder: Path) -> list[TaxonomyNode]:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    names: dict[str, str] = {}
+    attributes_file = folder / "attributes.yml"
+    if attributes_file.exists():
+        data = yaml.load(attributes_file.read_text(encoding="utf-8"), Loader=loader) or {}
+        for group in data.values():
+            for attribute in group or []:
+                names[attribute["friendly_id"]] = attribute["name"]
+    nodes: list[TaxonomyNode] = []
+    for file in sorted((folder / "categories").glob("*.yml")):
+        parents: dict[str, str] = {}
+        entries = yaml.load(file.read_text(encoding="utf-8"), Loader=loader) or []
+        for entry in entries:
+            for child in entry.get("children") or []:
+                parents[child] = entry["id"]
+        for entry in entries:
+            nodes.append(TaxonomyNode(
+                id=entry["id"], name=entry["name"], parent=parents.get(entry["id"]),
+                attributes=[names.get(a, a) for a in entry.get("attributes") or []],
+            ))
+    return nodes
+
+
+def _read_google(path: Path) -> list[TaxonomyNode]:
+    nodes: list[TaxonomyNode] = []
+    by_path: dict[str, str] = {}
+    for number, text, _ in _decoded_lines(path):
+        if text is None or not text.strip() or text.startswith("#"):
+            continue
+        node_id, sep, full_path = text.strip().partition(" - ")
+        if not sep:
+            raise RowError(f"{path}:{number}: expected 'ID - A > B > C'")
+        parts = [p.strip() for p in full_path.split(">")]
+        parent = by_path.get(" > ".join(parts[:-1])) if len(parts) > 1 else None
+        by_path[" > ".join(parts)] = node_id
+        nodes.append(TaxonomyNode(id=node_id, name=parts[-1], parent=parent))
+    return nodes
+
+
+def _read_taxonomy_csv(path: Path) -> list[TaxonomyNode]:
+    nodes = []
+    for item in _csv_rows(path):
+        if isinstance(item, RejectedRow):
+            raise RowError(item.message())
+        number, row = item
+        row = {k.strip().lower(): (v or "").strip() for k, v in row.items()}
+        if not row.get("id") or not row.get("name"):
+            raise RowError(f"{path}:{number}: a taxonomy row needs id and name")
+        nodes.append(TaxonomyNode(id=row["id"], name=row["name"], parent=row.get("parent_id") or None))
+    return nodes
+
+
+# ---------------------------------------------------------------- into the ledger
+def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500) -> IngestReport:
+    """Ingest one file of any supported format; bad rows are reported, the rest stored."""
+    fmt = detect_format(path)
+    report = IngestReport(file=str(path), format=fmt)
+    if fmt in TAXONOMY_FORMATS:
+        report.taxonomy_nodes = ledger.upsert_taxonomy(read_taxonomy(path), source=str(path))
+        return report
+    if fmt == "texts":
+        _ingest_texts(ledger, path, report, run_id)
+        return report
+    batch: list[Product] = []
+    for item in read_products(path, fmt):
+        if isinstance(item, RejectedRow):
+            report.rejected.append(item)
+            continue
+        batch.append(item)
+        if len(batch) >= batch_size:
+            _store_products(ledger, batch, run_id, report)
+            batch = []
+    _store_products(ledger, batch, run_id, report)
+    return report
+
+
+def _store_products(ledger: Ledger, products: list[Product], run_id: str, report: IngestReport) -> None:
+    if not products:
+        return
+    with ledger.atomic():  # products and their starting facts land together
+        report.changed += ledger.upsert_products(products, run_id)
+        report.facts += ledger.add_facts(f for p in products for f in gold_facts(p, run_id))
+    report.products += len(products)
+
+
+def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str) -> None:
+    grouped: dict[str, list[tuple[int, str, TextSnippet]]] = {}
+    for item in read_texts(path):
+        if isinstance(item, RejectedRow):
+            report.rejected.append(item)
+            continue
+        number, product_id, kind, snippet = item
+        grouped.setdefault(product_id, []).append((number, kind, snippet))
+    updated = []
+    for product_id, snippets in grouped.items():
+        product = ledger.product(product_id)
+        if product is None:
+            report.rejected.extend(
+                RejectedRow(file=str(path), line=number, reason=f"unknown product_id {product_id!r}")
+                for number, _, _ in snippets
+            )
+            continue
+        reviews = {r.id: r for r in product.reviews}
+        questions = {q.id: q for q in product.questions}
+        for _, kind, snippet in snippets:
+            (questions if kind == "qa" else reviews)[snippet.id] = snippet
+        updated.append(product.model_copy(update={"reviews": list(reviews.values()),
+                                                  "questions": list(questions.values())}))
+        report.texts += len(snippets)
+    report.changed = ledger.upsert_products(updated, run_id=run_id)
+
+
+def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str) -> list[IngestReport]:
+    return [ingest_file(ledger, Path(p), run_id) for p in paths]
+
+
+def write_rejected(rows: Iterable[RejectedRow], path: Path) -> int:
+    """Append rejected rows as JSONL (file, line, reason, raw) so they can be fixed and re-fed."""
+    rows = list(rows)
+    if rows:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(row.model_dump_json() + "\n")
+    return len(rows)

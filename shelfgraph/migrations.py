@@ -1,0 +1,68 @@
+"""Ordered, named schema migrations for the fact ledger, recorded in `_migrations`.
+
+Append new migrations at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# (name, SQL script), applied in order.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_initial",
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY, command TEXT NOT NULL, config TEXT NOT NULL,
+            started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE products (
+            id TEXT PRIMARY KEY, title TEXT NOT NULL, product_type TEXT,
+            content_hash TEXT NOT NULL, data TEXT NOT NULL, source TEXT, run_id TEXT
+        );
+        CREATE INDEX products_by_type ON products(product_type);
+        CREATE TABLE taxonomy (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, parent TEXT, attributes TEXT NOT NULL,
+            source TEXT
+        );
+        CREATE INDEX taxonomy_by_parent ON taxonomy(parent);
+        CREATE INDEX taxonomy_by_name ON taxonomy(name COLLATE NOCASE);
+        CREATE TABLE facts (
+            id TEXT PRIMARY KEY, subject TEXT NOT NULL, predicate TEXT NOT NULL,
+            object TEXT NOT NULL, confidence REAL, status TEXT NOT NULL,
+            step TEXT NOT NULL, method TEXT NOT NULL, model TEXT, prompt TEXT,
+            source_field TEXT, start INTEGER, "end" INTEGER,
+            run_id TEXT NOT NULL, status_run_id TEXT, created_at REAL NOT NULL
+        );
+        CREATE INDEX facts_by_subject ON facts(subject, predicate);
+        CREATE INDEX facts_by_predicate_object ON facts(predicate, object);
+        CREATE TABLE fact_events (
+            fact_id TEXT NOT NULL, status TEXT NOT NULL, run_id TEXT NOT NULL,
+            reason TEXT, at REAL NOT NULL
+        );
+        CREATE INDEX fact_events_by_fact ON fact_events(fact_id);
+        -- Work a step has finished: key (e.g. a product id) and the hash of every input it read.
+        CREATE TABLE step_work (
+            step TEXT NOT NULL, key TEXT NOT NULL, input_hash TEXT NOT NULL,
+            run_id TEXT NOT NULL, PRIMARY KEY (step, key)
+        );
+        """,
+    ),
+]
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, script in MIGRATIONS:
+        if name in done:
+            continue
+        # One transaction per migration: the schema change and its record land together.
+        db.executescript(
+            f"BEGIN; {script}; INSERT INTO _migrations VALUES ('{name}', strftime('%s','now')); COMMIT;"
+        )
+        applied.append(name)
+    return applied

@@ -1,0 +1,332 @@
+"""The fact ledger: products, taxonomy and facts with provenance, in one SQLite file (WAL).
+
+Facts are never deleted: a step marks them (`rejected` by cleaning, `retracted` when the
+input they came from changed) and every status change is kept in `fact_events`, so the
+history of the graph stays auditable. Writes go in batches inside one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .migrations import migrate
+from .models import Fact, FactStatus, Product, Provenance, Run, TaxonomyNode
+
+_FACT_COLUMNS = (
+    "id, subject, predicate, object, confidence, status, step, method, model, prompt, "
+    'source_field, start, "end", run_id'
+)
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+class Ledger:
+    """A SQLite fact ledger. Open with `Ledger(path)`; use as a context manager."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        self._depth = 0
+        migrate(self.db)
+
+    def __enter__(self) -> "Ledger":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """One transaction; nested calls become savepoints."""
+        name = f"sp{self._depth}"
+        self.db.execute("BEGIN IMMEDIATE" if self._depth == 0 else f"SAVEPOINT {name}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self.db.execute("ROLLBACK" if self._depth == 0 else f"ROLLBACK TO {name}")
+            raise
+        self._depth -= 1
+        self.db.execute("COMMIT" if self._depth == 0 else f"RELEASE {name}")
+
+    # runs -------------------------------------------------------------------------------
+    def start_run(self, command: str, config: dict[str, Any] | None = None) -> Run:
+        run = Run(id=new_run_id(), command=command, config=config or {}, started_at=time.time())
+        self.db.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, NULL, 'running', '{}')",
+            (run.id, run.command, json.dumps(run.config, default=str), run.started_at),
+        )
+        return run
+
+    def finish_run(self, run: Run, summary: dict[str, Any], status: str = "finished") -> Run:
+        run = run.model_copy(update={"finished_at": time.time(), "status": status, "summary": summary})
+        self.db.execute(
+            "UPDATE runs SET finished_at=?, status=?, summary=? WHERE id=?",
+            (run.finished_at, status, json.dumps(summary, default=str), run.id),
+        )
+        return run
+
+    def runs(self, limit: int = 20) -> list[Run]:
+        rows = self.db.execute(
+            "SELECT id, command, config, started_at, finished_at, status, summary FROM runs "
+            "ORDER BY started_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            Run(id=r[0], command=r[1], config=json.loads(r[2]), started_at=r[3], finished_at=r[4],
+                status=r[5], summary=json.loads(r[6]))
+            for r in rows
+        ]
+
+    # products ---------------------------------------------------------------------------
+    def upsert_products(self, products: Iterable[Product], run_id: str) -> int:
+        """Insert or update products; returns how many were new or changed."""
+        changed = 0
+        with self.atomic():
+            for product in products:
+                digest = product.content_hash()
+                row = self.db.execute(
+                    "SELECT content_hash FROM products WHERE id=?", (product.id,)
+                ).fetchone()
+                if row and row[0] == digest:
+                    continue
+                changed += 1
+                self.db.execute(
+                    "INSERT INTO products VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                    "title=excluded.title, product_type=excluded.product_type, "
+                    "content_hash=excluded.content_hash, data=excluded.data, "
+                    "source=excluded.source, run_id=excluded.run_id",
+                    (product.id, product.title, product.product_type, digest,
+                     product.model_dump_json(), product.source, run_id),
+                )
+        return changed
+
+    def product(self, product_id: str) -> Product | None:
+        row = self.db.execute("SELECT data FROM products WHERE id=?", (product_id,)).fetchone()
+        return Product.model_validate_json(row[0]) if row else None
+
+    def products(self, product_type: str | None = None, limit: int | None = None) -> Iterator[Product]:
+        sql, args = "SELECT data FROM products", []
+        if product_type is not None:
+            sql += " WHERE product_type = ? COLLATE NOCASE"
+            args.append(product_type)
+        sql += " ORDER BY rowid"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        for (data,) in self.db.execute(sql, args).fetchall():
+            yield Product.model_validate_json(data)
+
+    def products_with_value(self, attribute: str, value: str) -> list[str]:
+        """Ids of products with an active fact `attribute = value` (case-insensitive)."""
+        from .models import attribute_predicate
+
+        rows = self.db.execute(
+            "SELECT DISTINCT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE "
+            "AND status='active' ORDER BY subject",
+            (attribute_predicate(attribute), value),
+        )
+        return [r[0] for r in rows]
+
+    def product_ids_by_type(self, type_name: str) -> list[str]:
+        """Ids of products of a type: given in the catalogue or asserted by an active fact."""
+        from .models import PRODUCT_TYPE
+
+        rows = self.db.execute(
+            "SELECT id FROM products WHERE product_type=? COLLATE NOCASE UNION "
+            "SELECT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE "
+            "AND status='active' ORDER BY 1",
+            (type_name, PRODUCT_TYPE, type_name),
+        )
+        return [r[0] for r in rows]
+
+    # taxonomy ---------------------------------------------------------------------------
+    def upsert_taxonomy(self, nodes: Iterable[TaxonomyNode], source: str) -> int:
+        count = 0
+        with self.atomic():
+            for node in nodes:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO taxonomy VALUES (?, ?, ?, ?, ?)",
+                    (node.id, node.name, node.parent, json.dumps(node.attributes), source),
+                )
+                count += 1
+        return count
+
+    def taxonomy_nodes(self) -> list[TaxonomyNode]:
+        rows = self.db.execute("SELECT id, name, parent, attributes FROM taxonomy ORDER BY rowid")
+        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
+
+    def taxonomy_node(self, node_id: str) -> TaxonomyNode | None:
+        r = self.db.execute(
+            "SELECT id, name, parent, attributes FROM taxonomy WHERE id=?", (node_id,)
+        ).fetchone()
+        return TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) if r else None
+
+    def taxonomy_path(self, node_id: str) -> list[TaxonomyNode]:
+        """The node and its ancestors, root first."""
+        rows = self.db.execute(
+            "WITH RECURSIVE up(id, name, parent, attributes, depth) AS ("
+            " SELECT id, name, parent, attributes, 0 FROM taxonomy WHERE id=?"
+            " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, up.depth + 1"
+            " FROM taxonomy t JOIN up ON t.id = up.parent WHERE up.depth < 64)"
+            " SELECT id, name, parent, attributes FROM up ORDER BY depth DESC",
+            (node_id,),
+        )
+        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
+
+    def taxonomy_subtree(self, node_id: str) -> list[TaxonomyNode]:
+        """The node and all its descendants, breadth first."""
+        rows = self.db.execute(
+            "WITH RECURSIVE down(id, name, parent, attributes, depth) AS ("
+            " SELECT id, name, parent, attributes, 0 FROM taxonomy WHERE id=?"
+            " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, down.depth + 1"
+            " FROM taxonomy t JOIN down ON t.parent = down.id WHERE down.depth < 64)"
+            " SELECT id, name, parent, attributes FROM down ORDER BY depth, id",
+            (node_id,),
+        )
+        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
+
+    def find_taxonomy_nodes(self, name: str) -> list[TaxonomyNode]:
+        rows = self.db.execute(
+            "SELECT id, name, parent, attributes FROM taxonomy WHERE name=? COLLATE NOCASE", (name,)
+        )
+        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
+
+    # facts ------------------------------------------------------------------------------
+    def add_facts(self, facts: Iterable[Fact]) -> int:
+        """Store facts in one transaction; returns how many were new. A fact already stored
+        (same id) is left as it is, unless it was retracted: then it becomes active again."""
+        now = time.time()
+        new = 0
+        with self.atomic():
+            for fact in facts:
+                p = fact.provenance
+                fact_id = fact.id
+                cursor = self.db.execute(
+                    f"INSERT OR IGNORE INTO facts ({_FACT_COLUMNS}, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (fact_id, fact.subject, fact.predicate, fact.object, fact.confidence,
+                     fact.status, p.step, p.method, p.model, p.prompt, p.source_field, p.start,
+                     p.end, p.run_id, now),
+                )
+                if cursor.rowcount:
+                    new += 1
+                else:
+                    self._reactivate(fact_id, p.run_id, now)
+        return new
+
+    def _reactivate(self, fact_id: str, run_id: str, now: float) -> None:
+        cursor = self.db.execute(
+            "UPDATE facts SET status='active', status_run_id=? WHERE id=? AND status='retracted'",
+            (run_id, fact_id),
+        )
+        if cursor.rowcount:
+            self.db.execute(
+                "INSERT INTO fact_events VALUES (?, 'active', ?, 'asserted again', ?)",
+                (fact_id, run_id, now),
+            )
+
+    def set_status(
+        self, fact_ids: Sequence[str], status: FactStatus, run_id: str, reason: str | None = None
+    ) -> int:
+        """Mark facts (never delete them); the change is kept in `fact_events`."""
+        now = time.time()
+        changed = 0
+        with self.atomic():
+            for fact_id in fact_ids:
+                cursor = self.db.execute(
+                    "UPDATE facts SET status=?, status_run_id=? WHERE id=? AND status != ?",
+                    (status, run_id, fact_id, status),
+                )
+                if cursor.rowcount:
+                    changed += 1
+                    self.db.execute(
+                        "INSERT INTO fact_events VALUES (?, ?, ?, ?, ?)",
+                        (fact_id, status, run_id, reason, now),
+                    )
+        return changed
+
+    def facts(
+        self,
+        subject: str | None = None,
+        predicate: str | None = None,
+        status: FactStatus | None = "active",
+        step: str | None = None,
+        object: str | None = None,
+    ) -> list[Fact]:
+        clauses, args = [], []
+        for column, value in (("subject", subject), ("predicate", predicate), ("status", status),
+                              ("step", step), ("object", object)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.db.execute(f"SELECT {_FACT_COLUMNS} FROM facts{where} ORDER BY rowid", args)
+        return [_fact_from_row(row) for row in rows]
+
+    def fact_history(self, fact_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT status, run_id, reason, at FROM fact_events WHERE fact_id=? ORDER BY rowid",
+            (fact_id,),
+        )
+        return [dict(status=r[0], run_id=r[1], reason=r[2], at=r[3]) for r in rows]
+
+    def stats(self) -> dict[str, Any]:
+        """Counts a person reads first: products, types, facts by predicate and status."""
+        one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        by_status = dict(self.db.execute("SELECT status, COUNT(*) FROM facts GROUP BY status"))
+        by_predicate = dict(
+            self.db.execute("SELECT predicate, COUNT(*) FROM facts WHERE status='active' "
+                            "GROUP BY predicate ORDER BY COUNT(*) DESC")
+        )
+        types = one(
+            "SELECT COUNT(*) FROM (SELECT lower(product_type) FROM products WHERE product_type "
+            "IS NOT NULL UNION SELECT lower(object) FROM facts WHERE predicate='product_type' "
+            "AND status='active')"
+        )
+        return {
+            "products": one("SELECT COUNT(*) FROM products"),
+            "product_types": types,
+            "taxonomy_nodes": one("SELECT COUNT(*) FROM taxonomy"),
+            "facts": {"total": sum(by_status.values()), "by_status": by_status,
+                      "by_predicate": by_predicate},
+            "runs": one("SELECT COUNT(*) FROM runs"),
+        }
+
+    # incremental work ---------------------------------------------------------------------
+    def work_done(self, step: str, key: str) -> str | None:
+        """Input hash of the last finished unit of `step` for `key`, or None."""
+        row = self.db.execute("SELECT input_hash FROM step_work WHERE step=? AND key=?",
+                              (step, key)).fetchone()
+        return row[0] if row else None
+
+    def record_work(self, step: str, key: str, input_hash: str, run_id: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO step_work VALUES (?, ?, ?, ?)",
+                        (step, key, input_hash, run_id))
+
+
+def _fact_from_row(row: Sequence[Any]) -> Fact:
+    (_, subject, predicate, obj, confidence, status, step, method, model, prompt, field, start,
+     end, run_id) = row
+    return Fact(
+        subject=subject, predicate=predicate, object=obj, confidence=confidence, status=status,
+        provenance=Provenance(step=step, method=method, model=model, prompt=prompt,
+                              source_field=field, start=start, end=end, run_id=run_id),
+    )
