@@ -1,0 +1,237 @@
+"""Retrieval against real Chroma stores in temporary folders and the packaged MiniLM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.chunks import product_chunks, sentence_spans
+from retrieval.embeddings import cosine_top_k, embed, mmr
+from retrieval.index import CatalogIndex
+from shelfgraph.models import Product, TaxonomyNode, TextSnippet
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHELFGRAPH_HOME", str(tmp_path / "home"))
+
+
+def coffee(pid: str, title: str, **attributes: str) -> Product:
+    return Product(
+        id=pid, title=title, product_type="Coffee", attributes={k: [v] for k, v in attributes.items()}
+    )
+
+
+def shoe(pid: str, title: str, **attributes: str) -> Product:
+    return Product(id=pid, title=title, product_type="Shoes", attributes={k: [v] for k, v in attributes.items()})
+
+
+EXAMPLES = [
+    coffee("c1", "Starbucks French Roast Dark Roast Ground Coffee, 12 oz", Brand="Starbucks", Roast="Dark Roast"),
+    coffee("c2", "Starbucks French Roast Dark Roast Ground Coffee, 12 Ounce Bag", Brand="Starbucks"),
+    coffee("c3", "Lavazza Super Crema Whole Bean Coffee Blend, Medium Espresso Roast, 2.2 lb", Brand="Lavazza"),
+    coffee("c4", "Green Mountain Breakfast Blend K-Cup Pods, Light Roast, 24 count", Brand="Green Mountain"),
+    coffee("c5", "Death Wish Organic USDA Certified Whole Bean Coffee, 16 oz", Brand="Death Wish"),
+    shoe("s1", "Nike Men's Air Max 270 Running Shoe, Black/White, 10 M US", Brand="Nike", Gender="Men's"),
+    shoe("s2", "Crocs Women's Classic Clog, Pink, 8 M US", Brand="Crocs", Gender="Women's"),
+    shoe("s3", "Adidas Kids' Grand Court Tennis Sneaker, White, 3 Little Kid", Brand="Adidas"),
+    Product(id="t1", title="Twinings English Breakfast Black Tea, 100 Tea Bags", product_type="Tea",
+            attributes={"Brand": ["Twinings"]}),
+]
+
+REVIEWED = Product(
+    id="r1",
+    title="Peet's Coffee Major Dickason's Blend, Dark Roast Ground Coffee, 18 oz",
+    product_type="Coffee",
+    description=(
+        "A rich, complex and full-bodied blend. Roasted in small batches in Alameda, California.\n"
+        "Net weight: 18 ounces (510 g) per bag."
+    ),
+    reviews=[
+        TextSnippet(id="a", text="Great value. The flavor is smoky with notes of dark chocolate and caramel!"),
+        TextSnippet(id="b", text="Shipping was fast and the box arrived undamaged."),
+    ],
+    questions=[TextSnippet(id="q1", text="Is this decaf? No, it is fully caffeinated.")],
+)
+
+TAXONOMY = [
+    TaxonomyNode(id="fb", name="Food, Beverages & Tobacco"),
+    TaxonomyNode(id="bev", name="Beverages", parent="fb"),
+    TaxonomyNode(id="cof", name="Coffee", parent="bev"),
+    TaxonomyNode(id="tea", name="Tea & Infusions", parent="bev"),
+    TaxonomyNode(id="frozen", name="Frozen Desserts", parent="fb"),
+    TaxonomyNode(id="ice", name="Ice Cream & Frozen Yogurt", parent="frozen"),
+    TaxonomyNode(id="app", name="Apparel & Accessories"),
+    TaxonomyNode(id="shoes", name="Shoes", parent="app"),
+    TaxonomyNode(id="sneak", name="Sneakers", parent="shoes"),
+]
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("chroma")
+    index = CatalogIndex.open(path)
+    index.index_products(EXAMPLES + [REVIEWED])
+    index.index_chunks(EXAMPLES + [REVIEWED])
+    index.index_examples(EXAMPLES)
+    index.index_taxonomy(TAXONOMY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def index(index_dir) -> CatalogIndex:
+    return CatalogIndex.open(index_dir)
+
+
+def test_embeddings_are_unit_vectors_and_similar_for_similar_texts():
+    vectors = embed(["dark roast ground coffee", "ground coffee, dark roast", "women's running shoe"])
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+
+
+def test_cosine_top_k_ranks_rows_best_first():
+    matrix = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    indices, scores = cosine_top_k(np.array([[0.0, 1.0], [1.0, 0.1]]), matrix, k=2)
+    assert indices.tolist() == [[1, 2], [0, 2]]
+    assert scores[0, 0] == pytest.approx(1.0)
+    assert scores[0, 1] == pytest.approx(1 / np.sqrt(2))
+    assert cosine_top_k(np.array([[1.0, 0.0]]), matrix, k=10)[0].shape == (1, 3)
+
+
+def test_mmr_skips_a_duplicate_of_what_it_already_chose():
+    query = np.array([1.0, 0.0, 0.0])
+    candidates = np.array([[0.9, 0.1, 0.0], [0.9, 0.1, 0.0], [0.7, 0.0, 0.7]])
+    assert mmr(query, candidates, k=2, lambda_=0.5) == [0, 2]
+    assert mmr(query, candidates, k=2, lambda_=1.0) == [0, 1]
+
+
+def test_sentence_spans_point_at_the_sentences():
+    text = "  First one. Second one?\n\nThird (with a bracket.) Fourth!  "
+    pieces = [text[start:end] for start, end in sentence_spans(text)]
+    assert pieces == ["First one.", "Second one?", "Third (with a bracket.)", "Fourth!"]
+    long_text = "word " * 300
+    spans = sentence_spans(long_text, max_chars=100)
+    assert all(end - start <= 100 for start, end in spans)
+    assert " ".join(long_text[s:e] for s, e in spans) == long_text.strip()
+
+
+def test_chunks_cover_description_reviews_and_questions_not_title():
+    chunks = product_chunks(REVIEWED)
+    assert {c.field for c in chunks} == {"description", "review:a", "review:b", "qa:q1"}
+    for chunk in chunks:
+        assert REVIEWED.field_text(chunk.field)[chunk.start : chunk.end] == chunk.text
+
+
+def test_second_run_embeds_nothing_and_a_change_replaces_the_old_record(tmp_path):
+    index = CatalogIndex.open(tmp_path / "idx")
+    products = EXAMPLES + [REVIEWED]
+    first = [
+        index.index_products(products),
+        index.index_chunks(products),
+        index.index_examples(products),
+        index.index_taxonomy(TAXONOMY),
+    ]
+    assert first == [10, len(product_chunks(REVIEWED)), 9, 9]
+    second = [
+        index.index_products(products),
+        index.index_chunks(products),
+        index.index_examples(products),
+        index.index_taxonomy(TAXONOMY),
+    ]
+    assert second == [0, 0, 0, 0]
+
+    changed = REVIEWED.model_copy(update={"description": "Now a lighter, brighter roast."})
+    assert index.index_products([changed]) == 1
+    assert index.index_chunks([changed]) == 1
+    counts = index.counts()
+    assert counts["products"] == 10
+    assert counts["chunks"] == len(product_chunks(changed))
+    texts = index.collection("products").get(where={"product_id": "r1"})["documents"]
+    assert texts == [f"{changed.title}\n{changed.description}"]
+
+
+def test_similar_examples_prefers_the_same_type_and_varied_neighbours(index):
+    query = Product(id="q", title="Starbucks Pike Place Medium Roast Ground Coffee, 28 oz", product_type="coffee")
+    examples = index.similar_examples(query, k=3)
+    assert [e.product_type for e in examples] == ["Coffee"] * 3
+    assert examples[0].attributes["Brand"] == ["Starbucks"]
+    # c1 and c2 are the same product under two ids: diversity keeps only one of them
+    assert len({"c1", "c2"} & {e.id for e in examples}) == 1
+    # with too few of its own type, the rest are filled from other types, own type first
+    tea = Product(id="q2", title="Tetley Classic Black Tea, 80 bags", product_type="Tea")
+    mixed = index.similar_examples(tea, k=3)
+    assert [e.id for e in mixed][0] == "t1"
+    assert len(mixed) == 3 and all(e.product_type != "Tea" for e in mixed[1:])
+
+
+def test_similar_examples_never_returns_the_product_itself(index):
+    examples = index.similar_examples(EXAMPLES[0], k=4)
+    assert "c1" not in {e.id for e in examples}
+    assert len(examples) == 4
+
+
+def test_evidence_offsets_point_at_the_text(index):
+    chunks = index.evidence("r1", "flavor", k=2)
+    assert len(chunks) == 2
+    assert "dark chocolate" in chunks[0].text
+    for chunk in chunks:
+        assert chunk.product_id == "r1"
+        assert REVIEWED.field_text(chunk.field)[chunk.start : chunk.end] == chunk.text
+    weight = index.evidence("r1", "net weight", k=1)[0]
+    assert weight.field == "description" and "18 ounces" in weight.text
+    assert index.evidence("c1", "flavor") == []  # a title-only product has no evidence chunks
+
+
+def test_taxonomy_candidates_and_similar_products(index):
+    candidates = index.taxonomy_candidates("ice cream", k=3)
+    assert candidates[0][0] == "ice"
+    assert len(candidates) == 3 and candidates[0][1] >= candidates[1][1] >= candidates[2][1]
+    neighbours = index.similar_products(EXAMPLES[0], k=3)
+    assert neighbours[0][0] == "c2"
+    assert "c1" not in [pid for pid, _ in neighbours]
+    assert index.similar_products("sneakers for running", k=1)[0][0] == "s1"
+
+
+def test_chroma_uses_our_embedding_function_for_text_queries(index):
+    result = index.collection("taxonomy").query(query_texts=["running sneakers"], n_results=1)
+    assert result["ids"][0] and result["metadatas"][0][0]["node_id"] == "sneak"
+
+
+def test_reopening_the_store_from_disk_in_a_new_process(index_dir):
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from retrieval.index import CatalogIndex\n"
+        "from shelfgraph.models import Product\n"
+        "index = CatalogIndex.open(Path(sys.argv[1]))\n"
+        "products = [Product.model_validate(p) for p in json.loads(sys.stdin.read())]\n"
+        "q = Product(id='q', title='Nike running shoes for men', product_type='Shoes')\n"
+        "print(json.dumps({'counts': index.counts(),\n"
+        "  'examples': [p.id for p in index.similar_examples(q, k=2)],\n"
+        "  'again': index.index_products(products)}))\n"
+    )
+    products = json.dumps([p.model_dump() for p in EXAMPLES + [REVIEWED]])
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(index_dir)],
+        input=products, capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["counts"]["products"] == 10 and result["counts"]["examples"] == 9
+    assert result["examples"][0] == "s1"
+    assert result["again"] == 0  # what is on disk is known to the new process: nothing to embed
+
+
+def test_bad_chroma_url_is_a_clear_error():
+    with pytest.raises(ValueError, match="--chroma-url"):
+        CatalogIndex.open(url="localhost:8000")
