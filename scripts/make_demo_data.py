@@ -78,9 +78,9 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     write_jsonl(OUT / "labelled.jsonl", pick(SHARED / "oa-mine" / "train.jsonl", 60, seed=1))
     catalog = []
-    for record in pick(SHARED / "oa-mine" / "test.jsonl", 20, seed=2):
+    for number, record in enumerate(pick(SHARED / "oa-mine" / "test.jsonl", 20, seed=2), start=1):
         brand = list(record["target_scores"].get("Brand", {}))
-        catalog.append({"title": record["input"], "product_type": record["category"],
+        catalog.append({"id": f"demo-{number:03d}", "title": record["input"], "product_type": record["category"],
                         "attributes": {"Brand": brand} if brand else {}})
     write_jsonl(OUT / "catalog.jsonl", catalog)
     shutil.copy(SHARED / "oa-mine" / "LICENSE-ExtractGPT-Apache-2.0.txt", OUT / "LICENSE-OA-Mine-Apache-2.0.txt")

@@ -58,6 +58,7 @@ class IngestReport(BaseModel):
     texts: int = 0
     taxonomy_nodes: int = 0
     rejected: list[RejectedRow] = Field(default_factory=list)
+    product_ids: list[str] = Field(default_factory=list, exclude=True)  # in file order
 
 
 class RowError(ValueError):
@@ -178,6 +179,8 @@ def product_from_catalog(record: dict[str, Any]) -> Product:
     if not isinstance(description, str):
         raise RowError(f"description must be text, got {type(description).__name__}")
     attributes = record.get("attributes") or {}
+    if isinstance(attributes, list) and all(isinstance(i, tuple) and len(i) == 2 for i in attributes):
+        attributes = dict(attributes)  # a Parquet map column reads as (key, value) pairs
     if not isinstance(attributes, dict):
         raise RowError(f"attributes must be an object, got {type(attributes).__name__}")
     extra = {k: v for k, v in record.items() if k not in _CATALOG_KEYS}
@@ -412,9 +415,16 @@ def _store_products(ledger: Ledger, products: list[Product], run_id: str, report
     if not products:
         return
     with ledger.atomic():  # products and their starting facts land together
-        report.changed += ledger.upsert_products(products, run_id)
-        report.facts += ledger.add_facts(f for p in products for f in gold_facts(p, run_id))
+        changed = set(ledger.upsert_products(products, run_id))
+        facts = {p.id: gold_facts(p, run_id) for p in products}
+        report.changed += len(changed)
+        report.facts += ledger.add_facts(f for p in products for f in facts[p.id])
+        for product_id in changed:  # a changed record no longer says what it used to
+            current = {f.id for f in facts[product_id]}
+            stale = [f.id for f in ledger.facts(subject=product_id, step="ingest") if f.id not in current]
+            ledger.set_status(stale, "retracted", run_id, reason="ingest: the record changed")
     report.products += len(products)
+    report.product_ids += [p.id for p in products]
 
 
 def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str) -> None:
@@ -441,7 +451,7 @@ def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str)
         updated.append(product.model_copy(update={"reviews": list(reviews.values()),
                                                   "questions": list(questions.values())}))
         report.texts += len(snippets)
-    report.changed = ledger.upsert_products(updated, run_id=run_id)
+    report.changed = len(ledger.upsert_products(updated, run_id=run_id))
 
 
 def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str) -> list[IngestReport]:

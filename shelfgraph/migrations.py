@@ -42,10 +42,11 @@ MIGRATIONS: list[tuple[str, str]] = [
             reason TEXT, at REAL NOT NULL
         );
         CREATE INDEX fact_events_by_fact ON fact_events(fact_id);
-        -- Work a step has finished: key (e.g. a product id) and the hash of every input it read.
+        -- Work a step has finished for one key (a product id, a type...): the hash of every
+        -- input it read, and the facts it asserted or flagged, to retract them when inputs change.
         CREATE TABLE step_work (
             step TEXT NOT NULL, key TEXT NOT NULL, input_hash TEXT NOT NULL,
-            run_id TEXT NOT NULL, PRIMARY KEY (step, key)
+            run_id TEXT NOT NULL, outputs TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (step, key)
         );
         """,
     ),

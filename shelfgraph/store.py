@@ -96,9 +96,9 @@ class Ledger:
         ]
 
     # products ---------------------------------------------------------------------------
-    def upsert_products(self, products: Iterable[Product], run_id: str) -> int:
-        """Insert or update products; returns how many were new or changed."""
-        changed = 0
+    def upsert_products(self, products: Iterable[Product], run_id: str) -> list[str]:
+        """Insert or update products; returns the ids of those new or changed."""
+        changed = []
         with self.atomic():
             for product in products:
                 digest = product.content_hash()
@@ -107,7 +107,7 @@ class Ledger:
                 ).fetchone()
                 if row and row[0] == digest:
                     continue
-                changed += 1
+                changed.append(product.id)
                 self.db.execute(
                     "INSERT INTO products VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                     "title=excluded.title, product_type=excluded.product_type, "
@@ -311,15 +311,15 @@ class Ledger:
         }
 
     # incremental work ---------------------------------------------------------------------
-    def work_done(self, step: str, key: str) -> str | None:
-        """Input hash of the last finished unit of `step` for `key`, or None."""
-        row = self.db.execute("SELECT input_hash FROM step_work WHERE step=? AND key=?",
-                              (step, key)).fetchone()
-        return row[0] if row else None
+    def work_done(self, step: str) -> dict[str, tuple[str, dict[str, Any]]]:
+        """key -> (input hash, outputs) of every finished unit of `step`."""
+        rows = self.db.execute("SELECT key, input_hash, outputs FROM step_work WHERE step=?", (step,))
+        return {key: (digest, json.loads(outputs)) for key, digest, outputs in rows}
 
-    def record_work(self, step: str, key: str, input_hash: str, run_id: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO step_work VALUES (?, ?, ?, ?)",
-                        (step, key, input_hash, run_id))
+    def record_work(self, step: str, key: str, input_hash: str, run_id: str,
+                    outputs: dict[str, Any]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO step_work VALUES (?, ?, ?, ?, ?)",
+                        (step, key, input_hash, run_id, json.dumps(outputs)))
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:

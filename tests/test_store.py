@@ -1,0 +1,109 @@
+"""The fact ledger on real SQLite: idempotent writes, marking not deleting, taxonomy queries."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from shelfgraph.models import Fact, Product, Provenance, TaxonomyNode, attribute_predicate
+from shelfgraph.store import Ledger
+
+
+def _fact(obj: str = "Lavazza", run_id: str = "r1", confidence: float = 0.9) -> Fact:
+    return Fact(subject="p1", predicate=attribute_predicate("Brand"), object=obj, confidence=confidence,
+                provenance=Provenance(step="imputation", method="baseline", run_id=run_id,
+                                      source_field="title", start=0, end=len(obj)))
+
+
+def test_ledger_uses_wal_and_records_migrations(tmp_path):
+    with Ledger(tmp_path / "g.db") as ledger:
+        assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        names = [r[0] for r in ledger.db.execute("SELECT name FROM _migrations")]
+    assert names == ["m001_initial"]
+    with Ledger(tmp_path / "g.db") as ledger:  # reopening applies nothing twice
+        assert ledger.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == 1
+
+
+def test_same_fact_twice_is_stored_once_whatever_the_run(tmp_path):
+    with Ledger(tmp_path / "g.db") as ledger:
+        assert ledger.add_facts([_fact(run_id="r1")]) == 1
+        assert ledger.add_facts([_fact(run_id="r2", confidence=0.5)]) == 0
+        facts = ledger.facts(subject="p1")
+    assert len(facts) == 1
+    assert facts[0].provenance.run_id == "r1"
+    assert (facts[0].provenance.start, facts[0].provenance.end) == (0, 7)
+
+
+def test_batch_insert_is_one_transaction(tmp_path):
+    good = _fact()
+    with Ledger(tmp_path / "g.db") as ledger:
+        def facts():
+            yield good
+            raise RuntimeError("source broke mid-batch")
+        try:
+            ledger.add_facts(facts())
+        except RuntimeError:
+            pass
+        assert ledger.facts() == []  # nothing half-written
+
+
+def test_facts_are_marked_never_deleted(tmp_path):
+    fact = _fact()
+    with Ledger(tmp_path / "g.db") as ledger:
+        ledger.add_facts([fact])
+        assert ledger.set_status([fact.id], "rejected", run_id="clean1", reason="value not in text") == 1
+        assert ledger.facts(subject="p1") == []
+        kept = ledger.facts(subject="p1", status=None)
+        assert [f.status for f in kept] == ["rejected"]
+        history = ledger.fact_history(fact.id)
+    assert history[0]["status"] == "rejected" and history[0]["run_id"] == "clean1"
+
+
+def test_retracted_fact_asserted_again_becomes_active(tmp_path):
+    fact = _fact()
+    with Ledger(tmp_path / "g.db") as ledger:
+        ledger.add_facts([fact])
+        ledger.set_status([fact.id], "retracted", run_id="r2")
+        ledger.add_facts([_fact(run_id="r3")])
+        assert [f.status for f in ledger.facts(subject="p1", status=None)] == ["active"]
+        assert [e["status"] for e in ledger.fact_history(fact.id)] == ["retracted", "active"]
+
+
+def test_products_by_type_and_by_attribute_value(tmp_path):
+    with Ledger(tmp_path / "g.db") as ledger:
+        ledger.upsert_products([Product(id="p1", title="Lavazza Espresso", product_type="Coffee"),
+                                Product(id="p2", title="Twinings Earl Grey", product_type="Tea")], "r1")
+        ledger.add_facts([_fact()])
+        assert [p.id for p in ledger.products(product_type="coffee")] == ["p1"]
+        assert ledger.product_ids_by_type("Tea") == ["p2"]
+        assert ledger.products_with_value("Brand", "lavazza") == ["p1"]
+
+
+def test_upsert_reports_only_new_or_changed_products(tmp_path):
+    product = Product(id="p1", title="Lavazza Espresso")
+    with Ledger(tmp_path / "g.db") as ledger:
+        assert ledger.upsert_products([product], "r1") == ["p1"]
+        assert ledger.upsert_products([product], "r2") == []
+        assert ledger.upsert_products([product.model_copy(update={"title": "Lavazza Oro"})], "r3") == ["p1"]
+        assert ledger.product("p1").title == "Lavazza Oro"
+
+
+def test_taxonomy_path_and_subtree(tmp_path):
+    nodes = [TaxonomyNode(id="fb", name="Food"), TaxonomyNode(id="fb-1", name="Beverages", parent="fb"),
+             TaxonomyNode(id="fb-1-3", name="Coffee", parent="fb-1"),
+             TaxonomyNode(id="fb-1-14", name="Tea", parent="fb-1")]
+    with Ledger(tmp_path / "g.db") as ledger:
+        ledger.upsert_taxonomy(nodes, source="test")
+        assert [n.name for n in ledger.taxonomy_path("fb-1-3")] == ["Food", "Beverages", "Coffee"]
+        assert [n.id for n in ledger.taxonomy_subtree("fb-1")] == ["fb-1", "fb-1-14", "fb-1-3"]
+        assert ledger.taxonomy_subtree("nope") == []
+
+
+def test_another_connection_reads_while_a_batch_is_open(tmp_path):
+    path = tmp_path / "g.db"
+    with Ledger(path) as ledger:
+        ledger.add_facts([_fact("Illy")])
+        with ledger.atomic():
+            ledger.db.execute("UPDATE facts SET confidence = 0.1")
+            reader = sqlite3.connect(path)
+            assert reader.execute("SELECT confidence FROM facts").fetchone()[0] == 0.9  # WAL snapshot
+            reader.close()
