@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +18,6 @@ from retrieval.index import CatalogIndex
 from shelfgraph.models import Product, TaxonomyNode, TextSnippet
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def _home(tmp_path, monkeypatch):
-    monkeypatch.setenv("SHELFGRAPH_HOME", str(tmp_path / "home"))
 
 
 def coffee(pid: str, title: str, **attributes: str) -> Product:
@@ -230,6 +226,45 @@ def test_reopening_the_store_from_disk_in_a_new_process(index_dir):
     assert result["counts"]["products"] == 10 and result["counts"]["examples"] == 9
     assert result["examples"][0] == "s1"
     assert result["again"] == 0  # what is on disk is known to the new process: nothing to embed
+
+
+def test_index_command_embeds_the_store_once(tmp_path, demo_data):
+    from typer.testing import CliRunner
+
+    from shelfgraph.cli import app
+    from shelfgraph.store import Ledger
+
+    runner = CliRunner()
+    store = tmp_path / "graph.db"
+    ingested = runner.invoke(
+        app, ["ingest", str(demo_data / "catalog.jsonl"), "--taxonomy", str(demo_data / "taxonomy"), "--store", str(store)]
+    )
+    assert ingested.exit_code == 0, ingested.output
+    first = runner.invoke(app, ["index", "--store", str(store)])
+    assert first.exit_code == 0, first.output
+    counts = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) embedded$", first.output, re.M)}
+    with Ledger(store) as ledger:
+        labelled = sum(1 for p in ledger.products() if p.attributes)
+        nodes = len(ledger.taxonomy_nodes())
+    assert counts == {"products": 200, "chunks": 0, "examples": labelled, "taxonomy": nodes}
+    assert (tmp_path / "graph.db.chroma").is_dir()
+    second = runner.invoke(app, ["index", "--store", str(store)])
+    assert second.exit_code == 0, second.output
+    again = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) embedded$", second.output, re.M)}
+    assert again == {"products": 0, "chunks": 0, "examples": 0, "taxonomy": 0}
+    index = CatalogIndex.open(tmp_path / "graph.db.chroma")
+    node_id, _ = index.taxonomy_candidates("granola", k=1)[0]
+    assert "granola" in index.collection("taxonomy").get(where={"node_id": node_id})["documents"][0].lower()
+
+
+def test_index_command_names_a_missing_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from shelfgraph.cli import app
+
+    result = CliRunner().invoke(app, ["index", "--store", str(tmp_path / "none.db")])
+    assert result.exit_code == 1
+    assert "none.db" in result.output and "shelfgraph ingest" in result.output
 
 
 def test_bad_chroma_url_is_a_clear_error():

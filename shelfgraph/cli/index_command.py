@@ -1,0 +1,53 @@
+"""`shelfgraph index`: embed the store's products, evidence, examples and taxonomy into Chroma."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def default_index_dir(store: Path) -> Path:
+    """The Chroma folder that sits beside a graph: `graph.db` -> `graph.db.chroma/`."""
+    return store.with_name(store.name + ".chroma")
+
+
+def index_store(store: Path, index_dir: Path | None = None, chroma_url: str | None = None) -> dict[str, int]:
+    """Index everything in the ledger at `store`; returns how many records each collection embedded."""
+    from retrieval.index import CatalogIndex, IndexCounts
+    from shelfgraph.store import Ledger
+
+    if not store.exists():
+        raise FileNotFoundError(f"no graph at {store}; create one with `shelfgraph ingest`")
+    index = CatalogIndex.open(path=None if chroma_url else (index_dir or default_index_dir(store)), url=chroma_url)
+    with Ledger(store) as ledger:
+        products = list(ledger.products())
+        nodes = ledger.taxonomy_nodes()
+    counts = IndexCounts(
+        products=index.index_products(products),
+        chunks=index.index_chunks(products),
+        examples=index.index_examples(products),
+        taxonomy=index.index_taxonomy(nodes),
+    )
+    return counts.model_dump()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("index")
+    def index_cli(
+        store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.")] = Path("graph.db"),
+        index_dir: Annotated[Optional[Path], typer.Option(
+            help="Chroma folder; default: <store>.chroma beside the graph.")] = None,
+        chroma_url: Annotated[Optional[str], typer.Option(
+            help="A Chroma server (http://host:port) instead of a folder, when several processes write.")] = None,
+    ) -> None:
+        """Embed the graph's products, evidence sentences, labelled examples and taxonomy for
+        retrieval. Only what is new or changed is embedded: a second run embeds nothing."""
+        try:
+            counts = index_store(store, index_dir, chroma_url)
+        except (FileNotFoundError, ValueError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from error
+        for name, count in counts.items():
+            typer.echo(f"{name}: {count} embedded")
