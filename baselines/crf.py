@@ -1,0 +1,427 @@
+"""OpenTag-style CRF tagger for attribute values, conditioned on the product type (TXtract).
+
+Each text field (title, description) is a token sequence tagged with BIO labels, one label
+pair per attribute (B-Brand, I-Brand, ...). Training labels come from gold values located in
+the text (longest first, exact then case-insensitive, on token boundaries). The product type
+enters as features, alone and conjoined with the word, its shape and its position, so one model
+shares what types have in common (brands, sizes) and still learns what differs between them.
+A gazetteer feature marks n-grams equal to a training value of an attribute of the product's
+type; on training data it is built out-of-fold so the model does not learn to trust it blindly.
+
+Speed: features are lists of strings (no dicts) assembled from per-word tuples cached by
+word, and tagging goes straight to pycrfsuite. Confidence of an extracted span is the lowest
+marginal probability of its tags.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from shelfgraph.context import StepContext
+from shelfgraph.models import Product
+from shelfgraph.steps import Extraction, ImputationStep, TypeStep
+
+TOKEN = re.compile(r"\w+|[^\w\s]")
+SEPARATORS = frozenset(",-|/(;:")
+MAX_VALUE_TOKENS = 6  # longest gazetteer n-gram
+FOLDS = 5
+MODEL_FILE = "model.crfsuite"  # a temporary file while training
+CONFIG_FILE = "tagger.json"
+OUTSIDE = "O"
+PRODUCT_TYPE_ATTRIBUTE = "Product Type"
+
+Span = tuple[int, int]  # character offsets
+Tokens = list[tuple[str, int, int]]  # (text, start, end)
+
+
+def tokenize(text: str) -> Tokens:
+    return [(m.group(), m.start(), m.end()) for m in TOKEN.finditer(text)]
+
+
+@lru_cache(maxsize=200_000)
+def _shape(word: str) -> str:
+    """Xxxx -> Xx, 12.5 -> d, ABC123 -> Xd: character classes with repeats collapsed."""
+    out = []
+    for char in word:
+        kind = "X" if char.isupper() else "x" if char.isalpha() else "d" if char.isdigit() else char
+        if not out or out[-1] != kind:
+            out.append(kind)
+    return "".join(out)
+
+
+@lru_cache(maxsize=200_000)
+def _word_features(word: str, type_name: str) -> tuple[str, ...]:
+    """Features of a word on its own and conjoined with the type (cached: vocabularies repeat)."""
+    lower = word.lower()
+    shape = _shape(word)
+    features = ["w=" + lower, "sh=" + shape, "p2=" + lower[:2], "p3=" + lower[:3],
+                "s2=" + lower[-2:], "s3=" + lower[-3:], "len=" + str(min(len(word), 8)),
+                "ty=" + type_name + "|w=" + lower, "ty=" + type_name + "|sh=" + shape]
+    if any(c.isdigit() for c in word):
+        features.append("digit")
+    return tuple(features)
+
+
+@lru_cache(maxsize=200_000)
+def _neighbour_features(word: str) -> tuple[tuple[str, ...], ...]:
+    """What a word says about the tokens 2 and 1 after it and 1 and 2 before it."""
+    lower, shape = word.lower(), _shape(word)
+    return tuple(("w" + offset + "=" + lower, "sh" + offset + "=" + shape) for offset in ("-2", "-1", "1", "2"))
+
+
+@lru_cache(maxsize=4096)
+def _position_features(type_name: str, field: str, i: int, from_end: int, segment: int) -> tuple[str, ...]:
+    position = str(min(i, 6))
+    return ("ty=" + type_name, "f=" + field, "pos=" + position, "rpos=" + str(min(from_end, 4)),
+            "seg=" + str(min(segment, 3)), "ty=" + type_name + "|pos=" + position)
+
+
+EDGES = (("edge2",), ("edge1",), ("edge-1",), ("edge-2",))  # neighbour slots past the ends
+
+
+class Gazetteer:
+    """Token n-grams of training values per (type, attribute), lowercased."""
+
+    def __init__(self, entries: dict[str, dict[tuple[str, ...], set[str]]] | None = None):
+        self.entries = entries or {}
+        # per type: first word -> longest n-gram starting with it, so most tokens cost one lookup
+        self.longest = {t: {} for t in self.entries}
+        for type_name, grams in self.entries.items():
+            for key in grams:
+                self.longest[type_name][key[0]] = max(len(key), self.longest[type_name].get(key[0], 0))
+
+    @classmethod
+    def build(cls, examples: Iterable[tuple[str, Tokens, dict[str, list[Span]]]]) -> "Gazetteer":
+        entries: dict[str, dict[tuple[str, ...], set[str]]] = defaultdict(lambda: defaultdict(set))
+        for type_name, tokens, spans in examples:
+            for attribute, attribute_spans in spans.items():
+                for start, end in attribute_spans:
+                    key = tuple(t.lower() for t, s, e in tokens if s >= start and e <= end)
+                    if 0 < len(key) <= MAX_VALUE_TOKENS:
+                        entries[type_name][key].add(attribute)
+        return cls({t: dict(grams) for t, grams in entries.items()})
+
+    def features(self, type_name: str, tokens: Tokens) -> list[list[str]]:
+        """Per token, "gz=B-<attribute>"/"gz=I-<attribute>" where an n-gram matches."""
+        grams = self.entries.get(type_name)
+        marks: list[list[str]] = [[] for _ in tokens]
+        if not grams:
+            return marks
+        longest = self.longest[type_name]
+        words = [t.lower() for t, _, _ in tokens]
+        for i, word in enumerate(words):
+            for n in range(min(longest.get(word, 0), len(words) - i), 0, -1):
+                attributes = grams.get(tuple(words[i:i + n]))
+                if attributes:
+                    for attribute in sorted(attributes):
+                        marks[i].append("gz=B-" + attribute)
+                        for k in range(i + 1, i + n):
+                            marks[k].append("gz=I-" + attribute)
+                    break
+        return marks
+
+    def to_json(self) -> dict:
+        return {t: [[list(k), sorted(v)] for k, v in grams.items()] for t, grams in self.entries.items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Gazetteer":
+        return cls({t: {tuple(k): set(v) for k, v in grams} for t, grams in data.items()})
+
+
+def featurize(tokens: Tokens, type_name: str, field: str, gazetteer_marks: list[list[str]]) -> list[list[str]]:
+    """One feature list per token: the word, its neighbours, position, segment, the type alone
+    and conjoined with word, shape and position, the field and the gazetteer marks. Built from
+    cached tuples: this runs for every product, and Python here is the tagger's bottleneck."""
+    words = [t for t, _, _ in tokens]
+    lowers = [w.lower() for w in words]
+    n = len(words)
+    neighbours = [_neighbour_features(w) for w in words]  # [-2 slot, -1 slot, +1 slot, +2 slot]
+    ty_prev = "ty=" + type_name + "|w-1="
+    sequence = []
+    segment = 0
+    for i, word in enumerate(words):
+        features = [*_position_features(type_name, field, i, n - 1 - i, segment), *_word_features(word, type_name),
+                    *gazetteer_marks[i],
+                    *(neighbours[i - 2][0] if i >= 2 else EDGES[3]), *(neighbours[i - 1][1] if i >= 1 else EDGES[2]),
+                    *(neighbours[i + 1][2] if i + 1 < n else EDGES[1]), *(neighbours[i + 2][3] if i + 2 < n else EDGES[0])]
+        if i:
+            features.append("bi=" + lowers[i - 1] + "|" + lowers[i])
+            features.append(ty_prev + lowers[i - 1])
+        sequence.append(features)
+        if word in SEPARATORS:
+            segment += 1
+    return sequence
+
+
+def locate(text: str, tokens: Tokens, values: dict[str, list[str]]) -> dict[str, list[Span]]:
+    """Character spans of each attribute's values in `text`: longest values first, every
+    occurrence, exact match preferred over case-insensitive, snapped to token boundaries and
+    never overlapping a span already taken."""
+    starts = {s for _, s, _ in tokens}
+    ends = {e for _, _, e in tokens}
+    taken: list[Span] = []
+    found: dict[str, list[Span]] = defaultdict(list)
+    pairs = sorted(((a, v.strip()) for a, vs in values.items() for v in vs if v.strip()),
+                   key=lambda pair: -len(pair[1]))
+    lowered = text.lower()
+    for attribute, value in pairs:
+        hits = [m.start() for m in re.finditer(re.escape(value), text)] or \
+               [m.start() for m in re.finditer(re.escape(value.lower()), lowered)]
+        for start in hits:
+            end = start + len(value)
+            if start not in starts or end not in ends:
+                continue
+            if any(start < e and s < end for s, e in taken):
+                continue
+            taken.append((start, end))
+            found[attribute].append((start, end))
+    return dict(found)
+
+
+def bio_labels(tokens: Tokens, spans: dict[str, list[Span]]) -> list[str]:
+    labels = [OUTSIDE] * len(tokens)
+    for attribute, attribute_spans in spans.items():
+        for start, end in attribute_spans:
+            inside = [i for i, (_, s, e) in enumerate(tokens) if s >= start and e <= end]
+            for k, i in enumerate(inside):
+                labels[i] = ("B-" if k == 0 else "I-") + attribute
+    return labels
+
+
+def decode(tokens: Tokens, labels: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """(attribute, first token, last token + 1, start, end) of each labelled span."""
+    spans = []
+    current: list | None = None
+    for i, label in enumerate(labels):
+        tag, _, attribute = label.partition("-")
+        if current is not None and (tag != "I" or attribute != current[0]):
+            spans.append(tuple(current))
+            current = None
+        if tag in ("B", "I") and current is None:  # an I without a B starts a span too
+            current = [attribute, i, i + 1, tokens[i][1], tokens[i][2]]
+        elif tag == "I":
+            current[2], current[4] = i + 1, tokens[i][2]
+    if current is not None:
+        spans.append(tuple(current))
+    return spans
+
+
+class SpanTagger:
+    """The CRF itself: train on (type, field, text, gold values), tag texts into spans.
+
+    With `per_type`, one CRF per product type (labels limited to that type's attributes:
+    smaller, faster, and nothing leaks between types); else one CRF shared by all types."""
+
+    def __init__(self, c1: float = 0.05, c2: float = 0.01, max_iterations: int = 150,
+                 min_freq: int = 1, use_gazetteer: bool = True, per_type: bool = False):
+        self.params = {"c1": c1, "c2": c2, "max_iterations": max_iterations, "min_freq": min_freq,
+                       "use_gazetteer": use_gazetteer, "per_type": per_type}
+        self.gazetteer = Gazetteer()
+        self.models: dict[str, bytes] = {}  # group (a type, or "" when shared) -> crfsuite model
+        self._taggers: dict[str, tuple[object, frozenset[str]]] = {}  # group -> (tagger, its labels)
+
+    def _group(self, type_name: str) -> str:
+        return type_name if self.params["per_type"] else ""
+
+    def fit(self, examples: Sequence[tuple[str, str, str, dict[str, list[str]]]]) -> None:
+        """`examples`: (type, field, text, {attribute: gold values}); values not found in the
+        text are ignored for that field."""
+        prepared = []
+        for type_name, field, text, values in examples:
+            tokens = tokenize(text)
+            if tokens:
+                prepared.append((type_name, field, tokens, locate(text, tokens, values)))
+        use_gazetteer = self.params["use_gazetteer"]
+        if use_gazetteer:
+            self.gazetteer = Gazetteer.build((t, tokens, spans) for t, _, tokens, spans in prepared)
+        sequences: dict[str, list[tuple[list[list[str]], list[str]]]] = defaultdict(list)
+        for fold in range(FOLDS):
+            if use_gazetteer:  # out-of-fold marks, as the tagger will see on unseen products
+                gazetteer = Gazetteer.build((t, tokens, spans) for k, (t, _, tokens, spans) in enumerate(prepared)
+                                            if k % FOLDS != fold)
+            for type_name, field, tokens, spans in prepared[fold::FOLDS]:
+                marks = gazetteer.features(type_name, tokens) if use_gazetteer else [[] for _ in tokens]
+                sequences[self._group(type_name)].append(
+                    (featurize(tokens, type_name, field, marks), bio_labels(tokens, spans)))
+        self.models = {group: self._train(pairs) for group, pairs in sequences.items()}
+        self._taggers = {}
+
+    def _train(self, pairs: Sequence[tuple[list[list[str]], list[str]]]) -> bytes:
+        import tempfile
+
+        import pycrfsuite
+
+        trainer = pycrfsuite.Trainer(verbose=False)
+        trainer.set_params({"c1": self.params["c1"], "c2": self.params["c2"],
+                            "max_iterations": self.params["max_iterations"],
+                            "feature.minfreq": self.params["min_freq"],
+                            "feature.possible_transitions": True})
+        for features, labels in pairs:
+            trainer.append(features, labels)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / MODEL_FILE
+            trainer.train(str(path))
+            return path.read_bytes()
+
+    def tagger(self, type_name: str) -> tuple[object, frozenset[str]] | tuple[None, frozenset[str]]:
+        """The crfsuite tagger for a type and its labels; None when no model covers the type."""
+        group = self._group(type_name)
+        if group not in self._taggers:
+            if not self.models:
+                raise RuntimeError("the CRF is not trained: call initialize() with training products or from_disk()")
+            if group not in self.models:
+                return None, frozenset()
+            import pycrfsuite
+
+            tagger = pycrfsuite.Tagger()
+            tagger.open_inmemory(self.models[group])
+            self._taggers[group] = (tagger, frozenset(tagger.labels()))
+        return self._taggers[group]
+
+    def tag(self, type_name: str, field: str, text: str, recall: Sequence[str] = (),
+            threshold: float = 1.0) -> list[Extraction]:
+        """Every span the CRF labels in `text`, with the lowest marginal of its tags; then, for
+        each attribute of `recall` the best path left out, the span starting where B-attribute
+        is most probable if that marginal reaches `threshold` (extended over probable I tags)."""
+        tokens = tokenize(text)
+        tagger, known = self.tagger(type_name)
+        if not tokens or tagger is None:
+            return []
+        marks = self.gazetteer.features(type_name, tokens) if self.params["use_gazetteer"] else [[] for _ in tokens]
+        labels = tagger.tag(featurize(tokens, type_name, field, marks))
+        extractions = []
+        for attribute, first, last, start, end in decode(tokens, labels):
+            confidence = min(tagger.marginal(labels[i], i) for i in range(first, last))
+            extractions.append(Extraction.model_construct(value=text[start:end], attribute=attribute, field=field,
+                                          start=start, end=end, confidence=confidence))
+        found = {e.attribute for e in extractions}
+        for attribute in recall:
+            begin = "B-" + attribute
+            if attribute in found or begin not in known:
+                continue
+            confidence, first = max((tagger.marginal(begin, i), i) for i in range(len(tokens)))
+            if confidence < threshold:
+                continue
+            last, inside = first + 1, "I-" + attribute
+            while last < len(tokens) and inside in known and tagger.marginal(inside, last) >= threshold:
+                last += 1
+            start, end = tokens[first][1], tokens[last - 1][2]
+            extractions.append(Extraction.model_construct(value=text[start:end], attribute=attribute, field=field,
+                                          start=start, end=end, confidence=confidence))
+        return extractions
+
+    def to_disk(self, path: Path, extra: dict) -> None:
+        if not self.models:
+            raise RuntimeError("nothing to save: the CRF is not trained")
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for number, (group, model) in enumerate(sorted(self.models.items())):
+            files[group] = f"model-{number}.crfsuite"
+            (path / files[group]).write_bytes(model)
+        config = {"params": self.params, "models": files, "gazetteer": self.gazetteer.to_json(), **extra}
+        (path / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def from_disk(cls, path: Path) -> tuple["SpanTagger", dict]:
+        path = Path(path)
+        config = json.loads((path / CONFIG_FILE).read_text("utf-8"))
+        tagger = cls(**config.pop("params"))
+        tagger.gazetteer = Gazetteer.from_json(config.pop("gazetteer"))
+        tagger.models = {group: (path / name).read_bytes() for group, name in config.pop("models").items()}
+        return tagger, config
+
+
+def _type_of(product: Product) -> str:
+    return product.product_type or ""
+
+
+class CRFTagger(ImputationStep):
+    """Attribute values of a product's type, found in its title and description."""
+
+    def __init__(self, context: StepContext | None = None, fields: Sequence[str] = ("title", "description"),
+                 recall_threshold: float = 1.0, **params):
+        """`recall_threshold` < 1: also report a wanted attribute the best path left out when
+        its most probable start has at least that marginal probability."""
+        self.context = context
+        self.fields = tuple(fields)
+        self.recall_threshold = recall_threshold
+        self.crf = SpanTagger(**params)
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        examples = []
+        for product in train:
+            for field, text in self._texts(product):
+                examples.append((_type_of(product), field, text, product.attributes))
+        self.crf.fit(examples)
+
+    def _texts(self, product: Product) -> list[tuple[str, str]]:
+        return [(f, product.field_text(f)) for f in self.fields if f in ("title", "description") and product.field_text(f)]
+
+    def predict(self, products: Sequence[Product], attributes: Sequence[Sequence[str]]) -> list[list[Extraction]]:
+        """For each wanted attribute, its most confident span over the fields."""
+        if len(products) != len(attributes):
+            raise ValueError(f"{len(products)} products but {len(attributes)} attribute lists")
+        results = []
+        for product, wanted in zip(products, attributes):
+            best: dict[str, Extraction] = {}
+            wanted = set(wanted)
+            for field, text in self._texts(product):
+                recall = sorted(wanted) if self.recall_threshold < 1 else ()
+                for extraction in self.crf.tag(_type_of(product), field, text, recall, self.recall_threshold):
+                    if extraction.attribute in wanted:
+                        current = best.get(extraction.attribute)
+                        if current is None or extraction.confidence > current.confidence:
+                            best[extraction.attribute] = extraction
+            results.append(list(best.values()))
+        return results
+
+    def to_disk(self, path: Path) -> None:
+        self.crf.to_disk(path, {"fields": list(self.fields), "recall_threshold": self.recall_threshold})
+
+    def from_disk(self, path: Path) -> "CRFTagger":
+        self.crf, config = SpanTagger.from_disk(path)
+        self.fields, self.recall_threshold = tuple(config["fields"]), config["recall_threshold"]
+        return self
+
+
+class CRFTypeTagger(TypeStep):
+    """The product-type phrase of a title, tagged by the same CRF with one label."""
+
+    def __init__(self, context: StepContext | None = None, **params):
+        self.context = context
+        self.crf = SpanTagger(**{"use_gazetteer": False, **params})
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        examples = []
+        for product in train:
+            phrases = product.attributes.get(PRODUCT_TYPE_ATTRIBUTE) or (
+                [product.product_type] if product.product_type else [])
+            examples.append(("", "title", product.title, {PRODUCT_TYPE_ATTRIBUTE: phrases}))
+        self.crf.fit(examples)
+
+    def predict(self, products: Sequence[Product]) -> list[Extraction | None]:
+        results = []
+        for product in products:
+            spans = self.crf.tag("", "title", product.title)
+            results.append(max(spans, key=lambda e: e.confidence, default=None))
+        return results
+
+    def to_disk(self, path: Path) -> None:
+        self.crf.to_disk(path, {})
+
+    def from_disk(self, path: Path) -> "CRFTypeTagger":
+        self.crf, _ = SpanTagger.from_disk(path)
+        return self
+
+
+def register_steps(register) -> None:
+    register("imputation", "baseline", CRFTagger,
+             description="OpenTag-style CRF over title and description tokens, conditioned on the product type")
+    register("type", "baseline", CRFTypeTagger,
+             description="CRF tagging the product-type phrase in the title")
