@@ -3,13 +3,13 @@
 Each `evaluate_*` builds its step by name through the registry (baseline, agent or hybrid:
 the harness never imports an implementation), trains it on the training input only, and
 returns `(metrics, predictions)`: a flat dict and one JSON-able row per test example (`id`,
-`pred`, `gold`), ready for `eval.runs.save_run`.
+`pred`, `gold`), ready for `eval.runs.save_run`; scored tasks (cleaning, synonyms) keep the
+label in `gold` and the score in `pred`, which is what their PR-curve plots are drawn from.
 """
 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Sequence
 
 from shelfgraph.context import StepContext
@@ -17,8 +17,8 @@ from shelfgraph.models import Product, TaxonomyNode, normalise_label
 from shelfgraph.registry import create
 from shelfgraph.steps import Pair, RelationQuery
 
-from .datasets import Record, load_records, record_to_product
-from .metrics import accuracy, aupr, extraction_score, f1_at_threshold, plot_pr_curves, prf
+from .datasets import Record, record_to_product
+from .metrics import accuracy, aupr, extraction_score, f1_at_threshold, prf
 
 PRODUCT_TYPE = "Product Type"
 PATH_SEPARATOR = " > "
@@ -161,7 +161,6 @@ def evaluate_applicability(
 def evaluate_cleaning(
     train: Sequence[Record], test: Sequence[Record], corrupt_rate: float = 0.3, seed: int = 0,
     threshold: float = 0.5, method: str = "baseline", context: StepContext | None = None,
-    plot: Path | None = None,
 ) -> tuple[dict, list[dict]]:
     """Corrupt a share of the test triples, then score how well each is flagged as wrong."""
     from .corruption import corrupt, gold_triples
@@ -182,8 +181,6 @@ def evaluate_cleaning(
         flagged = [s is not None and s >= threshold for item, s in zip(labelled, scores) if item.kind == kind]
         if flagged:
             metrics[f"recall_{kind}"] = accuracy(sum(flagged), len(flagged))
-    if plot is not None:
-        plot_pr_curves({f"cleaning {method}": (labels, scores)}, plot)
     rows = [{"id": f"{item.triple.product.id}|{item.triple.attribute}|{i}", "attribute": item.triple.attribute,
              "value": item.triple.value, "kind": item.kind, "original": item.original,
              "gold": int(item.corrupted), "pred": score}
@@ -194,7 +191,7 @@ def evaluate_cleaning(
 # ------------------------------------------------------------------ synonyms
 def evaluate_synonyms(
     test: Sequence[Pair], train: Sequence[Pair] = (), threshold: float = 0.5,
-    method: str = "baseline", context: StepContext | None = None, plot: Path | None = None,
+    method: str = "baseline", context: StepContext | None = None,
 ) -> tuple[dict, list[dict]]:
     """Score labelled pairs: AUPR (and its plot) and F1 at `threshold`."""
     labelled = [p for p in test if p.label is not None]
@@ -206,13 +203,6 @@ def evaluate_synonyms(
     labels = [p.label for p in labelled]
     metrics = {"n": len(labels), "positives": sum(labels), "aupr": aupr(labels, scores),
                **f1_at_threshold(labels, scores, threshold), "trained_on": len(train)}
-    if plot is not None:
-        plot_pr_curves({f"synonyms {method}": (labels, scores)}, plot)
     rows = [{"id": i, "a": p.a, "b": p.b, "attribute": p.attribute, "gold": p.label, "pred": s}
             for i, (p, s) in enumerate(zip(labelled, scores))]
     return metrics, rows
-
-
-def load_split(path: Path, limit: int | None = None) -> list[Record]:
-    records = load_records(path)
-    return records[:limit] if limit else records

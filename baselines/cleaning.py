@@ -1,0 +1,173 @@
+"""Cleaning baseline: logistic regression over "does this value fit here" features.
+
+Trained the way AutoKnow trains its cleaner: trusted (product, attribute, value) triples are
+the clean class, and corrupted copies of them (`eval.corruption`) the wrong class. Features
+compare the value with the product's own text and with the values the attribute is known to
+take for the product's type. Those known values come from the other folds of the training
+products while training (cross-fitting), so a value never vouches for itself.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, defaultdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from shelfgraph.models import Product, normalise_label
+from shelfgraph.steps import CleaningStep, Triple
+
+FEATURES = ("in_title", "in_description", "partial_ratio", "known_exact", "known_log_count",
+            "char_sim_known", "embed_sim_known", "embed_sim_other", "known_other_exact",
+            "digit_agreement", "log_tokens", "attribute_unknown")
+
+
+class KnownValues:
+    """Counts of the values each (type, attribute) takes in trusted products."""
+
+    def __init__(self, products: Sequence[Product]):
+        self.counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+        for product in products:
+            for attribute, values in product.attributes.items():
+                for value in values:
+                    self.counts[(_type(product), attribute)][normalise_label(value)] += 1
+
+    def values(self, type_name: str, attribute: str) -> Counter[str]:
+        return self.counts.get((type_name, attribute), Counter())
+
+    def others(self, type_name: str, attribute: str) -> set[str]:
+        return {v for (t, a), c in self.counts.items() if t == type_name and a != attribute for v in c}
+
+    def all_values(self) -> set[str]:
+        return {v for counts in self.counts.values() for v in counts}
+
+
+def _type(product: Product) -> str:
+    return normalise_label(product.product_type or "")
+
+
+def _has_digit(text: str) -> bool:
+    return any(ch.isdigit() for ch in text)
+
+
+class _Similarity:
+    """Character n-gram TF-IDF and MiniLM vectors of short strings, each computed once."""
+
+    def __init__(self, texts: set[str]):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(sorted(texts) or ["x"])
+        self.index: dict[str, int] = {}
+        self.char_vectors: Any = None
+        self.vectors = np.zeros((0, 0), dtype=np.float32)
+        self.add(texts)
+
+    def add(self, texts: set[str]) -> None:
+        """Vectors for the texts not seen yet (the encoder is the slow part: never twice)."""
+        from scipy.sparse import vstack
+
+        from retrieval.embeddings import embed
+
+        new = sorted(t for t in texts if t not in self.index)
+        if not new:
+            return
+        start = len(self.index)
+        self.index.update((t, start + i) for i, t in enumerate(new))
+        chars, vectors = self.chars.transform(new), embed(new)
+        self.char_vectors = chars if self.char_vectors is None else vstack([self.char_vectors, chars]).tocsr()
+        self.vectors = vectors if not len(self.vectors) else np.vstack([self.vectors, vectors])
+
+    def max_char(self, value: str, others: Sequence[str]) -> float:
+        if not others:
+            return 0.0
+        rows = self.char_vectors[[self.index[o] for o in others]]
+        return float((rows @ self.char_vectors[self.index[value]].T).max())
+
+    def max_embed(self, value: str, others: Sequence[str]) -> float:
+        if not others:
+            return 0.0
+        rows = self.vectors[[self.index[o] for o in others]]
+        return float((rows @ self.vectors[self.index[value]]).max())
+
+
+def triple_features(triples: Sequence[Triple], known: Sequence[KnownValues], sim: _Similarity) -> np.ndarray:
+    """One row of FEATURES per triple; `known[i]` is what triple i is compared with."""
+    from rapidfuzz import fuzz
+
+    rows = []
+    for triple, stats in zip(triples, known):
+        value = normalise_label(triple.value)
+        type_name = _type(triple.product)
+        counts = stats.values(type_name, triple.attribute)
+        others = [v for v in counts if v != value]
+        other_attributes = stats.others(type_name, triple.attribute)
+        title = normalise_label(triple.product.title)
+        description = normalise_label(triple.product.description)
+        digit_share = (sum(_has_digit(v) * c for v, c in counts.items()) / sum(counts.values())
+                       if counts else 0.5)
+        rows.append([
+            float(value in title),
+            float(bool(description) and value in description),
+            fuzz.partial_ratio(value, f"{title} {description}") / 100,
+            float(counts[value] > 0),
+            math.log1p(counts[value]),
+            sim.max_char(value, others),
+            sim.max_embed(value, others),
+            sim.max_embed(value, sorted(other_attributes - {value})),
+            float(value in other_attributes),
+            1.0 - abs(float(_has_digit(value)) - digit_share),
+            math.log1p(len(value.split())),
+            float(not counts),
+        ])
+    return np.asarray(rows, dtype=np.float64).reshape(len(triples), len(FEATURES))
+
+
+class LogisticCleaner(CleaningStep):
+    def __init__(self, corrupt_rate: float = 0.5, folds: int = 4, seed: int = 0, C: float = 1.0):
+        self.corrupt_rate, self.folds, self.seed, self.C = corrupt_rate, folds, seed, C
+        self.known: KnownValues | None = None
+        self.similarity: _Similarity | None = None
+        self.model: Any = None
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        from sklearn.linear_model import LogisticRegression
+
+        from eval.corruption import corrupt, gold_triples
+
+        products = list(train)
+        if len(products) < self.folds:
+            raise ValueError(f"the cleaning baseline needs at least {self.folds} training products")
+        random.Random(self.seed).shuffle(products)
+        fold_of = {p.id: i % self.folds for i, p in enumerate(products)}
+        fold_known = [KnownValues([p for p in products if fold_of[p.id] != f]) for f in range(self.folds)]
+        labelled = corrupt(gold_triples(products), rate=self.corrupt_rate, seed=self.seed)
+        if not any(item.corrupted for item in labelled):
+            raise ValueError("no training triple could be corrupted: the products need attribute values")
+        self.known = KnownValues(products)
+        triples = [item.triple for item in labelled]
+        self.similarity = _Similarity(self.known.all_values() | {normalise_label(t.value) for t in triples})
+        features = triple_features(triples, [fold_known[fold_of[t.product.id]] for t in triples], self.similarity)
+        self.model = LogisticRegression(C=self.C, max_iter=2000)
+        self.model.fit(features, [int(item.corrupted) for item in labelled])
+
+    def score(self, triples: Sequence[Triple]) -> list[float | None]:
+        if self.model is None or self.known is None or self.similarity is None:
+            raise RuntimeError("the cleaning baseline is not trained: call initialize(train products) first")
+        if not triples:
+            return []
+        self.similarity.add({normalise_label(t.value) for t in triples})
+        features = triple_features(triples, [self.known] * len(triples), self.similarity)
+        return [float(p) for p in self.model.predict_proba(features)[:, 1]]
+
+
+def _factory(context: Any = None, **config: Any) -> LogisticCleaner:
+    return LogisticCleaner(**config)
+
+
+def register_steps(register) -> None:
+    register("cleaning", "baseline", _factory,
+             default_config={"corrupt_rate": 0.5, "folds": 4, "seed": 0, "C": 1.0},
+             description="logistic regression on text-occurrence, n-gram and embedding similarity "
+                         "to known values, trained on corrupted copies of trusted triples")

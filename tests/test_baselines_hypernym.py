@@ -1,0 +1,40 @@
+"""The hypernym baseline on the bundled Shopify subset: a new type goes under the right node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from baselines.hypernym import head_word, singular
+from shelfgraph.ingest import read_taxonomy
+from shelfgraph.registry import create
+
+
+def test_head_word_is_the_last_word_singular() -> None:
+    assert head_word("Cold Brew Coffees") == "coffee"
+    assert head_word("Berries") == "berry" and singular("glasses") == "glass" and singular("dress") == "dress"
+    assert head_word("!!") is None
+
+
+@pytest.fixture(scope="module")
+def step():
+    nodes = read_taxonomy(Path(__file__).resolve().parents[1] / "data" / "demo" / "taxonomy")
+    built = create("hypernym", "baseline")
+    built.initialize(nodes)
+    return built, {n.id: n for n in nodes}
+
+
+def test_new_types_rank_their_hypernym_first(step) -> None:
+    built, by_id = step
+    ranked = built.rank(["Cold Brew Coffee", "Green Tea"], k=5)
+    assert all(len(r) == 5 for r in ranked)
+    names = [[by_id[s.label].name for s in r] for r in ranked]
+    assert "Coffee" in names[0][:3]
+    assert "Tea" in " ".join(names[1][:3])
+    assert ranked[0][0].score >= ranked[0][-1].score
+
+
+def test_ranking_before_initialising_says_what_to_do() -> None:
+    with pytest.raises(RuntimeError, match="initialize"):
+        create("hypernym", "baseline").rank(["tea"])
