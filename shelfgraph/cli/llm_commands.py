@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -13,15 +13,16 @@ def serve_model(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context window in tokens.")] = 2048,
-    threads: Annotated[int, typer.Option(help="CPU threads.")] = 2,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: $SHELFGRAPH_LLM_THREADS or 1).")] = None,
 ) -> None:
     """Serve the packaged Gemma 3 270M with llama.cpp's OpenAI-compatible server
     (then: shelfgraph ... --llm http://HOST:PORT)."""
     from shelfgraph.context import shelfgraph_home
-    from shelfgraph.llm.local import PACKAGED_MODEL, packaged_model_path
+    from shelfgraph.llm.local import N_THREADS, PACKAGED_MODEL, packaged_model_path
     from shelfgraph.llm.server import server_command
 
-    command = server_command(packaged_model_path(shelfgraph_home()), host, port, n_ctx, threads, PACKAGED_MODEL)
+    command = server_command(packaged_model_path(shelfgraph_home()), host, port, n_ctx, threads or N_THREADS,
+                             PACKAGED_MODEL)
     typer.echo(f"serving {PACKAGED_MODEL} at http://{host}:{port}/v1", err=True)
     raise typer.Exit(subprocess.call(command))
 

@@ -96,5 +96,13 @@ class CallLog:
             rows = self._db.execute("SELECT * FROM calls ORDER BY id DESC LIMIT ?", (n,)).fetchall()
         return [dict(r) for r in rows]
 
+    def stats(self, since: float = 0.0) -> dict[str, int]:
+        """Model calls (cache hits included) and cache hits logged since a time."""
+        with self._lock:
+            calls, hits = self._db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(cached), 0) FROM calls WHERE at >= ?", (since,)
+            ).fetchone()
+        return {"calls": calls, "cache_hits": hits}
+
     def close(self) -> None:
         self._db.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ import numpy as np
 
 PACKAGED_MODEL = "gemma-3-270m-q4_k_m"
 N_CTX = 2048
-N_THREADS = 2
+# One thread by default: llama.cpp's workers spin-wait at every barrier, so on a busy machine
+# two threads were 5-8x slower per token than one (docs/benchmarks.md). Raise it on an idle box.
+N_THREADS = int(os.environ.get("SHELFGRAPH_LLM_THREADS", "1"))
 
 
 def packaged_model_path(home: Path) -> Path:

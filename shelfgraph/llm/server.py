@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .local import N_THREADS
+
 
 def server_command(model_path: Path, host: str = "127.0.0.1", port: int = 8000, n_ctx: int = 2048,
-                   n_threads: int = 2, alias: str | None = None) -> list[str]:
+                   n_threads: int = N_THREADS, alias: str | None = None) -> list[str]:
     """`python -m llama_cpp.server ...` for `model_path`; `alias` is the model name it serves."""
     return [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", host,
