@@ -1,0 +1,63 @@
+"""The build as a plain function: ingest the batch, run the pipeline, save the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .context import LLMConfig, StepContext
+from .ingest import TAXONOMY_FORMATS, RejectedRow, detect_format, ingest_paths, read_products, write_rejected
+from .models import Product
+from .pipeline import Build, BuildConfig
+from .progress import progress_bar
+from .store import Ledger
+
+
+def read_labelled(paths: list[Path]) -> list[Product]:
+    products = []
+    for path in paths:
+        products += [p for p in read_products(path, detect_format(path)) if not isinstance(p, RejectedRow)]
+    return products
+
+
+def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: list[Path],
+              labelled: list[Path], config: BuildConfig, llm: LLMConfig, quiet: bool = False
+              ) -> tuple[dict[str, Any], int]:
+    """Returns the build summary and the number of rejected input rows."""
+    with Ledger(store) as ledger:
+        run = ledger.start_run("build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
+                                         "llm": llm.model_dump()})
+        paths = ([taxonomy] if taxonomy else []) + list(catalog) + list(reviews)
+        reports = ingest_paths(ledger, paths, run.id)
+        rejected = write_rejected([r for rep in reports for r in rep.rejected],
+                                  store.with_suffix(store.suffix + ".rejected.jsonl"))
+        product_ids = [i for rep in reports if rep.format not in TAXONOMY_FORMATS + ("texts",)
+                       for i in rep.product_ids]
+        training = read_labelled(labelled) if labelled else [
+            p for p in ledger.products() if p.attributes]
+        context = StepContext(llm=llm, index_dir=store.with_suffix(store.suffix + ".chroma"))
+        progress = progress_bar(enabled=not quiet)
+        try:
+            progress.start()
+            build = Build(ledger, config, context, product_ids, training, run.id, progress)
+            summary = build.run()
+        except BaseException as err:
+            ledger.finish_run(run, {"error": repr(err)}, status="failed")
+            raise
+        finally:
+            progress.stop()
+        summary.update(run_id=run.id, llm=llm_call_stats(context.home, since=run.started_at),
+                       rejected_rows=rejected)
+        ledger.finish_run(run, summary)
+    return summary, rejected
+
+
+def llm_call_stats(home: Path, since: float) -> dict[str, int]:
+    """Model calls and cache hits since a time, from the call log every backend writes."""
+    from .llm.calllog import CallLog
+
+    log = CallLog(home / "logs.db")
+    try:
+        return log.stats(since)
+    finally:
+        log.close()
