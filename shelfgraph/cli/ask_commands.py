@@ -1,0 +1,134 @@
+"""`shelfgraph ask`, `shelfgraph chat` and `shelfgraph eval questions`: plain-language
+questions answered from the graph's facts, with citations; never a write to the store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+
+if TYPE_CHECKING:
+    from shelfgraph.qa import Session
+
+StoreOpt = Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file (opened read-only).")]
+IndexOpt = Annotated[Optional[Path], typer.Option(
+    "--index-dir", help="Chroma folder for questions about product texts; default: <store>.chroma.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="The answer as JSON: text, query, products, citations.")]
+NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (questions with no cue word are lists).")]
+
+
+def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
+                 no_cache: bool, no_llm: bool) -> "Session":
+    from shelfgraph.llm import get_llm
+    from shelfgraph.qa import Session
+
+    config = llm_config(llm, model, llm_kind, no_cache)  # type: ignore[arg-type]
+    try:
+        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), index_dir=index_dir)
+    except FileNotFoundError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+def _print(answer, as_json: bool) -> None:
+    typer.echo(answer.model_dump_json(indent=2) if as_json else answer.text)
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    store: StoreOpt = Path("graph.db"),
+    index_dir: IndexOpt = None,
+    as_json: JsonOpt = False,
+    no_llm: NoLLMOpt = False,
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+) -> None:
+    """Answer one question from the graph, citing the facts (ids and text spans) behind it."""
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm) as session:
+        _print(session.ask(question), as_json)
+
+
+def chat(
+    store: StoreOpt = Path("graph.db"),
+    index_dir: IndexOpt = None,
+    as_json: JsonOpt = False,
+    no_llm: NoLLMOpt = False,
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+) -> None:
+    """A conversation: one question per line on stdin, follow-ups build on earlier answers
+    ("and which of those are whole bean?"). Ends at end of input or "exit"; "reset" forgets."""
+    interactive = sys.stdin.isatty()
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm) as session:
+        while True:
+            if interactive:
+                typer.echo("> ", nl=False)
+            line = sys.stdin.readline()
+            if not line:
+                break
+            question = line.strip()
+            if not question:
+                continue
+            if question.lower() in ("exit", "quit"):
+                break
+            if question.lower() == "reset":
+                session.reset()
+                typer.echo("(conversation reset)")
+                continue
+            _print(session.ask(question), as_json)
+            typer.echo("")
+
+
+def eval_questions(
+    store: StoreOpt = Path("graph.db"),
+    questions: Annotated[Optional[Path], typer.Option(
+        help="JSONL: {question, expected: [product ids], history: [earlier questions]} per line.")] = None,
+    generate: Annotated[Optional[int], typer.Option(
+        min=1, help="Instead of --questions: make N questions from the store's gold facts.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --generate.")] = 0,
+    write: Annotated[Optional[Path], typer.Option(help="Write the questions used to this JSONL file.")] = None,
+    index_dir: IndexOpt = None,
+    no_llm: NoLLMOpt = False,
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+) -> None:
+    """Score answers by the products they name against expected product sets: one JSON line
+    per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
+    from shelfgraph.qa.questions import generate as make_questions
+    from shelfgraph.qa.questions import read_questions, score, summarise, write_questions
+
+    if (questions is None) == (generate is None):
+        typer.echo("error: give exactly one of --questions FILE or --generate N", err=True)
+        raise typer.Exit(2)
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm) as session:
+        try:
+            items = read_questions(questions) if questions else make_questions(session.graph, generate, seed)  # type: ignore[arg-type]
+        except (OSError, ValueError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from error
+        if write:
+            write_questions(items, write)
+        scores, answers = [], []
+        for item in items:
+            session.reset()
+            for earlier in item.history:
+                session.ask(earlier)
+            answer = session.ask(item.question)
+            result = score(item.expected, answer.product_ids)
+            scores.append(result)
+            answers.append(answer)
+            typer.echo(json.dumps({"id": item.id, "question": item.question, "kind": answer.kind,
+                                   "query": answer.query.describe() if answer.query else None,
+                                   **{k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}},
+                                  ensure_ascii=False))
+    typer.echo(json.dumps(summarise(scores, answers)))
+
+
+def register(app: typer.Typer) -> None:
+    from ._eval_app import eval_app
+
+    app.command("ask")(ask)
+    app.command("chat")(chat)
+    eval_app.command("questions")(eval_questions)

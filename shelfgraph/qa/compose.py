@@ -1,0 +1,76 @@
+"""Answer text built only from the rows a query returned: every product named is a row, every
+value shown is a stored fact, cited by id with the span of text it was read from."""
+
+from __future__ import annotations
+
+from .query import Answer, Citation, Passage, QueryResult
+
+MAX_LISTED = 25  # products written out in full; the rest are named by id
+
+
+def cite(c: Citation) -> str:
+    where = ""
+    if c.source_field is not None and c.start is not None:
+        where = f" {c.source_field}[{c.start}:{c.end}]"
+        if c.evidence:
+            where += f" {c.evidence!r}"
+    return f"[{c.fact_id[:19]} {c.method}{where}]"
+
+
+def graph_answer(question: str, result: QueryResult) -> Answer:
+    query = result.query
+    scope = query.describe()
+    citations = [c for row in result.rows for c in row.citations]
+    ids = result.product_ids
+    if result.total == 0:
+        text = f"The graph has no products matching {scope}."
+        return Answer(question=question, kind="not_found", text=text, query=query)
+    if query.intent == "count":
+        lines = [f"{result.total} product(s) match {scope}: {', '.join(ids)}."]
+    elif query.intent == "group":
+        lines = [f"{result.total} product(s) match {scope}, by {query.group_by}:"]
+        lines += [f"- {g.value}: {g.count} ({', '.join(g.product_ids)})" for g in result.groups]
+    else:
+        shown = f"; showing {len(result.rows)}" if len(result.rows) < result.total else ""
+        lines = [f"{result.total} product(s) match {scope}{shown}:"]
+        for row in result.rows[:MAX_LISTED]:
+            lines.append(f"- {row.product_id}: {row.title}")
+            for c in row.citations:
+                name = c.predicate.removeprefix("attr:")
+                lines.append(f"    {name} = {c.value} {cite(c)}")
+        rest = result.rows[MAX_LISTED:]
+        if rest:
+            lines.append(f"- and {len(rest)} more: {', '.join(r.product_id for r in rest)}")
+        for attribute in query.show:
+            counts: dict[str, int] = {}
+            for row in result.rows:
+                for value in row.values.get(attribute, []):
+                    counts[value] = counts.get(value, 0) + 1
+            if counts:
+                summary = ", ".join(f"{v} ({n})" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+                lines.append(f"{attribute}: {summary}")
+            else:
+                lines.append(f"{attribute}: not in the graph for these products")
+    return Answer(question=question, kind="graph", text="\n".join(lines), query=query, product_ids=ids,
+                  citations=citations)
+
+
+def not_found_answer(question: str, unknown_terms: list[str]) -> Answer:
+    if unknown_terms:
+        terms = ", ".join(repr(t) for t in unknown_terms)
+        text = f"Not in the graph: nothing in it mentions {terms}, so I cannot answer from it."
+    else:
+        text = "Not in the graph: the question names no product type, attribute or value the graph knows."
+    return Answer(question=question, kind="not_found", text=text, unknown_terms=unknown_terms)
+
+
+def text_answer(question: str, passages: list[Passage], searched: list[str], titles: dict[str, str]) -> Answer:
+    if not passages:
+        names = "; ".join(f"{pid} ({titles.get(pid, '?')})" for pid in searched) or "any product"
+        text = f"Not in the graph: no description, review or Q&A text of {names} speaks to this."
+        return Answer(question=question, kind="not_found", text=text)
+    lines = ["From the products' own texts (closest sentences first):"]
+    for p in passages:
+        lines.append(f"- {p.product_id} ({p.title}), {p.source_field}[{p.start}:{p.end}]: {p.text!r}")
+    ids = list(dict.fromkeys(p.product_id for p in passages))
+    return Answer(question=question, kind="text", text="\n".join(lines), product_ids=ids, passages=passages)

@@ -1,0 +1,98 @@
+"""Run a `GraphQuery` over a read-only graph: matching products, the facts behind each, and
+counts. Every value reported comes with the fact that states it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ..models import ATTRIBUTE_PREFIX, Fact, Product
+from .graph import GraphReader
+from .planner import leading_number
+from .query import TYPE_KEY, Citation, Filter, GraphQuery, Group, QueryResult, Row
+
+_COMPARE = {"lt": float.__lt__, "le": float.__le__, "gt": float.__gt__, "ge": float.__ge__}
+
+
+def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
+    ids = graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
+    for term in query.title_terms:
+        ids &= graph.ids_with_title_word(term)
+    evidence: dict[str, list[Fact]] = defaultdict(list)
+    for flt in query.filters:
+        facts = graph.attribute_facts(flt.attributes, ids)
+        holding = [f for f in facts if _holds(flt, f.object)]
+        if flt.op == "ne":
+            ids -= {f.subject for f in holding}
+        else:
+            ids &= {f.subject for f in holding}
+            for fact in holding:
+                evidence[fact.subject].append(fact)
+    ordered = sorted(ids)
+    total = len(ordered)
+    kept = ordered[: query.limit] if query.limit else ordered
+    shown = graph.attribute_facts(query.show, kept) if query.show else []
+    for fact in shown:
+        evidence[fact.subject].append(fact)
+    products = graph.products(kept)
+    type_facts = graph.type_facts(kept)
+    rows = [_row(products[pid], type_facts.get(pid), evidence.get(pid, [])) for pid in kept if pid in products]
+    groups = _groups(query, rows, graph, products) if query.intent == "group" else []
+    return QueryResult(query=query, total=total, rows=rows, groups=groups)
+
+
+def _holds(flt: Filter, value: str) -> bool:
+    if flt.op in ("eq", "ne"):
+        return value.lower() in {v.lower() for v in flt.values}
+    parsed = leading_number(value)
+    if parsed is None or (flt.unit is not None and parsed[1] != flt.unit):
+        return False
+    return _COMPARE[flt.op](parsed[0], float(flt.number))  # type: ignore[arg-type]
+
+
+def citation(fact: Fact, product: Product | None) -> Citation:
+    p = fact.provenance
+    evidence = None
+    if product is not None and p.source_field and p.start is not None and p.end is not None:
+        try:
+            evidence = product.field_text(p.source_field)[p.start : p.end]
+        except KeyError:
+            evidence = None
+    return Citation(fact_id=fact.id, product_id=fact.subject, predicate=fact.predicate, value=fact.object,
+                    method=p.method, source_field=p.source_field, start=p.start, end=p.end, evidence=evidence)
+
+
+def _row(product: Product, type_fact: Fact | None, facts: list[Fact]) -> Row:
+    values: dict[str, list[str]] = defaultdict(list)
+    citations = [citation(type_fact, product)] if type_fact else []
+    seen = set()
+    for fact in facts:
+        if fact.id in seen:
+            continue
+        seen.add(fact.id)
+        attribute = fact.predicate[len(ATTRIBUTE_PREFIX):]
+        if fact.object not in values[attribute]:
+            values[attribute].append(fact.object)
+        citations.append(citation(fact, product))
+    return Row(product_id=product.id, title=product.title, product_type=product.product_type,
+               values=dict(values), citations=citations)
+
+
+def _groups(query: GraphQuery, rows: list[Row], graph: GraphReader, products: dict[str, Product]) -> list[Group]:
+    members: dict[str, list[str]] = defaultdict(list)
+    if query.group_by == TYPE_KEY:
+        for row in rows:
+            members[row.product_type or "(no type)"].append(row.product_id)
+    else:
+        ids = {row.product_id for row in rows}
+        facts = graph.attribute_facts([query.group_by], ids)  # type: ignore[list-item]
+        by_row = {row.product_id: row for row in rows}
+        for fact in facts:
+            if fact.subject not in members[fact.object]:
+                members[fact.object].append(fact.subject)
+                by_row[fact.subject].citations.append(citation(fact, products.get(fact.subject)))
+        with_value = {pid for pids in members.values() for pid in pids}
+        missing = sorted(ids - with_value)
+        if missing:
+            members["(no value in the graph)"] = missing
+    groups = [Group(value=v, count=len(p), product_ids=p) for v, p in members.items()]
+    return sorted(groups, key=lambda g: (-g.count, g.value.lower()))

@@ -1,0 +1,125 @@
+"""A read-only view of a fact ledger for answering questions: no question can ever write.
+
+The SQLite file is opened with `mode=ro` and `PRAGMA query_only`, so even a bug that
+built a writing statement would fail instead of changing the graph.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from pathlib import Path
+from typing import Iterable
+
+from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product
+from ..store import _FACT_COLUMNS, _fact_from_row
+
+
+class GraphReader:
+    """Products, types and attribute facts of a ledger, read through a read-only connection."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no graph at {self.path}; create one with `shelfgraph ingest`")
+        self.db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, check_same_thread=False)
+        self.db.execute("PRAGMA query_only = ON")
+        self.db.execute("PRAGMA busy_timeout = 30000")
+
+    def __enter__(self) -> "GraphReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    def product_types(self) -> dict[str, int]:
+        """Type name -> number of products (catalogue type or active `product_type` fact)."""
+        rows = self.db.execute(
+            "SELECT name, COUNT(DISTINCT id) FROM ("
+            " SELECT id, product_type AS name FROM products WHERE product_type IS NOT NULL"
+            " UNION SELECT subject, object FROM facts WHERE predicate=? AND status='active')"
+            " GROUP BY lower(name) ORDER BY 2 DESC",
+            (PRODUCT_TYPE,),
+        )
+        return dict(rows.fetchall())
+
+    def attribute_values(self) -> list[tuple[str, str, str, int]]:
+        """(attribute, value, product type or "", products) for every active attribute fact."""
+        rows = self.db.execute(
+            "SELECT substr(f.predicate, ?), f.object, coalesce(p.product_type, ''), COUNT(DISTINCT f.subject)"
+            " FROM facts f LEFT JOIN products p ON p.id = f.subject"
+            " WHERE f.predicate LIKE ? AND f.status='active' GROUP BY 1, 2, 3",
+            (len(ATTRIBUTE_PREFIX) + 1, ATTRIBUTE_PREFIX + "%"),
+        )
+        return rows.fetchall()
+
+    def title_words(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT title FROM products")]
+
+    def ids_of_types(self, types: Iterable[str]) -> set[str]:
+        ids: set[str] = set()
+        for name in types:
+            rows = self.db.execute(
+                "SELECT id FROM products WHERE product_type=? COLLATE NOCASE UNION "
+                "SELECT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE AND status='active'",
+                (name, PRODUCT_TYPE, name),
+            )
+            ids.update(r[0] for r in rows)
+        return ids
+
+    def all_ids(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT id FROM products")}
+
+    def ids_with_title_word(self, word: str) -> set[str]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = self.db.execute("SELECT id FROM products WHERE title LIKE ? ESCAPE '\\'", (pattern,))
+        return {r[0] for r in rows}
+
+    def attribute_facts(self, attributes: Iterable[str], ids: Iterable[str] | None = None) -> list[Fact]:
+        """Active facts of these attributes (of these products when `ids` is given)."""
+        predicates = [ATTRIBUTE_PREFIX + a for a in attributes]
+        if not predicates:
+            return []
+        marks = ",".join("?" * len(predicates))
+        facts = self.db.execute(
+            f"SELECT {_FACT_COLUMNS} FROM facts WHERE predicate IN ({marks}) AND status='active' ORDER BY rowid",
+            predicates,
+        )
+        wanted = None if ids is None else set(ids)
+        return [f for f in map(_fact_from_row, facts) if wanted is None or f.subject in wanted]
+
+    def type_facts(self, ids: Iterable[str]) -> dict[str, Fact]:
+        wanted = set(ids)
+        rows = self.db.execute(
+            f"SELECT {_FACT_COLUMNS} FROM facts WHERE predicate=? AND status='active' ORDER BY rowid",
+            (PRODUCT_TYPE,),
+        )
+        return {f.subject: f for f in map(_fact_from_row, rows) if f.subject in wanted}
+
+    def products(self, ids: Iterable[str]) -> dict[str, Product]:
+        found: dict[str, Product] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            batch = ids[start : start + 500]
+            rows = self.db.execute(
+                f"SELECT id, data FROM products WHERE id IN ({','.join('?' * len(batch))})", batch
+            )
+            found.update((r[0], Product.model_validate_json(r[1])) for r in rows)
+        return found
+
+    def gold_attribute_facts(self) -> dict[tuple[str, str, str], set[str]]:
+        """(type, attribute, value) -> ids of products with that gold fact: what eval questions
+        are generated from."""
+        index: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        rows = self.db.execute(
+            "SELECT p.product_type, substr(f.predicate, ?), f.object, f.subject FROM facts f"
+            " JOIN products p ON p.id = f.subject WHERE f.predicate LIKE ? AND f.status='active'"
+            " AND f.method='gold' AND p.product_type IS NOT NULL",
+            (len(ATTRIBUTE_PREFIX) + 1, ATTRIBUTE_PREFIX + "%"),
+        )
+        for type_name, attribute, value, subject in rows:
+            index[(type_name, attribute, value)].add(subject)
+        return dict(index)

@@ -1,0 +1,110 @@
+"""A conversation with the graph: each question planned (merged into the previous query when
+it is a follow-up), executed read-only, and answered with citations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from .compose import graph_answer, not_found_answer, text_answer
+from .executor import execute
+from .graph import GraphReader
+from .planner import Planner
+from .query import Answer, GraphQuery, Passage
+from .vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from retrieval.index import CatalogIndex
+
+    from ..llm import LLM
+
+TEXT_CANDIDATES = 3  # products whose texts are searched for a text question
+PASSAGES_PER_PRODUCT = 2
+
+
+def index_beside(store: Path) -> Path:
+    """Where `shelfgraph index` keeps a graph's Chroma folder: `graph.db` -> `graph.db.chroma/`."""
+    return store.with_name(store.name + ".chroma")
+
+
+class Session:
+    """Ask questions of the graph at `store`; `history` keeps every answer of the conversation."""
+
+    def __init__(self, store: str | Path, llm: "LLM | Callable[[], LLM] | None" = None,
+                 index_dir: Path | None = None):
+        self.store = Path(store)
+        self.graph = GraphReader(self.store)
+        self.vocabulary = Vocabulary.from_graph(self.graph)
+        self.planner = Planner(self.vocabulary, llm)
+        self.index_dir = index_dir or index_beside(self.store)
+        self._index: "CatalogIndex | None" = None
+        self.history: list[Answer] = []
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.graph.close()
+
+    @property
+    def last_query(self) -> GraphQuery | None:
+        for answer in reversed(self.history):
+            if answer.query is not None:
+                return answer.query
+        return None
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def ask(self, question: str) -> Answer:
+        answer = self._answer(question.strip())
+        self.history.append(answer)
+        return answer
+
+    def run(self, query: GraphQuery, question: str = "") -> Answer:
+        """Execute a typed query directly (what the LangChain tool calls)."""
+        return graph_answer(question or query.describe(), execute(query, self.graph))
+
+    def _answer(self, question: str) -> Answer:
+        plan = self.planner.plan(question, self.last_query)
+        if plan.route == "not_found":
+            return not_found_answer(question, plan.unknown_terms)
+        if plan.route == "text":
+            return self._text(question, plan.query)
+        return graph_answer(question, execute(plan.query, self.graph))  # type: ignore[arg-type]
+
+    def _text(self, question: str, query: GraphQuery | None) -> Answer:
+        """Questions a typed query cannot express ("what do reviewers say about ..."): the
+        closest sentences of the products' descriptions, reviews and Q&A."""
+        if not self.index_dir.is_dir():
+            return Answer(question=question, kind="not_found",
+                          text=f"Not in the graph's index: {self.index_dir} does not exist; "
+                               f"build it with `shelfgraph index --store {self.store}`.")
+        index = self._open_index()
+        constrained = query is not None and (query.product_types or query.filters)
+        allowed = set(execute(query, self.graph).product_ids) if constrained else None  # type: ignore[arg-type]
+        if allowed is not None and len(allowed) <= TEXT_CANDIDATES:
+            candidates = sorted(allowed)
+        else:
+            k = 50 if allowed else TEXT_CANDIDATES
+            hits = index.similar_products(question, k=k)
+            candidates = [pid for pid, _ in hits if allowed is None or pid in allowed][:TEXT_CANDIDATES]
+        products = self.graph.products(candidates)
+        passages = [
+            Passage(product_id=pid, title=products[pid].title, source_field=c.field, start=c.start, end=c.end,
+                    text=c.text, score=c.score)
+            for pid in candidates if pid in products
+            for c in index.evidence(pid, question, k=PASSAGES_PER_PRODUCT)
+        ]
+        passages.sort(key=lambda p: -p.score)
+        return text_answer(question, passages, candidates, {pid: p.title for pid, p in products.items()})
+
+    def _open_index(self) -> "CatalogIndex":
+        if self._index is None:
+            from retrieval.index import CatalogIndex
+
+            self._index = CatalogIndex.open(path=self.index_dir)
+        return self._index

@@ -1,0 +1,189 @@
+"""The graph's own words: product types, attribute names and values, found in a question.
+
+Matching is on lower-cased, lightly singularised word tokens ("coffees" -> "coffee"), longest
+phrase first. A value matches a question phrase when the phrase is the whole value or a
+run of its words ("moccasin" -> "Gore Front Moccasin") when no value is the phrase itself;
+see `values_matching`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .graph import GraphReader
+
+_TOKEN = re.compile(r"\d+(?:\.\d+)?[a-z]*|[a-z][a-z0-9]*(?:['’][a-z]+)?|%|#")
+MAX_PHRASE = 8
+
+# Words of a question that ask rather than constrain: never matched, never "unknown".
+STOPWORDS = frozenset("""
+a about all also an and any anything are as at available be been by can come comes could
+did do does each every find for from get give graph has have having i in info information
+is it its items kind kinds know list make made me my need of on one ones or our please
+product products sell show sold some tell that the their them then there these they this
+those to under us want was we were what whats which who whose will with would you your
+is there any stock carry contain contains type types their thing things made by than more
+less fewer over above below least most at many much how number count counts per group
+grouped break down broken other another instead same different only just
+""".split())
+
+
+def singular(word: str) -> str:
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    return [singular(t.replace("’", "'")) for t in _TOKEN.findall(text.lower())]
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A phrase of the question (token positions start..end) and what it names."""
+
+    kind: str  # "type", "attribute" or "value"
+    start: int
+    end: int
+    text: str
+    type_name: str | None = None
+    attribute: str | None = None
+    # value mentions: attribute -> the graph values it stands for
+    values: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Vocabulary:
+    types: dict[str, int]
+    attributes: set[str]
+    # attribute -> value -> type -> products
+    values: dict[str, dict[str, dict[str, int]]]
+    title_tokens: set[str]
+    _phrases: dict[tuple[str, ...], list[tuple[str, str]]] = field(default_factory=dict)
+    _value_tokens: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    _known_tokens: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_graph(cls, graph: GraphReader) -> "Vocabulary":
+        values: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+        for attribute, value, type_name, count in graph.attribute_values():
+            per_type = values[attribute][value]
+            per_type[type_name] = per_type.get(type_name, 0) + count
+        title_tokens = {t for title in graph.title_words() for t in tokens(title)}
+        vocab = cls(graph.product_types(), set(values), {a: dict(v) for a, v in values.items()}, title_tokens)
+        vocab._build()
+        return vocab
+
+    def _build(self) -> None:
+        phrases: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
+        heads: dict[str, list[str]] = defaultdict(list)
+        for name in self.types:
+            words = tuple(tokens(name))
+            phrases[words].append(("type", name))
+            if len(words) > 1:
+                heads[words[-1]].append(name)
+        for head, names in heads.items():  # "cereals" -> Breakfast Cereal, when only one type ends so
+            if len(names) == 1 and (head,) not in phrases:
+                phrases[(head,)].append(("type", names[0]))
+        for attribute in self.attributes:
+            phrases[tuple(tokens(attribute))].append(("attribute", attribute))
+        for attribute, by_value in self.values.items():
+            for value in by_value:
+                words = tuple(tokens(value))
+                self._value_tokens[(attribute, value)] = words
+                self._known_tokens.update(words)
+                if len(words) == 1 and (len(words[0]) < 3 or words[0].isdigit()):
+                    phrases[words].append(("short", attribute))  # "18", "xl": only right after its attribute
+                    continue
+                for size in range(1, min(len(words), MAX_PHRASE) + 1):
+                    for i in range(len(words) - size + 1):
+                        sub = words[i : i + size]
+                        whole = size == len(words)
+                        if not whole and (sub[0] in STOPWORDS or sub[-1] in STOPWORDS or len(sub[0]) < 3):
+                            continue
+                        if not all(w in STOPWORDS for w in sub):
+                            phrases[sub].append(("value", attribute))
+        self._phrases = {k: list(dict.fromkeys(v)) for k, v in phrases.items()}
+        for words in self._phrases:
+            self._known_tokens.update(words)
+
+    def is_known(self, word: str) -> bool:
+        return word in self._known_tokens or word in self.title_tokens
+
+    def values_matching(self, attribute: str, words: tuple[str, ...]) -> list[str]:
+        """Values of `attribute` the phrase stands for: those that are the phrase (up to case and
+        punctuation), with one-word values extending a one-word phrase ("decaf" ->
+        "Decaffeinated"); when no value is the phrase, those containing it as a run of words."""
+        exact, containing = [], []
+        for value in self.values.get(attribute, {}):
+            value_words = self._value_tokens[(attribute, value)]
+            if value_words == words or (
+                len(words) == len(value_words) == 1 and len(words[0]) >= 4 and words[0].isalpha()
+                and value_words[0].startswith(words[0])
+            ):
+                exact.append(value)
+            elif _contains(value_words, words):
+                containing.append(value)
+        return exact or containing
+
+    def mentions(self, question_tokens: list[str], types: list[str] | None = None) -> list[Mention]:
+        """Longest-first, non-overlapping phrases of the question that the graph knows."""
+        spans: list[Mention] = []
+        i = 0
+        while i < len(question_tokens):
+            named = spans[-1].attribute if spans and spans[-1].kind == "attribute" and i - spans[-1].end <= 1 else None
+            for size in range(min(MAX_PHRASE, len(question_tokens) - i), 0, -1):
+                words = tuple(question_tokens[i : i + size])
+                if all(w in STOPWORDS for w in words):
+                    continue
+                mention = self._mention(words, i, i + size, self._phrases.get(words, []), named)
+                if mention is not None:
+                    spans.append(mention)
+                    i += size
+                    break
+            else:
+                i += 1
+        return spans
+
+    def _mention(self, words: tuple[str, ...], start: int, end: int, meanings: list[tuple[str, str]],
+                 named: str | None) -> Mention | None:
+        """What a phrase names. Right after an attribute name ("sub brand Breakfast Cereal",
+        "net content 18") a value of that attribute wins; elsewhere a type or an attribute
+        name wins over a value, and short values ("18", "xl") are not matched at all."""
+        text = " ".join(words)
+        if named and any(a == named for kind, a in meanings if kind in ("value", "short")):
+            return Mention("value", start, end, text, values={named: self.values_matching(named, words)})
+        for kind, name in meanings:
+            if kind == "type":
+                return Mention("type", start, end, text, type_name=name)
+        for kind, name in meanings:
+            if kind == "attribute":
+                return Mention("attribute", start, end, text, attribute=name)
+        values = {a: self.values_matching(a, words) for kind, a in meanings if kind == "value"}
+        values = {a: v for a, v in values.items() if v}
+        return Mention("value", start, end, text, values=values) if values else None
+
+    def scoped(self, mention: Mention, types: list[str]) -> dict[str, list[str]]:
+        """A value mention's attributes and values restricted to products of `types`."""
+        if not types:
+            return mention.values
+        wanted = {t.lower() for t in types}
+        scoped: dict[str, list[str]] = {}
+        for attribute, values in mention.values.items():
+            kept = [v for v in values if any(t.lower() in wanted for t in self.values[attribute][v])]
+            if kept:
+                scoped[attribute] = kept
+        return scoped
+
+
+def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
+    n = len(needle)
+    return any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
