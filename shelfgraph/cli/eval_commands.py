@@ -9,8 +9,22 @@ from typing import Annotated, Optional
 import typer
 
 from ._eval_app import eval_app
+from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
+
+
+def _parse_settings(items: list[str]) -> dict:
+    settings = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return settings
 
 
 @eval_app.command("extraction")
@@ -20,35 +34,40 @@ def extraction(
     test: Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="Test JSONL (same formats).")],
     method: Annotated[str, typer.Option(help="Imputation method: baseline, agent, hybrid...")] = "baseline",
     prompt: Annotated[Optional[str], typer.Option(help="Prompt NAME@VERSION for LLM methods.")] = None,
-    llm: Annotated[Optional[str], typer.Option(help="LLM backend: 'local' or an OpenAI-compatible URL.")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Served model name.")] = None,
+    llm: LLMOpt = "local",
+    model: ModelOpt = None,
+    llm_kind: LLMKindOpt = "auto",
+    no_cache: NoCacheOpt = False,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write one JSON object per test line here.")] = None,
     runs_dir: RunsDir = Path("runs"),
     save_model: Annotated[Optional[Path], typer.Option(help="Also save the trained step here.")] = None,
+    step_set: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Step config KEY=VALUE (VALUE read as JSON when it parses), e.g. --set c1=0.1.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Train on TRAIN only, predict TEST, print the metrics as JSON on the last line."""
     from eval.datasets import load_records
     from eval.extraction import TASK, StepConfigError, evaluate_extraction
     from eval.runs import save_run
-    from shelfgraph.context import LLMConfig, StepContext
+    from shelfgraph.context import StepContext
 
     try:
         train_records, test_records = load_records(train), load_records(test)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    llm_config = LLMConfig(**{k: v for k, v in {"backend": llm, "model": model}.items() if v is not None})
-    step_config = {"prompt": prompt} if prompt else {}
+    llm_settings = llm_config(llm, model, llm_kind, no_cache)
+    step_config = {**_parse_settings(step_set or []), **({"prompt": prompt} if prompt else {})}
     try:
         metrics, rows, step = evaluate_extraction(
-            train_records, test_records, method, context=StepContext(llm=llm_config), limit=limit,
+            train_records, test_records, method, context=StepContext(llm=llm_settings), limit=limit,
             progress=progress, step_config=step_config)
     except StepConfigError as error:  # unknown method, or e.g. --prompt for the baseline
         raise typer.BadParameter(str(error), param_hint="--method") from None
     signature = step.signature()
     config = {"method": method, "train": str(train), "test": str(test), "limit": limit, "prompt": prompt,
-              "llm": llm_config.model_dump()}
+              "step_config": step_config,
+              "llm": llm_settings.model_dump()}
     run_path = save_run(runs_dir, TASK, config, metrics, rows,
                         extra={"model": signature.model, "prompt": signature.prompt, "signature": signature.model_dump()})
     if predictions is not None:
