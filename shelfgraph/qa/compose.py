@@ -52,11 +52,14 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
             else:
                 lines.append(f"{attribute}: not in the graph for these products")
     return Answer(question=question, kind="graph", text="\n".join(lines), query=query, product_ids=ids,
-                  citations=citations)
+                  citations=citations, titles={row.product_id: row.title for row in result.rows})
 
 
-def not_found_answer(question: str, unknown_terms: list[str]) -> Answer:
-    if unknown_terms:
+def not_found_answer(question: str, unknown_terms: list[str], what: str = "", known: list[str] | None = None) -> Answer:
+    if what:
+        text = f"Not in the graph: it has no {what} {', '.join(repr(t) for t in unknown_terms)}"
+        text += f" (it has: {', '.join(known)})." if known else "."
+    elif unknown_terms:
         terms = ", ".join(repr(t) for t in unknown_terms)
         text = f"Not in the graph: nothing in it mentions {terms}, so I cannot answer from it."
     else:
@@ -73,4 +76,5 @@ def text_answer(question: str, passages: list[Passage], searched: list[str], tit
     for p in passages:
         lines.append(f"- {p.product_id} ({p.title}), {p.source_field}[{p.start}:{p.end}]: {p.text!r}")
     ids = list(dict.fromkeys(p.product_id for p in passages))
-    return Answer(question=question, kind="text", text="\n".join(lines), product_ids=ids, passages=passages)
+    return Answer(question=question, kind="text", text="\n".join(lines), product_ids=ids, passages=passages,
+                  titles={p.product_id: p.title for p in passages})

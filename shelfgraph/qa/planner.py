@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal
 
 from .query import TYPE_KEY, Filter, GraphQuery, Intent
-from .vocabulary import STOPWORDS, Mention, Vocabulary, tokens
+from .vocabulary import NEGATIONS, STOPWORDS, Mention, Vocabulary, tokens
 
 if TYPE_CHECKING:
     from ..llm import LLM
@@ -25,7 +25,7 @@ INTENTS: tuple[Intent, ...] = ("list", "count", "group")
 TEXT_CUES = frozenset("review reviewer customer say said says mention mentioned think opinion "
                       "complain complaint feedback describe described comment".split())
 FOLLOW_UP_CUES = frozenset("those these them they ones of_those".split())
-NEGATIONS = frozenset("not non no without never isn't aren't".split())
+BRAND = "Brand"
 LIST_CUES = frozenset("which what list show find give who name".split())
 GROUP_WORDS = frozenset("per by each every".split())
 _COMPARISON = re.compile(
@@ -150,6 +150,8 @@ class Planner:
             if near:
                 used_names.add(near[0][0])
                 values = {near[0][1]: values[near[0][1]]}
+            elif BRAND in values and len(values) > 1 and m.start and words[m.start - 1] in ("from", "by"):
+                values = {BRAND: values[BRAND]}  # "from Folgers", "made by Folgers"
             negated = any(w in NEGATIONS for w in words[max(0, m.start - 2) : m.start])
             candidate = Filter(attributes=sorted(values), op="ne" if negated else "eq",
                                values=sorted({v for vs in values.values() for v in vs}))

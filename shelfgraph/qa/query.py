@@ -132,6 +132,7 @@ class Answer(BaseModel):
     text: str
     query: GraphQuery | None = None
     product_ids: list[str] = Field(default_factory=list)  # every product the answer names
+    titles: dict[str, str] = Field(default_factory=dict)  # product id -> title
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
     unknown_terms: list[str] = Field(default_factory=list)

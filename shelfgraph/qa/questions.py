@@ -33,13 +33,16 @@ def plural(type_name: str) -> str:
 
 def _templates(attribute: str) -> list[str]:
     if attribute == "Brand":
-        return ["Which {types} are from {value}?", "List the {types} made by {value}."]
-    return ["Which {types} have {attribute} {value}?", "Show me the {types} whose {attribute} is {value}."]
+        return ["Which {types} are from {value}?", "List the {types} made by {value}.", "{types} by {value}?"]
+    return ["Which {types} have {attribute} {value}?", "Show me the {types} whose {attribute} is {value}.",
+            "{types} with {attribute} {value}?"]
 
 
 def generate(graph: GraphReader, n: int, seed: int) -> list[EvalQuestion]:
     """`n` questions "which <type>s have <attribute> <value>?" over distinct gold (type,
-    attribute, value) triples with 1..MAX_SUPPORT products, drawn with `seed`."""
+    attribute, value) triples with 1..MAX_SUPPORT products, drawn with `seed`, in several
+    phrasings, some without a question word (the model reads their intent) and some as a
+    follow-up to an earlier question about a brand."""
     grouped: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     shown: dict[tuple[str, str, str], str] = {}
     for (type_name, attribute, value), ids in graph.gold_attribute_facts().items():
@@ -54,7 +57,18 @@ def generate(graph: GraphReader, n: int, seed: int) -> list[EvalQuestion]:
         type_name, attribute, _ = key
         template = rng.choice(_templates(attribute))
         text = template.format(types=plural(type_name), attribute=attribute.lower(), value=shown[key])
-        questions.append(EvalQuestion(id=f"gen-{seed}-{i:03d}", question=text, expected=sorted(grouped[key])))
+        history: list[str] = []
+        expected = grouped[key]
+        # every third question is a follow-up: the same set, reached from a brand's products
+        brands = sorted(k for k in grouped if k[0] == type_name and k[1] == "Brand" and grouped[k] & expected
+                        and grouped[k] != expected) if attribute != "Brand" else []
+        if i % 3 == 2 and brands:
+            brand = rng.choice(brands)
+            history = [f"Which {plural(type_name)} are from {shown[brand]}?"]
+            text = f"and which of those have {attribute.lower()} {shown[key]}?"
+            expected = grouped[key] & grouped[brand]
+        questions.append(EvalQuestion(id=f"gen-{seed}-{i:03d}", question=text, expected=sorted(expected),
+                                      history=history))
     return questions
 
 

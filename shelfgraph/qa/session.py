@@ -10,7 +10,7 @@ from .compose import graph_answer, not_found_answer, text_answer
 from .executor import execute
 from .graph import GraphReader
 from .planner import Planner
-from .query import Answer, GraphQuery, Passage
+from .query import TYPE_KEY, Answer, GraphQuery, Passage
 from .vocabulary import Vocabulary
 
 if TYPE_CHECKING:
@@ -65,8 +65,20 @@ class Session:
         return answer
 
     def run(self, query: GraphQuery, question: str = "") -> Answer:
-        """Execute a typed query directly (what the LangChain tool calls)."""
-        return graph_answer(question or query.describe(), execute(query, self.graph))
+        """Execute a typed query directly (what the LangChain tool calls); names the graph does
+        not know are reported, with the known ones, instead of silently matching nothing."""
+        question = question or query.describe()
+        types = {t.lower() for t in self.vocabulary.types}
+        attributes = {a.lower() for a in self.vocabulary.attributes}
+        unknown_types = [t for t in query.product_types if t.lower() not in types]
+        named = [a for f in query.filters for a in f.attributes] + query.show
+        named += [query.group_by] if query.group_by and query.group_by != TYPE_KEY else []
+        unknown_attributes = [a for a in named if a.lower() not in attributes]
+        if unknown_types:
+            return not_found_answer(question, unknown_types, "product type", sorted(self.vocabulary.types))
+        if unknown_attributes:
+            return not_found_answer(question, unknown_attributes, "attribute", sorted(self.vocabulary.attributes))
+        return graph_answer(question, execute(query, self.graph))
 
     def _answer(self, question: str) -> Answer:
         plan = self.planner.plan(question, self.last_query)

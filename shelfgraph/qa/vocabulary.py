@@ -29,6 +29,9 @@ less fewer over above below least most at many much how number count counts per 
 grouped break down broken other another instead same different only just
 """.split())
 
+NEGATIONS = frozenset("not non no without never isn't aren't".split())
+COPULAS = frozenset("is are was".split())
+
 
 def singular(word: str) -> str:
     if len(word) <= 3 or not word.isalpha():
@@ -107,7 +110,9 @@ class Vocabulary:
                     for i in range(len(words) - size + 1):
                         sub = words[i : i + size]
                         whole = size == len(words)
-                        if not whole and (sub[0] in STOPWORDS or sub[-1] in STOPWORDS or len(sub[0]) < 3):
+                        edges = (sub[0], sub[-1])
+                        if not whole and (STOPWORDS.intersection(edges) or NEGATIONS.intersection(edges)
+                                          or len(sub[0]) < 3):
                             continue
                         if not all(w in STOPWORDS for w in sub):
                             phrases[sub].append(("value", attribute))
@@ -122,6 +127,10 @@ class Vocabulary:
         """Values of `attribute` the phrase stands for: those that are the phrase (up to case and
         punctuation), with one-word values extending a one-word phrase ("decaf" ->
         "Decaffeinated"); when no value is the phrase, those containing it as a run of words."""
+        exact, containing = self._matching(attribute, words)
+        return exact or containing
+
+    def _matching(self, attribute: str, words: tuple[str, ...]) -> tuple[list[str], list[str]]:
         exact, containing = [], []
         for value in self.values.get(attribute, {}):
             value_words = self._value_tokens[(attribute, value)]
@@ -132,14 +141,17 @@ class Vocabulary:
                 exact.append(value)
             elif _contains(value_words, words):
                 containing.append(value)
-        return exact or containing
+        return exact, containing
 
     def mentions(self, question_tokens: list[str], types: list[str] | None = None) -> list[Mention]:
         """Longest-first, non-overlapping phrases of the question that the graph knows."""
         spans: list[Mention] = []
         i = 0
         while i < len(question_tokens):
-            named = spans[-1].attribute if spans and spans[-1].kind == "attribute" and i - spans[-1].end <= 1 else None
+            named = None
+            if spans and spans[-1].kind == "attribute" and (
+                    i == spans[-1].end or (i == spans[-1].end + 1 and question_tokens[i - 1] in COPULAS)):
+                named = spans[-1].attribute
             for size in range(min(MAX_PHRASE, len(question_tokens) - i), 0, -1):
                 words = tuple(question_tokens[i : i + size])
                 if all(w in STOPWORDS for w in words):
@@ -167,8 +179,12 @@ class Vocabulary:
         for kind, name in meanings:
             if kind == "attribute":
                 return Mention("attribute", start, end, text, attribute=name)
-        values = {a: self.values_matching(a, words) for kind, a in meanings if kind == "value"}
-        values = {a: v for a, v in values.items() if v}
+        found = {a: self._matching(a, words) for kind, a in meanings if kind == "value"}
+        # an attribute holding the phrase itself beats one where it is only part of a value
+        if any(exact for exact, _ in found.values()):
+            values = {a: exact for a, (exact, _) in found.items() if exact}
+        else:
+            values = {a: containing for a, (_, containing) in found.items() if containing}
         return Mention("value", start, end, text, values=values) if values else None
 
     def scoped(self, mention: Mention, types: list[str]) -> dict[str, list[str]]:

@@ -1,0 +1,1 @@
+"""Adapters that let other frameworks use the graph (LangChain: `integrations.langchain`)."""
