@@ -8,9 +8,10 @@ shares what types have in common (brands, sizes) and still learns what differs b
 A gazetteer feature marks n-grams equal to a training value of an attribute of the product's
 type; on training data it is built out-of-fold so the model does not learn to trust it blindly.
 
-Speed: features are lists of strings (no dicts) assembled from per-word tuples cached by
-word, and tagging goes straight to pycrfsuite. Confidence of an extracted span is the lowest
-marginal probability of its tags.
+crfsuite trains the model; tagging runs in `LinearChain` (numpy, whole batches at once, each
+type limited to the labels seen with it). Features are lists of strings assembled from
+per-word tuples cached by word: Python featurisation is what is left of the tagging time.
+Confidence of an extracted span is the lowest marginal probability of its tags.
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ from shelfgraph.context import StepContext
 from shelfgraph.models import Product
 from shelfgraph.steps import Extraction, ImputationStep, TypeStep
 
+from .linear_chain import LinearChain
+
 TOKEN = re.compile(r"\w+|[^\w\s]")
 SEPARATORS = frozenset(",-|/(;:")
 MAX_VALUE_TOKENS = 6  # longest gazetteer n-gram
 FOLDS = 5
-MODEL_FILE = "model.crfsuite"  # a temporary file while training
+MODEL_FILE = "model.crfsuite"  # crfsuite's output, read into a LinearChain
+WEIGHTS_FILE = "weights.npz"
 CONFIG_FILE = "tagger.json"
 OUTSIDE = "O"
 PRODUCT_TYPE_ATTRIBUTE = "Product Type"
 
 Span = tuple[int, int]  # character offsets
+Found = tuple[str, int, int, float]  # attribute, start, end, confidence
 Tokens = list[tuple[str, int, int]]  # (text, start, end)
 
 
@@ -142,19 +147,29 @@ def featurize(tokens: Tokens, type_name: str, field: str, gazetteer_marks: list[
     n = len(words)
     neighbours = [_neighbour_features(w) for w in words]  # [-2 slot, -1 slot, +1 slot, +2 slot]
     ty_prev = "ty=" + type_name + "|w-1="
+    type_words = set(type_name.lower().split())
+    in_type = [w in type_words for w in lowers]
     sequence = []
-    segment = 0
+    segment = segment_start = 0
     for i, word in enumerate(words):
         features = [*_position_features(type_name, field, i, n - 1 - i, segment), *_word_features(word, type_name),
-                    *gazetteer_marks[i],
+                    *gazetteer_marks[i], "sp=" + str(min(i - segment_start, 3)),
                     *(neighbours[i - 2][0] if i >= 2 else EDGES[3]), *(neighbours[i - 1][1] if i >= 1 else EDGES[2]),
                     *(neighbours[i + 1][2] if i + 1 < n else EDGES[1]), *(neighbours[i + 2][3] if i + 2 < n else EDGES[0])]
+        if in_type[i]:
+            features.append("intype")
+        if i + 1 < n:
+            features.extend("gz+1" + m[2:] for m in gazetteer_marks[i + 1])
+            if in_type[i + 1]:
+                features.append("intype+1")
         if i:
             features.append("bi=" + lowers[i - 1] + "|" + lowers[i])
             features.append(ty_prev + lowers[i - 1])
+            features.extend("gz-1" + m[2:] for m in gazetteer_marks[i - 1])
         sequence.append(features)
         if word in SEPARATORS:
             segment += 1
+            segment_start = i + 1
     return sequence
 
 
@@ -212,119 +227,106 @@ def decode(tokens: Tokens, labels: Sequence[str]) -> list[tuple[str, int, int, i
 
 
 class SpanTagger:
-    """The CRF itself: train on (type, field, text, gold values), tag texts into spans.
-
-    With `per_type`, one CRF per product type (labels limited to that type's attributes:
-    smaller, faster, and nothing leaks between types); else one CRF shared by all types."""
+    """The CRF itself: trained by crfsuite on (type, field, text, gold values); tags batches of
+    texts into spans with `LinearChain`, each type limited to the labels seen with it."""
 
     def __init__(self, c1: float = 0.05, c2: float = 0.01, max_iterations: int = 150,
-                 min_freq: int = 1, use_gazetteer: bool = True, per_type: bool = False):
+                 min_freq: int = 1, use_gazetteer: bool = True):
         self.params = {"c1": c1, "c2": c2, "max_iterations": max_iterations, "min_freq": min_freq,
-                       "use_gazetteer": use_gazetteer, "per_type": per_type}
+                       "use_gazetteer": use_gazetteer}
         self.gazetteer = Gazetteer()
-        self.models: dict[str, bytes] = {}  # group (a type, or "" when shared) -> crfsuite model
-        self._taggers: dict[str, tuple[object, frozenset[str]]] = {}  # group -> (tagger, its labels)
-
-    def _group(self, type_name: str) -> str:
-        return type_name if self.params["per_type"] else ""
+        self.chain: LinearChain | None = None
+        self.type_labels: dict[str, list[str]] = {}  # type -> labels seen in its training texts
 
     def fit(self, examples: Sequence[tuple[str, str, str, dict[str, list[str]]]]) -> None:
         """`examples`: (type, field, text, {attribute: gold values}); values not found in the
         text are ignored for that field."""
+        import tempfile
+
+        import pycrfsuite
+
         prepared = []
         for type_name, field, text, values in examples:
             tokens = tokenize(text)
             if tokens:
                 prepared.append((type_name, field, tokens, locate(text, tokens, values)))
+        if not prepared:
+            raise ValueError("no training text: every product has an empty title")
         use_gazetteer = self.params["use_gazetteer"]
         if use_gazetteer:
             self.gazetteer = Gazetteer.build((t, tokens, spans) for t, _, tokens, spans in prepared)
-        sequences: dict[str, list[tuple[list[list[str]], list[str]]]] = defaultdict(list)
+        trainer = pycrfsuite.Trainer(verbose=False)
+        trainer.set_params({"c1": self.params["c1"], "c2": self.params["c2"],
+                            "max_iterations": self.params["max_iterations"],
+                            "feature.minfreq": self.params["min_freq"],
+                            "feature.possible_transitions": True})
+        type_labels: dict[str, dict[str, None]] = defaultdict(lambda: {OUTSIDE: None})
         for fold in range(FOLDS):
             if use_gazetteer:  # out-of-fold marks, as the tagger will see on unseen products
                 gazetteer = Gazetteer.build((t, tokens, spans) for k, (t, _, tokens, spans) in enumerate(prepared)
                                             if k % FOLDS != fold)
             for type_name, field, tokens, spans in prepared[fold::FOLDS]:
                 marks = gazetteer.features(type_name, tokens) if use_gazetteer else [[] for _ in tokens]
-                sequences[self._group(type_name)].append(
-                    (featurize(tokens, type_name, field, marks), bio_labels(tokens, spans)))
-        self.models = {group: self._train(pairs) for group, pairs in sequences.items()}
-        self._taggers = {}
-
-    def _train(self, pairs: Sequence[tuple[list[list[str]], list[str]]]) -> bytes:
-        import tempfile
-
-        import pycrfsuite
-
-        trainer = pycrfsuite.Trainer(verbose=False)
-        trainer.set_params({"c1": self.params["c1"], "c2": self.params["c2"],
-                            "max_iterations": self.params["max_iterations"],
-                            "feature.minfreq": self.params["min_freq"],
-                            "feature.possible_transitions": True})
-        for features, labels in pairs:
-            trainer.append(features, labels)
+                labels = bio_labels(tokens, spans)
+                type_labels[type_name].update(dict.fromkeys(labels))
+                trainer.append(featurize(tokens, type_name, field, marks), labels)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / MODEL_FILE
             trainer.train(str(path))
-            return path.read_bytes()
+            self.chain = LinearChain.from_crfsuite(path)
+        self.type_labels = {t: sorted(labels) for t, labels in type_labels.items()}
 
-    def tagger(self, type_name: str) -> tuple[object, frozenset[str]] | tuple[None, frozenset[str]]:
-        """The crfsuite tagger for a type and its labels; None when no model covers the type."""
-        group = self._group(type_name)
-        if group not in self._taggers:
-            if not self.models:
-                raise RuntimeError("the CRF is not trained: call initialize() with training products or from_disk()")
-            if group not in self.models:
-                return None, frozenset()
-            import pycrfsuite
-
-            tagger = pycrfsuite.Tagger()
-            tagger.open_inmemory(self.models[group])
-            self._taggers[group] = (tagger, frozenset(tagger.labels()))
-        return self._taggers[group]
-
-    def tag(self, type_name: str, field: str, text: str, recall: Sequence[str] = (),
-            threshold: float = 1.0) -> list[Extraction]:
-        """Every span the CRF labels in `text`, with the lowest marginal of its tags; then, for
-        each attribute of `recall` the best path left out, the span starting where B-attribute
-        is most probable if that marginal reaches `threshold` (extended over probable I tags)."""
-        tokens = tokenize(text)
-        tagger, known = self.tagger(type_name)
-        if not tokens or tagger is None:
-            return []
-        marks = self.gazetteer.features(type_name, tokens) if self.params["use_gazetteer"] else [[] for _ in tokens]
-        labels = tagger.tag(featurize(tokens, type_name, field, marks))
-        extractions = []
-        for attribute, first, last, start, end in decode(tokens, labels):
-            confidence = min(tagger.marginal(labels[i], i) for i in range(first, last))
-            extractions.append(Extraction.model_construct(value=text[start:end], attribute=attribute, field=field,
-                                          start=start, end=end, confidence=confidence))
-        found = {e.attribute for e in extractions}
-        for attribute in recall:
-            begin = "B-" + attribute
-            if attribute in found or begin not in known:
-                continue
-            confidence, first = max((tagger.marginal(begin, i), i) for i in range(len(tokens)))
-            if confidence < threshold:
-                continue
-            last, inside = first + 1, "I-" + attribute
-            while last < len(tokens) and inside in known and tagger.marginal(inside, last) >= threshold:
-                last += 1
-            start, end = tokens[first][1], tokens[last - 1][2]
-            extractions.append(Extraction.model_construct(value=text[start:end], attribute=attribute, field=field,
-                                          start=start, end=end, confidence=confidence))
-        return extractions
+    def tag(self, texts: Sequence[tuple[str, str, str]], recall: Sequence[Sequence[str]] = (),
+            threshold: float = 1.0) -> list[list[Found]]:
+        """Spans in each (type, field, text): those of the best label sequence, each with the
+        lowest marginal of its tags as confidence; then, for each attribute of `recall[i]` that
+        the best sequence left out, the span starting where B-attribute is most probable when
+        that marginal reaches `threshold` (extended over I tags as probable)."""
+        if self.chain is None:
+            raise RuntimeError("the CRF is not trained: call initialize() with training products or from_disk()")
+        results: list[list[Found]] = [[] for _ in texts]
+        groups: dict[str, list[tuple[int, Tokens, list[list[str]]]]] = defaultdict(list)
+        for i, (type_name, field, text) in enumerate(texts):
+            tokens = tokenize(text)
+            if tokens:
+                marks = self.gazetteer.features(type_name, tokens) if self.params["use_gazetteer"] else \
+                    [[] for _ in tokens]
+                groups[type_name].append((i, tokens, featurize(tokens, type_name, field, marks)))
+        for type_name, members in groups.items():
+            allowed = self.type_labels.get(type_name, self.chain.labels)
+            tagged = self.chain.tag([features for _, _, features in members], allowed)
+            for (i, tokens, _), (path, marginals, names) in zip(members, tagged):
+                labels = [names[k] for k in path]
+                probabilities = marginals[range(len(path)), path].tolist()
+                found = results[i]
+                for attribute, first, last, start, end in decode(tokens, labels):
+                    found.append((attribute, start, end, min(probabilities[first:last])))
+                if not recall:
+                    continue
+                column = {name: k for k, name in enumerate(names)}
+                present = {f[0] for f in found}
+                missing = [a for a in recall[i] if a not in present and "B-" + a in column]
+                if not missing:
+                    continue
+                begins = marginals[:, [column["B-" + a] for a in missing]]
+                firsts = begins.argmax(axis=0).tolist()
+                for attribute, first, confidence in zip(missing, firsts, begins.max(axis=0).tolist()):
+                    if confidence < threshold:
+                        continue
+                    last, inside = first + 1, column.get("I-" + attribute)
+                    while inside is not None and last < len(tokens) and marginals[last, inside] >= threshold:
+                        last += 1
+                    found.append((attribute, tokens[first][1], tokens[last - 1][2], confidence))
+        return results
 
     def to_disk(self, path: Path, extra: dict) -> None:
-        if not self.models:
+        if self.chain is None:
             raise RuntimeError("nothing to save: the CRF is not trained")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for number, (group, model) in enumerate(sorted(self.models.items())):
-            files[group] = f"model-{number}.crfsuite"
-            (path / files[group]).write_bytes(model)
-        config = {"params": self.params, "models": files, "gazetteer": self.gazetteer.to_json(), **extra}
+        self.chain.save(path / WEIGHTS_FILE)
+        config = {"params": self.params, "type_labels": self.type_labels, "gazetteer": self.gazetteer.to_json(),
+                  **extra}
         (path / CONFIG_FILE).write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
@@ -333,8 +335,15 @@ class SpanTagger:
         config = json.loads((path / CONFIG_FILE).read_text("utf-8"))
         tagger = cls(**config.pop("params"))
         tagger.gazetteer = Gazetteer.from_json(config.pop("gazetteer"))
-        tagger.models = {group: (path / name).read_bytes() for group, name in config.pop("models").items()}
+        tagger.type_labels = config.pop("type_labels")
+        tagger.chain = LinearChain.load(path / WEIGHTS_FILE)
         return tagger, config
+
+
+def _extraction(text: str, field: str, found: Found) -> Extraction:
+    attribute, start, end, confidence = found
+    return Extraction(value=text[start:end], attribute=attribute, field=field, start=start, end=end,
+                      confidence=confidence)
 
 
 def _type_of(product: Product) -> str:
@@ -345,7 +354,7 @@ class CRFTagger(ImputationStep):
     """Attribute values of a product's type, found in its title and description."""
 
     def __init__(self, context: StepContext | None = None, fields: Sequence[str] = ("title", "description"),
-                 recall_threshold: float = 1.0, **params):
+                 recall_threshold: float = 0.15, **params):
         """`recall_threshold` < 1: also report a wanted attribute the best path left out when
         its most probable start has at least that marginal probability."""
         self.context = context
@@ -353,33 +362,31 @@ class CRFTagger(ImputationStep):
         self.recall_threshold = recall_threshold
         self.crf = SpanTagger(**params)
 
-    def initialize(self, train: Sequence[Product]) -> None:
-        examples = []
-        for product in train:
-            for field, text in self._texts(product):
-                examples.append((_type_of(product), field, text, product.attributes))
-        self.crf.fit(examples)
+    def _texts(self, product: Product) -> list[tuple[str, str, str]]:
+        return [(_type_of(product), f, product.field_text(f)) for f in self.fields
+                if f in ("title", "description") and product.field_text(f)]
 
-    def _texts(self, product: Product) -> list[tuple[str, str]]:
-        return [(f, product.field_text(f)) for f in self.fields if f in ("title", "description") and product.field_text(f)]
+    def initialize(self, train: Sequence[Product]) -> None:
+        self.crf.fit([(t, f, text, product.attributes) for product in train for t, f, text in self._texts(product)])
 
     def predict(self, products: Sequence[Product], attributes: Sequence[Sequence[str]]) -> list[list[Extraction]]:
         """For each wanted attribute, its most confident span over the fields."""
         if len(products) != len(attributes):
             raise ValueError(f"{len(products)} products but {len(attributes)} attribute lists")
-        results = []
-        for product, wanted in zip(products, attributes):
-            best: dict[str, Extraction] = {}
-            wanted = set(wanted)
-            for field, text in self._texts(product):
-                recall = sorted(wanted) if self.recall_threshold < 1 else ()
-                for extraction in self.crf.tag(_type_of(product), field, text, recall, self.recall_threshold):
-                    if extraction.attribute in wanted:
-                        current = best.get(extraction.attribute)
-                        if current is None or extraction.confidence > current.confidence:
-                            best[extraction.attribute] = extraction
-            results.append(list(best.values()))
-        return results
+        texts, owners = [], []
+        for i, product in enumerate(products):
+            for text in self._texts(product):
+                texts.append(text)
+                owners.append(i)
+        recall = [attributes[i] for i in owners] if self.recall_threshold < 1 else ()
+        best: list[dict[str, tuple[float, int, Found]]] = [{} for _ in products]
+        for k, (i, spans) in enumerate(zip(owners, self.crf.tag(texts, recall, self.recall_threshold))):
+            wanted = attributes[i]
+            for found in spans:
+                attribute, confidence = found[0], found[3]
+                if attribute in wanted and confidence > best[i].get(attribute, (-1.0,))[0]:
+                    best[i][attribute] = (confidence, k, found)
+        return [[_extraction(texts[k][2], texts[k][1], found) for _, k, found in chosen.values()] for chosen in best]
 
     def to_disk(self, path: Path) -> None:
         self.crf.to_disk(path, {"fields": list(self.fields), "recall_threshold": self.recall_threshold})
@@ -406,11 +413,10 @@ class CRFTypeTagger(TypeStep):
         self.crf.fit(examples)
 
     def predict(self, products: Sequence[Product]) -> list[Extraction | None]:
-        results = []
-        for product in products:
-            spans = self.crf.tag("", "title", product.title)
-            results.append(max(spans, key=lambda e: e.confidence, default=None))
-        return results
+        tagged = self.crf.tag([("", "title", product.title) for product in products])
+        best = [max(spans, key=lambda found: found[3], default=None) for spans in tagged]
+        return [None if found is None else _extraction(product.title, "title", found)
+                for product, found in zip(products, best)]
 
     def to_disk(self, path: Path) -> None:
         self.crf.to_disk(path, {})
