@@ -97,7 +97,7 @@ def eval_questions(
     """Score answers by the products they name against expected product sets: one JSON line
     per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
     from shelfgraph.qa.questions import generate as make_questions
-    from shelfgraph.qa.questions import read_questions, score, summarise, write_questions
+    from shelfgraph.qa.questions import answer_question, read_questions, summarise, write_questions
 
     if (questions is None) == (generate is None):
         typer.echo("error: give exactly one of --questions FILE or --generate N", err=True)
@@ -112,11 +112,7 @@ def eval_questions(
             write_questions(items, write)
         scores, answers = [], []
         for item in items:
-            session.reset()
-            for earlier in item.history:
-                session.ask(earlier)
-            answer = session.ask(item.question)
-            result = score(item.expected, answer.product_ids)
+            answer, result = answer_question(session, item)
             scores.append(result)
             answers.append(answer)
             typer.echo(json.dumps({"id": item.id, "question": item.question, "kind": answer.kind,

@@ -3,7 +3,7 @@ value shown is a stored fact, cited by id with the span of text it was read from
 
 from __future__ import annotations
 
-from .query import Answer, Citation, Passage, QueryResult
+from .query import Answer, Citation, Passage, QueryResult, Row
 
 MAX_LISTED = 25  # products written out in full; the rest are named by id
 
@@ -26,21 +26,15 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
         text = f"The graph has no products matching {scope}."
         return Answer(question=question, kind="not_found", text=text, query=query)
     if query.intent == "count":
-        lines = [f"{result.total} product(s) match {scope}: {', '.join(ids)}."]
+        lines = [f"{result.total} product(s) match {scope}: {', '.join(ids)}.", "Facts behind this answer:"]
+        lines += _product_lines(result.rows)
     elif query.intent == "group":
         lines = [f"{result.total} product(s) match {scope}, by {query.group_by}:"]
         lines += [f"- {g.value}: {g.count} ({', '.join(g.product_ids)})" for g in result.groups]
+        lines += ["Facts behind this answer:"] + _product_lines(result.rows)
     else:
         shown = f"; showing {len(result.rows)}" if len(result.rows) < result.total else ""
-        lines = [f"{result.total} product(s) match {scope}{shown}:"]
-        for row in result.rows[:MAX_LISTED]:
-            lines.append(f"- {row.product_id}: {row.title}")
-            for c in row.citations:
-                name = c.predicate.removeprefix("attr:")
-                lines.append(f"    {name} = {c.value} {cite(c)}")
-        rest = result.rows[MAX_LISTED:]
-        if rest:
-            lines.append(f"- and {len(rest)} more: {', '.join(r.product_id for r in rest)}")
+        lines = [f"{result.total} product(s) match {scope}{shown}:"] + _product_lines(result.rows)
         for attribute in query.show:
             counts: dict[str, int] = {}
             for row in result.rows:
@@ -53,6 +47,18 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
                 lines.append(f"{attribute}: not in the graph for these products")
     return Answer(question=question, kind="graph", text="\n".join(lines), query=query, product_ids=ids,
                   citations=citations, titles={row.product_id: row.title for row in result.rows})
+
+
+def _product_lines(rows: list[Row]) -> list[str]:
+    """Each product with the facts that put it in the answer; past MAX_LISTED, ids only."""
+    lines = []
+    for row in rows[:MAX_LISTED]:
+        lines.append(f"- {row.product_id}: {row.title}")
+        for c in row.citations:
+            lines.append(f"    {c.predicate.removeprefix('attr:')} = {c.value} {cite(c)}")
+    if rows[MAX_LISTED:]:
+        lines.append(f"- and {len(rows) - MAX_LISTED} more: {', '.join(r.product_id for r in rows[MAX_LISTED:])}")
+    return lines
 
 
 def not_found_answer(question: str, unknown_terms: list[str], what: str = "", known: list[str] | None = None) -> Answer:

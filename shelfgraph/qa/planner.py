@@ -165,7 +165,8 @@ class Planner:
             if pos in used_names:
                 continue
             before = words[max(0, pos - 2) : pos]
-            if GROUP_WORDS & set(before) and group_by is None:
+            asked_for = pos == 1 and words[0] in ("what", "which")  # "what brands of tea ..."
+            if (GROUP_WORDS & set(before) or asked_for) and group_by is None:
                 group_by = attribute
             elif attribute not in shown:
                 shown.append(attribute)

@@ -10,8 +10,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from typing import TYPE_CHECKING
+
 from .graph import GraphReader
 from .query import Answer
+
+if TYPE_CHECKING:
+    from .session import Session
 
 MAX_SUPPORT = 20  # a question whose answer lists more products than this is not generated
 
@@ -90,6 +95,15 @@ def read_questions(path: Path) -> list[EvalQuestion]:
 def write_questions(questions: list[EvalQuestion], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(q.model_dump_json() + "\n" for q in questions), encoding="utf-8")
+
+
+def answer_question(session: "Session", item: EvalQuestion) -> tuple[Answer, dict[str, float | int]]:
+    """Ask `item` in a fresh conversation (its history first) and score the products named."""
+    session.reset()
+    for earlier in item.history:
+        session.ask(earlier)
+    answer = session.ask(item.question)
+    return answer, score(item.expected, answer.product_ids)
 
 
 def score(expected: list[str], named: list[str]) -> dict[str, float | int]:

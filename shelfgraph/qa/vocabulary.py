@@ -31,6 +31,7 @@ grouped break down broken other another instead same different only just
 
 NEGATIONS = frozenset("not non no without never isn't aren't".split())
 COPULAS = frozenset("is are was".split())
+EXCLUDING = frozenset("free no non without less".split())  # words that turn a value into its opposite
 
 
 def singular(word: str) -> str:
@@ -139,8 +140,8 @@ class Vocabulary:
                 and value_words[0].startswith(words[0])
             ):
                 exact.append(value)
-            elif _contains(value_words, words):
-                containing.append(value)
+            elif _contains(value_words, words) and not (EXCLUDING & set(value_words)) - set(words):
+                containing.append(value)  # but "caffeine" does not stand for "Caffeine Free"
         return exact, containing
 
     def mentions(self, question_tokens: list[str], types: list[str] | None = None) -> list[Mention]:
