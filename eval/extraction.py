@@ -70,4 +70,5 @@ def evaluate_extraction(
     metrics.update(n_train=len(train), n_test=len(test), train_s=round(trained - started, 3),
                    predict_s=round(predicted - trained, 3),
                    items_per_s=round(len(test) / (predicted - trained), 1) if predicted > trained else None)
+    metrics.update(getattr(step, "stats", dict)())  # agents and hybrids: how often and how long the LLM ran
     return metrics, rows, step

@@ -53,6 +53,9 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
+    from . import hybrid
+
+    hybrid.register_steps(register)
     for entry in entry_points(group="shelfgraph.steps"):
         entry.load()(register)
 

@@ -1,0 +1,74 @@
+"""Synonym agent: do two product types, or two values of one attribute, mean the same? A yes/no
+question scored by the model's log-probabilities (`LLM.choose`): the score is P(yes).
+
+The question names what is compared (the attribute, or "product type"). With few-shot prompts
+(v2), labelled training pairs of the same attribute (else of the same kind) are shown first,
+positives and negatives alternating; they are the same for every pair of an attribute and
+pairs are asked grouped by attribute, so the shared prompt prefix is evaluated once.
+"""
+
+from __future__ import annotations
+
+import time
+from itertools import chain, zip_longest
+from typing import Sequence
+
+from shelfgraph.context import StepContext
+from shelfgraph.steps import Pair, SynonymStep
+
+from ._llm_step import LLMStepMixin
+
+DEFAULT_PROMPT = "synonyms@v2"
+
+
+def what(pair: Pair) -> str:
+    return "product type" if pair.kind == "type" else f"{pair.attribute} value" if pair.attribute else "value"
+
+
+class SynonymAgent(LLMStepMixin, SynonymStep):
+    def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 4):
+        """`k` labelled demonstrations per question (half positive, half negative)."""
+        self._setup_llm(context, prompt)
+        self.k = k
+        self.train: list[Pair] = []
+        self.pairs_seen = 0
+        self.seconds = 0.0
+
+    def stats(self) -> dict[str, float | int | None]:
+        return {"agent_items": self.pairs_seen,
+                "agent_s_per_item": round(self.seconds / self.pairs_seen, 3) if self.pairs_seen else None}
+
+    def initialize(self, train: Sequence[Pair]) -> None:
+        self.train = [p for p in train if p.label is not None]
+
+    def demonstrations(self, pair: Pair) -> list[tuple[str, str, str]]:
+        """Training pairs of the same attribute (else kind), positives and negatives alternating."""
+        same = [p for p in self.train if p.kind == pair.kind and p.attribute == pair.attribute] or \
+               [p for p in self.train if p.kind == pair.kind]
+        same = [p for p in same if {p.a, p.b} != {pair.a, pair.b}]
+        positives = [p for p in same if p.label == 1][: (self.k + 1) // 2]
+        negatives = [p for p in same if p.label == 0][: self.k // 2]
+        ordered = [p for p in chain.from_iterable(zip_longest(negatives, positives)) if p is not None]
+        return [(p.a, p.b, "yes" if p.label == 1 else "no") for p in ordered]
+
+    def score(self, pairs: Sequence[Pair]) -> list[float | None]:
+        scores: list[float | None] = [None] * len(pairs)
+        for i in sorted(range(len(pairs)), key=lambda i: (pairs[i].kind, pairs[i].attribute or "")):
+            started = time.perf_counter()
+            pair = pairs[i]
+            prompt = self.prompt.render(a=pair.a, b=pair.b, what=what(pair),
+                                              examples=self.demonstrations(pair) if self.k else [])
+            choice = self.llm.choose(prompt, ["yes", "no"])
+            if choice.logprobs is None:  # a server without log-probabilities: the decision only
+                scores[i] = 1.0 if choice.option == "yes" else 0.0
+            else:
+                scores[i] = choice.confidence if choice.option == "yes" else 1.0 - choice.confidence
+            self.seconds += time.perf_counter() - started
+            self.pairs_seen += 1
+        return scores
+
+
+def register_steps(register) -> None:
+    register("synonyms", "agent", SynonymAgent,
+             description="Gemma yes/no judgement with the attribute named and labelled pairs of it as "
+                         "demonstrations; P(yes) from log-probabilities")

@@ -1,0 +1,158 @@
+"""Choose the hybrids' settings on a validation split of TRAIN (never on test).
+
+    python scripts/tune_hybrids.py extraction --train ../shared/data/oa-mine/train.jsonl --limit 150
+    python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --limit 120
+    python scripts/tune_hybrids.py synonyms --train out/pairs/train.csv --limit 150
+
+TRAIN is split by position (every 5th record is validation). Both parts are trained on the
+rest; the agent is asked once on the validation items and every candidate setting is scored
+from those answers. For extraction the agent is asked, for each validation product, about the
+attributes the baseline left empty or gave less than the highest candidate threshold, with the
+values above it given; lower thresholds reuse those answers (an approximation: at a lower
+threshold the hybrid would give the agent a few more values). Prints one JSON line per setting
+and the best last.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import typer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from eval.metrics import aupr, extraction_score  # noqa: E402
+from shelfgraph.context import StepContext  # noqa: E402
+from shelfgraph.registry import create  # noqa: E402
+
+THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
+AGENT_THRESHOLDS = (0.0, 0.2, 0.4, 0.6)
+WEIGHTS = tuple(round(w / 10, 1) for w in range(11))
+
+app = typer.Typer(add_completion=False)
+
+
+def split(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    return [x for i, x in enumerate(items) if i % 5], [x for i, x in enumerate(items) if i % 5 == 0]
+
+
+def spread(items: Sequence[Any], limit: int) -> list[Any]:
+    """`limit` items evenly spaced over `items` (files are grouped by attribute or product)."""
+    return list(items[:: max(1, len(items) // limit)])[:limit]
+
+
+def _emit(row: dict) -> None:
+    typer.echo(json.dumps(row))
+
+
+@app.command()
+def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = "imputation@v2",
+               demos: str = "type") -> None:
+    from eval.datasets import known_attributes, load_records, record_to_product
+
+    fit, validation = split(load_records(train))
+    validation = validation[:limit]
+    context = StepContext()
+    baseline = create("imputation", "baseline", context=context)
+    agent = create("imputation", "agent", context=context, prompt=prompt, demos=demos)
+    products = [record_to_product(r) for r in fit]
+    baseline.initialize(products)
+    agent.initialize(products)
+    wanted = [known_attributes(fit).get(r.category, []) for r in validation]
+    scored = known_attributes(validation)
+    unlabelled = [record_to_product(r).model_copy(update={"attributes": {}}) for r in validation]
+    found = [{e.attribute: e for e in f} for f in baseline.predict(unlabelled, wanted)]
+    top = max(THRESHOLDS)
+    questions = []
+    for i, product in enumerate(unlabelled):
+        given = {a: [e.value] for a, e in found[i].items() if e.confidence >= top}
+        ask = [a for a in wanted[i] if a not in given]
+        if ask:
+            questions.append((i, product.model_copy(update={"attributes": given}), ask))
+    started = time.perf_counter()
+    answers = agent.predict([q[1] for q in questions], [q[2] for q in questions])
+    seconds = time.perf_counter() - started
+    by_product = {q[0]: {e.attribute: e for e in a} for q, a in zip(questions, answers)}
+    best = None
+    for threshold in THRESHOLDS:
+        for agent_threshold in AGENT_THRESHOLDS:
+            preds = []
+            for i, record in enumerate(validation):
+                merged = {a: e.value for a, e in found[i].items()}
+                for attribute, e in by_product.get(i, {}).items():
+                    crf = found[i].get(attribute)
+                    if (crf is None or crf.confidence < threshold) and e.confidence >= agent_threshold:
+                        merged[attribute] = e.value
+                preds.append(merged)
+            metrics = extraction_score([r.gold for r in validation], preds, [scored[r.category] for r in validation])
+            row = {"threshold": threshold, "agent_threshold": agent_threshold, "f1": metrics["f1"],
+                   "precision": metrics["precision"], "recall": metrics["recall"]}
+            _emit(row)
+            best = row if best is None or row["f1"] > best["f1"] else best
+    baseline_only = extraction_score([r.gold for r in validation], [{a: e.value for a, e in f.items()} for f in found],
+                                     [scored[r.category] for r in validation])
+    _emit({"baseline_f1": baseline_only["f1"], "validation": len(validation), "asked": len(questions),
+           "agent_s_per_asked": round(seconds / max(len(questions), 1), 2), "best": best})
+
+
+def _best_weight(labels: list[int], agent: list[float | None], baseline: list[float | None]) -> dict:
+    best = None
+    for weight in WEIGHTS:
+        blended = [b if a is None else a if b is None else weight * a + (1 - weight) * b
+                   for a, b in zip(agent, baseline)]
+        row = {"weight": weight, "aupr": aupr(labels, blended)}
+        _emit(row)
+        best = row if best is None or row["aupr"] > best["aupr"] else best
+    return best
+
+
+@app.command()
+def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "cleaning@v2", seed: int = 0) -> None:
+    from eval.corruption import corrupt, gold_triples
+    from eval.datasets import load_records, record_to_product
+
+    fit, validation = split([record_to_product(r) for r in load_records(train)])
+    labelled = spread(corrupt(gold_triples(validation), rate=0.3, seed=seed), limit)
+    triples = [item.triple.model_copy(update={"product": item.triple.product.model_copy(update={"attributes": {}})})
+               for item in labelled]
+    labels = [int(item.corrupted) for item in labelled]
+    context = StepContext()
+    baseline, agent = create("cleaning", "baseline", context=context), create("cleaning", "agent", context=context,
+                                                                               prompt=prompt)
+    baseline.initialize(fit)
+    agent.initialize(fit)
+    b_scores = baseline.score(triples)
+    started = time.perf_counter()
+    a_scores = agent.score(triples)
+    seconds = time.perf_counter() - started
+    best = _best_weight(labels, a_scores, b_scores)
+    _emit({"validation": len(labels), "corrupted": sum(labels), "agent_s_per_item": round(seconds / len(labels), 2),
+           "best": best})
+
+
+@app.command()
+def synonyms(train: Path = typer.Option(...), limit: int = 150, prompt: str = "synonyms@v2") -> None:
+    from eval.pairs import read_pairs
+
+    fit, validation = split(read_pairs(train))
+    validation = spread([p for p in validation if p.label is not None], limit)
+    context = StepContext()
+    baseline, agent = create("synonyms", "baseline", context=context), create("synonyms", "agent", context=context,
+                                                                               prompt=prompt)
+    baseline.initialize(fit)
+    agent.initialize(fit)
+    b_scores = baseline.score(validation)
+    started = time.perf_counter()
+    a_scores = agent.score(validation)
+    seconds = time.perf_counter() - started
+    best = _best_weight([p.label for p in validation], a_scores, b_scores)
+    _emit({"validation": len(validation), "agent_s_per_item": round(seconds / len(validation), 2), "best": best})
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,247 @@
+"""`hybrid`: one mechanism, every step kind: the baseline and the agent built by name through
+the registry, combined.
+
+* Extraction kinds (`type`, `imputation`): the baseline answers first; the agent is asked only
+  for what the baseline left empty or gave a confidence below `threshold`, and its answer
+  (when it has one with at least `agent_threshold`) replaces the baseline's. The agent sees
+  the baseline's confident values as given facts of the product.
+* Scored kinds (`cleaning`, `synonyms`, `hypernym`, `relations`): `weight * agent + (1 -
+  weight) * baseline` per item; where one side has no score, the other side's score stands.
+
+`threshold` and `weight` are configuration, chosen on a validation split of TRAIN
+(`scripts/tune_hybrids.py`); `prompt` goes to the agent, `baseline` and `agent` are the
+parts' own configurations.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, Callable, Sequence
+
+from .context import StepContext
+from .models import Product
+from .steps import (
+    STEP_KINDS, AttributeScore, CleaningStep, Extraction, HypernymStep, ImputationStep, Pair, RelationQuery,
+    RelationStep, Scored, Signature, Step, StepKind, SynonymStep, Triple, TypeStep,
+)
+
+# Chosen on validation splits of TRAIN (docs/results.md has the commands and numbers).
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "type": {"threshold": 0.5},
+    "imputation": {"threshold": 0.5, "agent_threshold": 0.0},
+    "cleaning": {"weight": 0.5},
+    "synonyms": {"weight": 0.5},
+    "hypernym": {"weight": 0.5},
+    "relations": {"weight": 0.5},
+}
+# The agent's own settings in a hybrid: the imputation agent is asked about a few attributes of
+# many products, so its demonstrations are per type (a prompt prefix evaluated once per type).
+AGENT_DEFAULTS: dict[str, dict[str, Any]] = {"imputation": {"demos": "type"}}
+
+
+class _Parts:
+    """The two steps of a hybrid and how often the agent was asked."""
+
+    def __init__(self, kind: StepKind, context: StepContext, prompt: str | None,
+                 baseline: dict[str, Any] | None, agent: dict[str, Any] | None):
+        from . import registry
+
+        agent_config = {**AGENT_DEFAULTS.get(kind, {}), **(agent or {})}
+        if prompt is not None:
+            agent_config["prompt"] = prompt
+        self.baseline = registry.create(kind, "baseline", context=context, **(baseline or {}))
+        self.agent = registry.create(kind, "agent", context=context, **agent_config)
+        self.items = 0  # items the hybrid was given
+        self.asked = 0  # items the agent was asked about
+        self.agent_s = 0.0
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        self.baseline.initialize(*args, **kwargs)
+        self.agent.initialize(*args, **kwargs)
+
+    def ask(self, call: Callable[[], Any], n: int) -> Any:
+        started = time.perf_counter()
+        try:
+            return call()
+        finally:
+            self.agent_s += time.perf_counter() - started
+            self.asked += n
+
+    def signature(self) -> Signature:
+        agent = self.agent.signature()
+        return Signature(method="hybrid", model=agent.model, prompt=agent.prompt)
+
+    def stats(self) -> dict[str, Any]:
+        return {"agent_asked": self.asked, "agent_share": round(self.asked / self.items, 3) if self.items else None,
+                "agent_s_per_asked": round(self.agent_s / self.asked, 3) if self.asked else None}
+
+
+class _Hybrid:
+    """What every hybrid shares: the parts, initialisation, signature and usage counts."""
+
+    def __init__(self, parts: _Parts):
+        self.parts = parts
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        self.parts.initialize(*args, **kwargs)
+
+    def signature(self) -> Signature:
+        return self.parts.signature()
+
+    def stats(self) -> dict[str, Any]:
+        return self.parts.stats()
+
+
+def _blend(agent: float | None, baseline: float | None, weight: float) -> float | None:
+    if agent is None:
+        return baseline
+    if baseline is None:
+        return agent
+    return weight * agent + (1 - weight) * baseline
+
+
+def _unsure(extraction: Extraction | None, threshold: float) -> bool:
+    return extraction is None or (extraction.confidence is not None and extraction.confidence < threshold)
+
+
+class HybridType(_Hybrid, TypeStep):
+    def __init__(self, parts: _Parts, threshold: float):
+        super().__init__(parts)
+        self.threshold = threshold
+
+    def predict(self, products: Sequence[Product]) -> list[Extraction | None]:
+        found = list(self.parts.baseline.predict(products))
+        self.parts.items += len(products)
+        unsure = [i for i, e in enumerate(found) if _unsure(e, self.threshold)]
+        if unsure:
+            answers = self.parts.ask(lambda: self.parts.agent.predict([products[i] for i in unsure]), len(unsure))
+            for i, answer in zip(unsure, answers):
+                found[i] = answer or found[i]
+        return found
+
+
+class HybridImputation(_Hybrid, ImputationStep):
+    def __init__(self, parts: _Parts, threshold: float, agent_threshold: float):
+        super().__init__(parts)
+        self.threshold = threshold
+        self.agent_threshold = agent_threshold
+
+    def predict(self, products: Sequence[Product], attributes: Sequence[Sequence[str]]) -> list[list[Extraction]]:
+        if len(products) != len(attributes):
+            raise ValueError(f"{len(products)} products but {len(attributes)} attribute lists")
+        baseline = self.parts.baseline.predict(products, attributes)
+        self.parts.items += len(products)
+        merged: list[dict[str, Extraction]] = [{e.attribute: e for e in found} for found in baseline]
+        questions = []  # (product index, product with the confident values as given, attributes to ask)
+        for i, (product, wanted) in enumerate(zip(products, attributes)):
+            confident = {a: e for a, e in merged[i].items() if not _unsure(e, self.threshold)}
+            ask = [a for a in wanted if a not in confident]
+            if ask:
+                given = product.model_copy(update={"attributes": {a: [e.value] for a, e in confident.items()}})
+                questions.append((i, given, ask))
+        if questions:
+            answers = self.parts.ask(
+                lambda: self.parts.agent.predict([q[1] for q in questions], [q[2] for q in questions]), len(questions))
+            for (i, _, _), found in zip(questions, answers):
+                for extraction in found:
+                    if extraction.confidence is None or extraction.confidence >= self.agent_threshold:
+                        merged[i][extraction.attribute] = extraction
+        return [list(found.values()) for found in merged]
+
+
+class HybridCleaning(_Hybrid, CleaningStep):
+    def __init__(self, parts: _Parts, weight: float):
+        super().__init__(parts)
+        self.weight = weight
+
+    def score(self, triples: Sequence[Triple]) -> list[float | None]:
+        baseline = self.parts.baseline.score(triples)
+        self.parts.items += len(triples)
+        agent = self.parts.ask(lambda: self.parts.agent.score(triples), len(triples))
+        return [_blend(a, b, self.weight) for a, b in zip(agent, baseline)]
+
+
+class HybridSynonyms(_Hybrid, SynonymStep):
+    def __init__(self, parts: _Parts, weight: float):
+        super().__init__(parts)
+        self.weight = weight
+
+    def score(self, pairs: Sequence[Pair]) -> list[float | None]:
+        baseline = self.parts.baseline.score(pairs)
+        self.parts.items += len(pairs)
+        agent = self.parts.ask(lambda: self.parts.agent.score(pairs), len(pairs))
+        return [_blend(a, b, self.weight) for a, b in zip(agent, baseline)]
+
+
+class HybridHypernym(_Hybrid, HypernymStep):
+    """Candidates of both rankings; a candidate one side did not rank gets no score there."""
+
+    def __init__(self, parts: _Parts, weight: float):
+        super().__init__(parts)
+        self.weight = weight
+
+    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
+        baseline = self.parts.baseline.rank(names, k)
+        self.parts.items += len(names)
+        agent = self.parts.ask(lambda: self.parts.agent.rank(names, k), len(names))
+        ranked = []
+        for a_list, b_list in zip(agent, baseline):
+            a_scores, b_scores = {s.label: s.score for s in a_list}, {s.label: s.score for s in b_list}
+            labels = list(dict.fromkeys([*b_scores, *a_scores]))
+            scored = [Scored(label=label, score=_blend(a_scores.get(label), b_scores.get(label), self.weight))
+                      for label in labels]
+            scored.sort(key=lambda s: -(s.score if s.score is not None else float("-inf")))
+            ranked.append(scored[:k])
+        return ranked
+
+
+class HybridRelations(_Hybrid, RelationStep):
+    def __init__(self, parts: _Parts, weight: float):
+        super().__init__(parts)
+        self.weight = weight
+
+    def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]:
+        baseline = self.parts.baseline.predict(queries)
+        self.parts.items += len(queries)
+        agent = self.parts.ask(lambda: self.parts.agent.predict(queries), len(queries))
+        out = []
+        for a_list, b_list in zip(agent, baseline):
+            a_scores, b_scores = {s.attribute: s for s in a_list}, {s.attribute: s for s in b_list}
+            merged = []
+            for attribute in dict.fromkeys([*b_scores, *a_scores]):
+                a, b = a_scores.get(attribute), b_scores.get(attribute)
+                merged.append(AttributeScore(
+                    attribute=attribute,
+                    applicable=_blend(a and a.applicable, b and b.applicable, self.weight),
+                    importance=_blend(a and a.importance, b and b.importance, self.weight)))
+            merged.sort(key=lambda s: -s.applicable)
+            out.append(merged)
+        return out
+
+
+_CLASSES: dict[StepKind, type[Step]] = {
+    "type": HybridType, "imputation": HybridImputation, "cleaning": HybridCleaning,
+    "synonyms": HybridSynonyms, "hypernym": HybridHypernym, "relations": HybridRelations,
+}
+
+
+def build(kind: StepKind, context: StepContext | None = None, prompt: str | None = None,
+          baseline: dict[str, Any] | None = None, agent: dict[str, Any] | None = None, **settings: Any) -> Step:
+    """The hybrid of `kind`: its parts built by name, `settings` (threshold/weight) checked."""
+    allowed = DEFAULTS[kind]
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise TypeError(f"hybrid {kind} takes {', '.join(sorted(allowed))} (and prompt, baseline, agent), "
+                        f"not {', '.join(unknown)}")
+    parts = _Parts(kind, context or StepContext(), prompt, baseline, agent)
+    return _CLASSES[kind](parts, **settings)
+
+
+FACTORIES: dict[StepKind, Callable[..., Step]] = {kind: functools.partial(build, kind) for kind in STEP_KINDS}
+
+
+def register_steps(register: Callable[..., None]) -> None:
+    for kind in STEP_KINDS:
+        register(kind, "hybrid", FACTORIES[kind], default_config=dict(DEFAULTS[kind]),
+                 description=f"baseline and agent combined ({', '.join(DEFAULTS[kind])} chosen on validation)")

@@ -1,0 +1,106 @@
+"""The imputation, cleaning and synonym agents and the hybrids, on the real packaged Gemma 3
+270M in-process, a real Chroma index and the real CRF baseline (bundled OA-Mine demo data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from eval.datasets import load_records, record_to_product
+from shelfgraph.context import LLMConfig, StepContext
+from shelfgraph.models import Product
+from shelfgraph.registry import create
+from shelfgraph.steps import Pair, Triple
+
+DEMO_LABELLED = Path(__file__).resolve().parents[1] / "data" / "demo" / "labelled.jsonl"
+COFFEE = Product(id="p1", title="Folgers Classic Roast Ground Coffee, 25.9 oz Canister", product_type="Coffee")
+
+
+@pytest.fixture
+def context(packaged_gguf: Path, shelfgraph_home: Path) -> StepContext:
+    return StepContext(llm=LLMConfig(model=str(packaged_gguf)), home=shelfgraph_home)
+
+
+@pytest.fixture(scope="module")
+def coffee_and_tea() -> list[Product]:
+    records = [r for r in load_records(DEMO_LABELLED) if r.category in ("Coffee", "Tea")]
+    return [record_to_product(r) for r in records]
+
+
+def test_imputed_values_are_spans_at_their_offsets(context: StepContext, coffee_and_tea: list[Product]) -> None:
+    agent = create("imputation", "agent", context=context, k=2)
+    agent.initialize(coffee_and_tea[:12])
+    product = Product(id="new", title="Starbucks French Roast Whole Bean Coffee, 12 oz bag", product_type="Coffee",
+                      description="Dark roast. Each bag holds 12 ounces of whole bean coffee from Latin America.")
+    [found] = agent.predict([product], [["Brand", "Roast type", "Net content", "Item form"]])
+    assert found, "the agent found nothing in a title full of values"
+    for extraction in found:
+        source = product.field_text(extraction.field)
+        assert source[extraction.start:extraction.end] == extraction.value
+        assert 0.0 < extraction.confidence <= 1.0
+    assert {e.attribute: e.value for e in found}.get("Brand") == "Starbucks"
+    signature = agent.signature()
+    assert signature.method == "agent" and signature.prompt.startswith("imputation@v2#")
+
+
+def test_cleaning_scores_are_probabilities_and_flag_the_wrong_value(context: StepContext) -> None:
+    agent = create("cleaning", "agent", context=context, prompt="cleaning@v1", k=0)
+    right = Triple(product=COFFEE, attribute="Brand", value="Folgers")
+    wrong = Triple(product=COFFEE, attribute="Brand", value="Colgate Toothpaste")
+    scores = agent.score([right, wrong])
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[1] > scores[0]
+
+
+def test_synonym_scores_are_probabilities_and_rank_synonyms_first(context: StepContext) -> None:
+    agent = create("synonyms", "agent", context=context, prompt="synonyms@v1")
+    agent.initialize([])
+    same = Pair(a="Hewlett-Packard", b="HP", attribute="Brand")
+    different = Pair(a="Hewlett-Packard", b="Samsung", attribute="Brand")
+    scores = agent.score([same, different])
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert scores[0] > scores[1]
+
+
+def test_hybrid_asks_the_agent_only_what_the_baseline_missed(context: StepContext,
+                                                             coffee_and_tea: list[Product]) -> None:
+    hybrid = create("imputation", "hybrid", context=context, threshold=0.5, agent={"k": 0})
+    hybrid.initialize(coffee_and_tea)
+    agent = hybrid.parts.agent
+    asked: list[tuple[list[Product], list[list[str]]]] = []
+    real_predict = agent.predict
+
+    def recording_predict(products, attributes):
+        asked.append((list(products), [list(a) for a in attributes]))
+        return real_predict(products, attributes)
+
+    agent.predict = recording_predict
+    products = [p.model_copy(update={"attributes": {}}) for p in coffee_and_tea[-3:]]
+    wanted = [["Brand", "Flavor", "Net content", "Pack size"]] * len(products)
+    baseline = hybrid.parts.baseline.predict(products, wanted)
+    merged = hybrid.predict(products, wanted)
+
+    confident = [{e.attribute: e.value for e in found if e.confidence >= 0.5} for found in baseline]
+    expected = [(i, [a for a in wanted[i] if a not in confident[i]]) for i in range(len(products))]
+    expected = [(i, ask) for i, ask in expected if ask]
+    assert len(asked) == (1 if expected else 0)
+    if expected:
+        given, questions = asked[0]
+        assert questions == [ask for _, ask in expected]
+        for (i, _), product in zip(expected, given):  # the baseline's confident values are given
+            assert {a: v[0] for a, v in product.attributes.items()} == confident[i]
+    for found, sure in zip(merged, confident):  # confident baseline values are kept as they were
+        assert {a: v for a, v in ((e.attribute, e.value) for e in found) if a in sure} == sure
+    assert hybrid.signature().method == "hybrid"
+    assert hybrid.stats()["agent_asked"] == len(expected)
+
+
+def test_scored_hybrid_blends_with_the_configured_weight(context: StepContext) -> None:
+    pairs = [Pair(a="2MB", b="2 MB", label=1, attribute="Cache"), Pair(a="2MB", b="512KB", label=0, attribute="Cache"),
+             Pair(a="1GB", b="1 GB", label=1, attribute="Cache"), Pair(a="1GB", b="8MB", label=0, attribute="Cache")]
+    hybrid = create("synonyms", "hybrid", context=context, weight=0.25, prompt="synonyms@v1")
+    hybrid.initialize(pairs)
+    test = [Pair(a="4MB", b="4 MB", attribute="Cache")]
+    expected = 0.25 * hybrid.parts.agent.score(test)[0] + 0.75 * hybrid.parts.baseline.score(test)[0]
+    assert hybrid.score(test)[0] == pytest.approx(expected)
