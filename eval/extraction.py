@@ -13,11 +13,11 @@ from typing import Any, Sequence
 
 from shelfgraph import registry
 from shelfgraph.context import StepContext
+from shelfgraph.progress import progress_bar
 from shelfgraph.steps import Extraction, ImputationStep
 
 from .datasets import NA, Record, known_attributes, record_to_product
 from .metrics import extraction_outcomes, extraction_score
-from .progress import progress_bar
 
 TASK = "extraction"
 
