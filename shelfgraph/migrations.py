@@ -36,7 +36,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             run_id TEXT NOT NULL, status_run_id TEXT, created_at REAL NOT NULL
         );
         CREATE INDEX facts_by_subject ON facts(subject, predicate);
-        CREATE INDEX facts_by_predicate_object ON facts(predicate, object);
+        CREATE INDEX facts_by_predicate_object ON facts(predicate, object COLLATE NOCASE);
         CREATE TABLE fact_events (
             fact_id TEXT NOT NULL, status TEXT NOT NULL, run_id TEXT NOT NULL,
             reason TEXT, at REAL NOT NULL

@@ -1,0 +1,92 @@
+"""Fact-ledger benchmark: insert rate and query latency at a million facts, peak memory.
+
+    python -m eval.bench.store [--facts 1000000] [--batch 10000] [--store /tmp/bench.db]
+
+Facts are synthetic but shaped like a real build's: 100k products with ten attribute facts
+each, values drawn from a few thousand, provenance with spans. Inserts go through
+`Ledger.add_facts` (ids hashed, one transaction per batch); queries are the ones agents and
+`ask` use: the facts of a product, and the products with an attribute value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import time
+from pathlib import Path
+
+from shelfgraph.models import Fact, Provenance, attribute_predicate
+from shelfgraph.store import Ledger
+
+ATTRIBUTES = ["Brand", "Flavor", "Net content", "Pack size", "Roast type", "Caffeine content",
+              "Form", "Gender", "Color", "Material"]
+
+
+def synthetic_facts(count: int, seed: int = 0):
+    rng = random.Random(seed)
+    for i in range(count):
+        product, attribute = divmod(i, len(ATTRIBUTES))
+        value = f"{ATTRIBUTES[attribute].lower()} value {rng.randrange(5000)}"
+        start = rng.randrange(60)
+        yield Fact(subject=f"p{product:07d}", predicate=attribute_predicate(ATTRIBUTES[attribute]),
+                   object=value, confidence=rng.random(),
+                   provenance=Provenance(step="imputation", method="baseline", run_id="bench",
+                                         source_field="title", start=start, end=start + len(value),
+                                         model="crf", prompt=None))
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(facts: int, batch: int, store: Path) -> dict:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(store) + suffix).unlink(missing_ok=True)
+    with Ledger(store) as ledger:
+        started = time.perf_counter()
+        buffer = []
+        for fact in synthetic_facts(facts):
+            buffer.append(fact)
+            if len(buffer) == batch:
+                ledger.add_facts(buffer)
+                buffer = []
+        ledger.add_facts(buffer)
+        insert_seconds = time.perf_counter() - started
+        rng = random.Random(1)
+        products = facts // len(ATTRIBUTES)
+        by_subject, by_value = [], []
+        for _ in range(500):
+            subject = f"p{rng.randrange(products):07d}"
+            t = time.perf_counter()
+            ledger.facts(subject=subject)
+            by_subject.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            ledger.products_with_value("Brand", f"brand value {rng.randrange(5000)}")
+            by_value.append((time.perf_counter() - t) * 1000)
+    return {
+        "facts": facts, "batch": batch,
+        "insert_facts_per_s": round(facts / insert_seconds),
+        "facts_of_product_p50_ms": round(statistics.median(by_subject), 3),
+        "facts_of_product_p95_ms": round(percentile(by_subject, 0.95), 3),
+        "products_with_value_p50_ms": round(statistics.median(by_value), 3),
+        "products_with_value_p95_ms": round(percentile(by_value, 0.95), 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "db_mb": round(store.stat().st_size / 2**20),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facts", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--store", type=Path, default=Path("/tmp/shelfgraph-bench.db"))
+    args = parser.parse_args()
+    print(json.dumps(run(args.facts, args.batch, args.store)))
+
+
+if __name__ == "__main__":
+    main()
