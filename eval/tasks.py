@@ -10,7 +10,9 @@ label in `gold` and the score in `pred`, which is what their PR-curve plots are 
 from __future__ import annotations
 
 import random
-from typing import Sequence
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import Product, TaxonomyNode, normalise_label
@@ -22,6 +24,19 @@ from .metrics import accuracy, aupr, extraction_score, f1_at_threshold, prf
 
 PRODUCT_TYPE = "Product Type"
 PATH_SEPARATOR = " > "
+
+
+@contextmanager
+def _timed(metrics: dict, key: str) -> Iterator[None]:
+    """Seconds spent in the block, rounded, under `key` (train_s, predict_s)."""
+    started = time.perf_counter()
+    yield
+    metrics[key] = round(time.perf_counter() - started, 3)
+
+
+def _per_item(timing: dict, n: int) -> dict:
+    """train_s, predict_s and s_per_item: what a method costs beside what it scores."""
+    return {**timing, "s_per_item": round(timing["predict_s"] / n, 4) if n else None}
 
 
 def _unlabelled(product: Product) -> Product:
@@ -55,15 +70,19 @@ def map_to_categories(phrases: Sequence[str | None], categories: Sequence[str]) 
 
 def evaluate_type(
     train: Sequence[Record], test: Sequence[Record], method: str = "baseline",
-    context: StepContext | None = None,
+    context: StepContext | None = None, step_config: dict[str, Any] | None = None,
 ) -> tuple[dict, list[dict]]:
     """WDC-PAVE ("Product Type" annotated): the extraction score of the type phrase.
     OA-Mine (no phrase annotated): accuracy of the category the phrase maps to."""
-    step = create("type", method, context=context)
-    step.initialize([record_to_product(r) for r in train])
-    found = step.predict([_unlabelled(record_to_product(r)) for r in test])
+    step = create("type", method, context=context, **(step_config or {}))
+    timing: dict = {}
+    with _timed(timing, "train_s"):
+        step.initialize([record_to_product(r) for r in train])
+    with _timed(timing, "predict_s"):
+        found = step.predict([_unlabelled(record_to_product(r)) for r in test])
     phrases = [e.value if e is not None else None for e in found]
-    metrics: dict = {"n": len(test), "coverage": accuracy(sum(p is not None for p in phrases), len(test))}
+    metrics: dict = {"n": len(test), "coverage": accuracy(sum(p is not None for p in phrases), len(test)),
+                     **_per_item(timing, len(test))}
     rows = [{"id": r.id, "pred": p, "category": r.category} for r, p in zip(test, phrases)]
     if any(PRODUCT_TYPE in r.gold for r in test):
         golds = [{PRODUCT_TYPE: r.gold.get(PRODUCT_TYPE)} for r in test]
@@ -99,29 +118,32 @@ def sample_leaves(nodes: Sequence[TaxonomyNode], sample: int, seed: int) -> list
 
 def evaluate_hypernym(
     nodes: Sequence[TaxonomyNode], sample: int = 200, seed: int = 0, k: int = 5,
-    method: str = "baseline", context: StepContext | None = None,
+    method: str = "baseline", context: StepContext | None = None, step_config: dict[str, Any] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Hide sampled leaves, then rank each one's parent among the remaining nodes by name."""
     hidden = sample_leaves(nodes, sample, seed)
     if not hidden:
         raise ValueError("the taxonomy has no leaf with a parent to hide")
     hidden_ids = {n.id for n in hidden}
-    step = create("hypernym", method, context=context)
-    step.initialize([n for n in nodes if n.id not in hidden_ids])
-    ranked = step.rank([n.name for n in hidden], k=k)
+    step = create("hypernym", method, context=context, **(step_config or {}))
+    timing: dict = {}
+    with _timed(timing, "train_s"):
+        step.initialize([n for n in nodes if n.id not in hidden_ids])
+    with _timed(timing, "predict_s"):
+        ranked = step.rank([n.name for n in hidden], k=k)
     rows = [{"id": n.id, "name": n.name, "gold": n.parent, "pred": [s.label for s in r]}
             for n, r in zip(hidden, ranked)]
     top1 = sum(bool(row["pred"]) and row["pred"][0] == row["gold"] for row in rows)
     topk = sum(row["gold"] in row["pred"][:k] for row in rows)
     metrics = {"n": len(rows), "top1": accuracy(top1, len(rows)), f"top{k}": accuracy(topk, len(rows)),
-               "candidates": len(nodes) - len(hidden)}
+               "candidates": len(nodes) - len(hidden), **_per_item(timing, len(rows))}
     return metrics, rows
 
 
 # ------------------------------------------------------------------ attribute applicability
 def evaluate_applicability(
     nodes: Sequence[TaxonomyNode], sample: int = 200, seed: int = 0, threshold: float = 0.5,
-    method: str = "baseline", context: StepContext | None = None,
+    method: str = "baseline", context: StepContext | None = None, step_config: dict[str, Any] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Hide the attribute lists of sampled categories and predict them from the category's
     name and path; P/R/F1 over (category, attribute) pairs at `threshold`, and AUPR.
@@ -136,9 +158,12 @@ def evaluate_applicability(
     paths = {n.id: path_names(n, by_id) for n in nodes}
     known = {PATH_SEPARATOR.join([*paths[n.id], n.name]): n.attributes
              for n in with_attributes if n.id not in hidden_ids}
-    step = create("relations", method, context=context)
-    step.initialize(known, [n for n in nodes if n.id not in hidden_ids])
-    predicted = step.predict([RelationQuery(type_name=n.name, path=paths[n.id]) for n in hidden])
+    step = create("relations", method, context=context, **(step_config or {}))
+    timing: dict = {}
+    with _timed(timing, "train_s"):
+        step.initialize(known, [n for n in nodes if n.id not in hidden_ids])
+    with _timed(timing, "predict_s"):
+        predicted = step.predict([RelationQuery(type_name=n.name, path=paths[n.id]) for n in hidden])
     tp = fp = fn = 0
     labels: list[int] = []
     scores: list[float | None] = []
@@ -153,7 +178,8 @@ def evaluate_applicability(
             scores.append(scored.get(attribute))
         rows.append({"id": node.id, "name": node.name, "gold": sorted(gold), "pred": sorted(chosen),
                      "scores": {a.attribute: round(a.applicable, 4) for a in attribute_scores}})
-    metrics = {"n": len(hidden), **prf(tp, fp, fn), "aupr": aupr(labels, scores), "threshold": threshold}
+    metrics = {"n": len(hidden), **prf(tp, fp, fn), "aupr": aupr(labels, scores), "threshold": threshold,
+               **_per_item(timing, len(hidden))}
     return metrics, rows
 
 
@@ -161,6 +187,7 @@ def evaluate_applicability(
 def evaluate_cleaning(
     train: Sequence[Record], test: Sequence[Record], corrupt_rate: float = 0.3, seed: int = 0,
     threshold: float = 0.5, method: str = "baseline", context: StepContext | None = None,
+    step_config: dict[str, Any] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Corrupt a share of the test triples, then score how well each is flagged as wrong."""
     from .corruption import corrupt, gold_triples
@@ -168,15 +195,18 @@ def evaluate_cleaning(
     labelled = corrupt(gold_triples([record_to_product(r) for r in test]), rate=corrupt_rate, seed=seed)
     if not labelled:
         raise ValueError("the test records have no attribute values to corrupt")
-    step = create("cleaning", method, context=context)
-    step.initialize([record_to_product(r) for r in train])
+    step = create("cleaning", method, context=context, **(step_config or {}))
+    timing: dict = {}
+    with _timed(timing, "train_s"):
+        step.initialize([record_to_product(r) for r in train])
     # the step sees the product's text and type, never its gold values
     triples = [item.triple.model_copy(update={"product": item.triple.product.model_copy(update={"attributes": {}})})
                for item in labelled]
-    scores = step.score(triples)
+    with _timed(timing, "predict_s"):
+        scores = step.score(triples)
     labels = [int(item.corrupted) for item in labelled]
     metrics = {"n": len(labels), "corrupted": sum(labels), "aupr": aupr(labels, scores),
-               **f1_at_threshold(labels, scores, threshold)}
+               **f1_at_threshold(labels, scores, threshold), **_per_item(timing, len(labels))}
     for kind in ("swap", "other_attribute", "title_span"):
         flagged = [s is not None and s >= threshold for item, s in zip(labelled, scores) if item.kind == kind]
         if flagged:
@@ -191,18 +221,22 @@ def evaluate_cleaning(
 # ------------------------------------------------------------------ synonyms
 def evaluate_synonyms(
     test: Sequence[Pair], train: Sequence[Pair] = (), threshold: float = 0.5,
-    method: str = "baseline", context: StepContext | None = None,
+    method: str = "baseline", context: StepContext | None = None, step_config: dict[str, Any] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Score labelled pairs: AUPR (and its plot) and F1 at `threshold`."""
     labelled = [p for p in test if p.label is not None]
     if not labelled:
         raise ValueError("no labelled test pairs (label column 0 or 1)")
-    step = create("synonyms", method, context=context)
-    step.initialize(list(train))
-    scores = step.score(labelled)
+    step = create("synonyms", method, context=context, **(step_config or {}))
+    timing: dict = {}
+    with _timed(timing, "train_s"):
+        step.initialize(list(train))
+    with _timed(timing, "predict_s"):
+        scores = step.score(labelled)
     labels = [p.label for p in labelled]
     metrics = {"n": len(labels), "positives": sum(labels), "aupr": aupr(labels, scores),
-               **f1_at_threshold(labels, scores, threshold), "trained_on": len(train)}
+               **f1_at_threshold(labels, scores, threshold), "trained_on": len(train),
+               **_per_item(timing, len(labels))}
     rows = [{"id": i, "a": p.a, "b": p.b, "attribute": p.attribute, "gold": p.label, "pred": s}
             for i, (p, s) in enumerate(zip(labelled, scores))]
     return metrics, rows

@@ -23,27 +23,39 @@ ThresholdOpt = Annotated[float, typer.Option("--threshold", help="Decision thres
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="PR-curve PNG (default: pr_curve.png in the run folder).")]
 TrainFile = Annotated[Path, typer.Option("--train", exists=True, dir_okay=False, help="Training JSONL (OA-Mine or WDC-PAVE).")]
 TestFile = Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="Test JSONL (same formats).")]
+PromptOpt = Annotated[Optional[str], typer.Option("--prompt", help="Prompt NAME@VERSION for LLM methods.")]
 TaxonomyPath = Annotated[Path, typer.Option("--taxonomy", exists=True, help="Shopify folder, Google "
                                             "taxonomy-with-ids file or CSV id,name,parent_id.")]
 
 
 def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
          runs_dir: Path, llm: str, model: str | None, llm_kind: str, no_cache: bool,
-         plot: Path | None = None, **kwargs: Any) -> None:
-    """Evaluate, save the run, plot where the rows carry scores, print the metrics last."""
+         plot: Path | None = None, prompt: str | None = None, **kwargs: Any) -> None:
+    """Evaluate, save the run, plot where the rows carry scores, print the metrics last.
+    `prompt` goes to the step as its `prompt` config (methods without prompts reject it)."""
     from eval.metrics import plot_pr_curves
     from eval.runs import save_run
     from shelfgraph.context import StepContext
+    from shelfgraph.prompting import PromptNotFoundError
     from shelfgraph.registry import UnknownStepError
 
     llm_settings = llm_config(llm, model, llm_kind, no_cache)
+    step_config = {"prompt": prompt} if prompt else {}
     try:
-        metrics, rows = evaluate(method=method, context=StepContext(llm=llm_settings), **kwargs)
+        metrics, rows = evaluate(method=method, context=StepContext(llm=llm_settings), step_config=step_config,
+                                 **kwargs)
     except UnknownStepError as error:
         raise typer.BadParameter(str(error), param_hint="--method") from None
+    except PromptNotFoundError as error:
+        raise typer.BadParameter(str(error), param_hint="--prompt") from None
+    except TypeError as error:
+        if not step_config:
+            raise
+        raise typer.BadParameter(f"{task}/{method} takes no prompt ({error})", param_hint="--prompt") from None
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    config = {"method": method, **config, **({"llm": llm_settings.model_dump()} if method != "baseline" else {})}
+    config = {"method": method, **config, **({"prompt": prompt} if prompt else {}),
+              **({"llm": llm_settings.model_dump()} if method != "baseline" else {})}
     run_path = save_run(runs_dir, task, config, metrics, rows)
     if plot is not None or task in ("cleaning", "synonyms"):
         curve = ([row["gold"] for row in rows], [row["pred"] for row in rows])
@@ -76,7 +88,7 @@ def _taxonomy(path: Path) -> list:
 def type_task(
     train: TrainFile, test: TestFile, method: MethodOpt = "baseline",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
-    runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
+    prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Product type phrase from the title. WDC-PAVE: extraction score of "Product Type";
@@ -84,29 +96,29 @@ def type_task(
     from eval.tasks import evaluate_type
 
     _run("type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
-         llm, model, llm_kind, no_cache, train=_records(train), test=_records(test, limit))
+         llm, model, llm_kind, no_cache, prompt=prompt, train=_records(train), test=_records(test, limit))
 
 
 @eval_app.command("hypernym")
 def hypernym(
     taxonomy: TaxonomyPath, sample: SampleOpt = 200, seed: SeedOpt = 0,
     k: Annotated[int, typer.Option("--k", min=1, help="Report top-1 and top-k accuracy.")] = 5,
-    method: MethodOpt = "baseline", runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
-    model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    method: MethodOpt = "baseline", prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"),
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Hide sampled leaves of a taxonomy and predict each one's parent from its name."""
     from eval.tasks import evaluate_hypernym
 
     _run("hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
-         evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache,
+         evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt,
          nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
 
 
 @eval_app.command("applicability")
 def applicability(
     taxonomy: TaxonomyPath, sample: SampleOpt = 200, seed: SeedOpt = 0, threshold: ThresholdOpt = 0.5,
-    method: MethodOpt = "baseline", runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
-    model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    method: MethodOpt = "baseline", prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"),
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Hide the attribute lists of sampled Shopify categories and predict them from the
     category's name and path: P/R/F1 over (category, attribute) pairs, and AUPR."""
@@ -114,7 +126,7 @@ def applicability(
 
     _run("applicability", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
                                    "threshold": threshold},
-         evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache,
+         evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt,
          nodes=_taxonomy(taxonomy), sample=sample, seed=seed, threshold=threshold)
 
 
@@ -125,8 +137,8 @@ def cleaning(
                                                 help="Share of test triples to corrupt.")] = 0.3,
     seed: SeedOpt = 0, threshold: ThresholdOpt = 0.5, method: MethodOpt = "baseline",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
-    plot: PlotOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
-    llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    plot: PlotOpt = None, prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
+    model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Corrupt a share of the test (product, attribute, value) triples and score how well
     each is flagged: AUPR with a PR-curve plot, and F1 at the threshold."""
@@ -134,7 +146,7 @@ def cleaning(
 
     _run("cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
                               "seed": seed, "threshold": threshold, "limit": limit},
-         evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot,
+         evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt,
          train=_records(train), test=_records(test, limit), corrupt_rate=corrupt_rate, seed=seed,
          threshold=threshold)
 
@@ -145,7 +157,7 @@ def synonyms(
     train: Annotated[Optional[Path], typer.Option("--train", exists=True, dir_okay=False,
                                                   help="Training pairs CSV a,b,label.")] = None,
     threshold: ThresholdOpt = 0.5, method: MethodOpt = "baseline", plot: PlotOpt = None,
-    runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
+    prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Score labelled pairs (1 = same meaning): AUPR with a PR-curve plot, F1 at the threshold."""
@@ -157,7 +169,7 @@ def synonyms(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     _run("synonyms", method, {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
-         evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot,
+         evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt,
          test=test_pairs, train=train_pairs, threshold=threshold)
 
 

@@ -1,0 +1,108 @@
+"""Hypernym agent: retrieve candidate parents from the taxonomy collection, let the model choose.
+
+For a new type name the Chroma taxonomy collection gives the most similar nodes. A similar
+node is either the parent itself or, more often, a would-be sibling, so the candidates are
+those nodes and their parents, by name, plus "none". The model scores each candidate name as
+the continuation of "Parent:" by log-probability (`LLM.choose`, a token trie: names sharing
+a prefix share its evaluation). Names, not full paths, keep the options a few tokens long:
+on a busy CPU every scored token counts. Candidates are ranked by their probability
+normalised over all options; the chosen one's probability is its confidence. When the model
+chooses "none", the nodes are still ranked but all their scores are low.
+
+Templates receive `nearest_examples` (the retrieved nodes that have a parent, as "name ->
+parent name" demonstrations, nearest last: often siblings, whose parent is the answer) and
+`fixed_examples` (drawn once from the taxonomy, the same for every query, so their prefix
+is evaluated once): `hypernym@v1` shows the fixed set, `hypernym@v2` the nearest.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any, Sequence
+
+from shelfgraph.context import StepContext
+from shelfgraph.models import TaxonomyNode
+from shelfgraph.steps import HypernymStep, Scored
+
+from ._llm_step import LLMStepMixin
+
+NONE = "none"
+
+
+class HypernymAgent(LLMStepMixin, HypernymStep):
+    def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 8,
+                 candidates: int = 8, examples: int = 4, seed: int = 0):
+        self._setup_llm(context, prompt)
+        self.retrieve, self.candidates, self.examples, self.seed = retrieve, candidates, examples, seed
+        self.nodes: dict[str, TaxonomyNode] = {}
+
+    def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None:
+        self.nodes = {node.id: node for node in taxonomy}
+        if not self.nodes:
+            raise ValueError("the hypernym agent needs a non-empty taxonomy")
+        self.index = self._index()
+        self.index.index_taxonomy(list(self.nodes.values()))
+        placed = sorted(n.id for n in self.nodes.values() if n.parent in self.nodes)
+        picks = random.Random(self.seed).sample(placed, min(self.examples, len(placed)))
+        self._fixed = [self._demo(self.nodes[i]) for i in picks]
+
+    def _demo(self, node: TaxonomyNode) -> dict[str, str]:
+        return {"name": node.name, "parent": self.nodes[node.parent].name}
+
+    def _retrieved(self, name: str) -> list[TaxonomyNode]:
+        """The nodes most similar to `name`. The collection may hold nodes this step was not
+        given (an index shared with other runs): those are skipped, so more are fetched."""
+        hits = self.index.taxonomy_candidates(name, k=self.retrieve + 20)
+        return [self.nodes[node_id] for node_id, _ in hits if node_id in self.nodes][: self.retrieve]
+
+    def _candidates(self, similar: list[TaxonomyNode]) -> list[str]:
+        """Each similar node's parent, then the node itself, in order, without repeats."""
+        ids: dict[str, None] = {}
+        for node in similar:
+            if node.parent in self.nodes:
+                ids[node.parent] = None
+            ids[node.id] = None
+        return list(ids)[: self.candidates]
+
+    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
+        if not self.nodes:
+            raise RuntimeError("the hypernym agent has no taxonomy: call initialize(nodes) first")
+        ranked = []
+        for name in names:
+            similar = self._retrieved(name)
+            candidates = self._candidates(similar)
+            if not candidates:
+                ranked.append([])
+                continue
+            nearest = [self._demo(n) for n in reversed(similar[: self.examples]) if n.parent in self.nodes]
+            rendered = self.prompt.render(name=name, nearest_examples=nearest, fixed_examples=self._fixed)
+            options: dict[str, str] = {}
+            for node_id in candidates:  # equal names: the more similar node keeps it
+                options.setdefault(self.nodes[node_id].name, node_id)
+            options.pop(NONE, None)
+            choice = self.llm.choose(rendered, [*options, NONE])
+            probabilities = _normalised(choice.logprobs) if choice.logprobs else {}
+            order = sorted(options, key=lambda option: -probabilities.get(option, 0.0))
+            ranked.append([Scored(label=options[o], score=probabilities.get(o)) for o in order[:k]])
+        return ranked
+
+
+def _normalised(logprobs: dict[str, float]) -> dict[str, float]:
+    import math
+
+    top = max(logprobs.values())
+    weights = {option: math.exp(value - top) for option, value in logprobs.items()}
+    total = sum(weights.values())
+    return {option: weight / total for option, weight in weights.items()}
+
+
+def _factory(context: StepContext | None = None, **config: Any) -> HypernymAgent:
+    return HypernymAgent(context=context, **config)
+
+
+def register_steps(register) -> None:
+    register("hypernym", "agent", _factory,
+             default_config={"prompt": "hypernym@v2", "retrieve": 8, "candidates": 8, "examples": 4, "seed": 0},
+             description="Chroma retrieves similar taxonomy nodes; the LLM scores their names and their parents' "
+                         "names (and 'none') by log-probability (hypernym@v1: fixed demonstrations; "
+                         "hypernym@v2: the retrieved nodes with their parents)")

@@ -1,0 +1,126 @@
+"""Relations agent: which attributes apply to a product type, and how important each is.
+
+Candidates come from retrieval: the Chroma taxonomy collection gives the known types most
+similar to the query ("name: root > ... > name"), and the attributes of those types and of
+the query's parent, most frequent first, form the candidate list. The model then answers one
+yes/no question per candidate, a form line "<attribute>:" after the type; `LLM.choose`
+scores " yes" against " no" by log-probability and the probability of "yes" is the
+applicability. Every question shares the prompt up to its last line, so the model evaluates
+the type's context once and each further question costs a few tokens. For each attribute
+judged applicable, a second question ("high" or "low") gives its importance.
+
+Templates receive the query (`name`, `path`), the `candidates`, the `question`
+("applies" or "importance") with its `attribute`, and two kinds of demonstrations, each a
+known type with its answers over the candidates: `nearest_examples` (the retrieved similar
+types, nearest last) and `fixed_examples` (drawn once from the known types).
+`relations@v1` shows the fixed ones, `relations@v2` the nearest.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any, Sequence
+
+from shelfgraph.context import StepContext
+from shelfgraph.models import TaxonomyNode
+from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
+
+from ._llm_step import LLMStepMixin
+
+SEPARATOR = " > "
+APPLIES, IMPORTANCE = "applies", "importance"
+
+
+def nodes_from_paths(keys: Sequence[str]) -> list[TaxonomyNode]:
+    """A taxonomy rebuilt from "A > B > name" keys: one node per distinct prefix, id = the prefix."""
+    nodes: dict[str, TaxonomyNode] = {}
+    for key in keys:
+        names = [part.strip() for part in key.split(SEPARATOR)]
+        for depth in range(1, len(names) + 1):
+            node_id = SEPARATOR.join(names[:depth])
+            parent = SEPARATOR.join(names[: depth - 1]) or None
+            nodes.setdefault(node_id, TaxonomyNode(id=node_id, name=names[depth - 1], parent=parent))
+    return list(nodes.values())
+
+
+class RelationsAgent(LLMStepMixin, RelationStep):
+    def __init__(self, context: StepContext | None = None, prompt: str = "relations@v2", neighbours: int = 4,
+                 max_candidates: int = 10, examples: int = 2, rate_importance: bool = True, seed: int = 0):
+        self._setup_llm(context, prompt)
+        self.neighbours, self.max_candidates, self.examples = neighbours, max_candidates, examples
+        self.rate_importance, self.seed = rate_importance, seed
+        self.known: dict[str, list[str]] = {}
+
+    def initialize(self, known: dict[str, list[str]], taxonomy: Sequence[TaxonomyNode] = ()) -> None:
+        """`known` keys are "A > B > name" paths (or plain names); without a taxonomy, one is
+        rebuilt from the keys so that retrieval sees each type with its path."""
+        from retrieval.index import taxonomy_paths
+
+        self.known = {key: list(attributes) for key, attributes in known.items() if attributes}
+        if not self.known:
+            raise ValueError("the relations agent needs types with known attributes")
+        nodes = list(taxonomy) or nodes_from_paths(list(self.known))
+        self.key_of = {node_id: key for node_id, names in taxonomy_paths(nodes).items()
+                       if (key := SEPARATOR.join(names)) in self.known}
+        self.index = self._index()
+        self.index.index_taxonomy(nodes)
+        picks = random.Random(self.seed).sample(sorted(self.known), min(self.examples, len(self.known)))
+        vocabulary = sorted({a for key in picks for a in self.known[key]})
+        self._fixed = [self._demo(key, vocabulary) for key in picks]
+
+    def _demo(self, key: str, attributes: Sequence[str]) -> dict[str, Any]:
+        have = set(self.known[key])
+        return {"path": key, "answers": [{"attribute": a, "answer": "yes" if a in have else "no"} for a in attributes]}
+
+    def _similar(self, query: RelationQuery) -> list[str]:
+        """Keys of the known types most similar to the query, most similar first (those the
+        index holds but this step was not given are skipped)."""
+        text = f"{query.type_name}: {SEPARATOR.join([*query.path, query.type_name])}"
+        hits = self.index.taxonomy_candidates(text, k=self.neighbours + 20)
+        keys = [self.key_of[node_id] for node_id, _ in hits if node_id in self.key_of]
+        return list(dict.fromkeys(keys))[: self.neighbours]
+
+    def _candidates(self, query: RelationQuery, similar: list[str]) -> list[str]:
+        """Attributes of the parent and the similar types, most often listed first."""
+        counts: Counter[str] = Counter()
+        parent = SEPARATOR.join(query.path)
+        for key in ([parent] if parent in self.known else []) + similar:
+            counts.update(self.known[key])
+        return [a for a, _ in counts.most_common(self.max_candidates)]
+
+    def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]:
+        if not self.known:
+            raise RuntimeError("the relations agent is not initialised: call initialize(known) first")
+        return [self._predict_one(query) for query in queries]
+
+    def _predict_one(self, query: RelationQuery) -> list[AttributeScore]:
+        similar = self._similar(query)
+        candidates = self._candidates(query, similar)
+        nearest = [self._demo(key, candidates) for key in reversed(similar[: self.examples])]
+        variables = {"name": query.type_name, "path": SEPARATOR.join([*query.path, query.type_name]),
+                     "candidates": candidates, "nearest_examples": nearest, "fixed_examples": self._fixed}
+
+        def probability(question: str, attribute: str, options: list[str]) -> float:
+            rendered = self.prompt.render(question=question, attribute=attribute, **variables)
+            choice = self.llm.choose(rendered, options, prefix=" ", end="")
+            return choice.confidence if choice.option == options[0] else 1.0 - choice.confidence
+
+        applies = {a: probability(APPLIES, a, ["yes", "no"]) for a in candidates}
+        importance = {a: probability(IMPORTANCE, a, ["high", "low"])
+                      for a in candidates if self.rate_importance and applies[a] >= 0.5}
+        return sorted((AttributeScore(attribute=a, applicable=p, importance=importance.get(a))
+                       for a, p in applies.items()), key=lambda item: -item.applicable)
+
+
+def _factory(context: StepContext | None = None, **config: Any) -> RelationsAgent:
+    return RelationsAgent(context=context, **config)
+
+
+def register_steps(register) -> None:
+    register("relations", "agent", _factory,
+             default_config={"prompt": "relations@v2", "neighbours": 4, "max_candidates": 10, "examples": 2,
+                             "rate_importance": True, "seed": 0},
+             description="candidates from the attributes of similar known types (Chroma); the LLM answers "
+                         "yes/no per attribute by log-probability and rates importance high/low "
+                         "(relations@v1: fixed demonstrations; relations@v2: the similar types)")

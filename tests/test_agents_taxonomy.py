@@ -1,0 +1,136 @@
+"""Type, hypernym and relations agents on the packaged Gemma 3 270M, in-process, with a real
+Chroma index, over the bundled demo data (small inputs: the model answers a few dozen calls)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from eval.datasets import load_records, record_to_product
+from shelfgraph.context import LLMConfig, StepContext
+from shelfgraph.ingest import read_taxonomy
+from shelfgraph.prompting import PromptNotFoundError
+from shelfgraph.registry import create
+from shelfgraph.steps import RelationQuery
+
+from agents.relations_agent import nodes_from_paths
+
+
+@pytest.fixture
+def context(packaged_gguf: Path, shelfgraph_home: Path, tmp_path: Path) -> StepContext:
+    return StepContext(llm=LLMConfig(model=str(packaged_gguf)), home=shelfgraph_home, index_dir=tmp_path / "index")
+
+
+@pytest.fixture
+def taxonomy(demo_data: Path):
+    return read_taxonomy(demo_data / "taxonomy")
+
+
+def test_type_agent_finds_a_span_of_the_title_at_its_offsets(context: StepContext, demo_data: Path) -> None:
+    records = load_records(demo_data / "labelled.jsonl")
+    step = create("type", "agent", context=context)
+    step.initialize([record_to_product(r) for r in records[:120]])
+    assert step.demos, "demonstrations come from training titles that contain their type"
+    products = [record_to_product(r).model_copy(update={"product_type": None, "attributes": {}})
+                for r in records[-3:]]
+    found = step.predict(products)
+    assert len(found) == len(products) and any(found)
+    for product, extraction in zip(products, found):
+        if extraction is not None:
+            assert extraction.field == "title"
+            assert product.title[extraction.start:extraction.end] == extraction.value
+            assert 0.0 < extraction.confidence <= 1.0
+    signature = step.signature()
+    assert (signature.method, signature.model) == ("agent", step.llm.model_name)
+    assert signature.prompt.startswith("type@v2#")
+
+
+def test_type_prompt_versions_differ_in_their_demonstrations(context: StepContext, demo_data: Path) -> None:
+    records = load_records(demo_data / "labelled.jsonl")
+    train = [record_to_product(r) for r in records[:120]]
+    rendered = {}
+    for version in ("v1", "v2"):
+        step = create("type", "agent", context=context, prompt=f"type@{version}")
+        step.initialize(train)
+        title = records[-1].title
+        rendered[version] = step.prompt.render(fixed_examples=step._fixed, nearest_examples=step._nearest([title])[0],
+                                               title=title).text
+        assert step.signature().prompt.startswith(f"type@{version}#")
+    assert rendered["v1"] != rendered["v2"]
+    assert all(text.rstrip().endswith(records[-1].title) for text in rendered.values())
+
+
+def test_an_unknown_prompt_version_fails_naming_the_known_ones(context: StepContext) -> None:
+    with pytest.raises(PromptNotFoundError, match="v1, v2"):
+        create("hypernym", "agent", context=context, prompt="hypernym@v9")
+
+
+def test_hypernym_agent_ranks_retrieved_candidates_with_logprob_confidence(context: StepContext, taxonomy) -> None:
+    parents = {n.parent for n in taxonomy if n.parent}
+    leaves = [n for n in taxonomy if n.id not in parents and n.parent]
+    hidden = random.Random(1).sample(leaves, 3)
+    hidden_ids = {n.id for n in hidden}
+    step = create("hypernym", "agent", context=context)
+    step.initialize([n for n in taxonomy if n.id not in hidden_ids])
+    ranked = step.rank([n.name for n in hidden], k=3)
+    assert len(ranked) == len(hidden)
+    for node, scored in zip(hidden, ranked):
+        candidates = step._candidates(step._retrieved(node.name))
+        assert scored and [s.label for s in scored] == [s.label for s in scored if s.label in candidates]
+        assert node.id not in {s.label for s in scored}, "a hidden node is never proposed"
+        scores = [s.score for s in scored]
+        assert scores == sorted(scores, reverse=True)
+        assert all(0.0 <= s <= 1.0 for s in scores) and sum(scores) <= 1.0 + 1e-9
+        assert scores[0] > 0.0
+    assert step.signature().prompt.startswith("hypernym@v2#")
+
+
+def test_relations_agent_scores_retrieved_attributes_in_unit_interval(context: StepContext, taxonomy) -> None:
+    by_id = {n.id: n for n in taxonomy}
+
+    def path(node):
+        names, parent = [], by_id.get(node.parent)
+        while parent is not None:
+            names.append(parent.name)
+            parent = by_id.get(parent.parent)
+        return names[::-1]
+
+    with_attributes = [n for n in taxonomy if n.attributes and n.parent]
+    hidden = random.Random(2).sample(with_attributes, 2)
+    hidden_ids = {n.id for n in hidden}
+    known = {" > ".join([*path(n), n.name]): n.attributes for n in taxonomy if n.attributes and n.id not in hidden_ids}
+    inventory = {a for attributes in known.values() for a in attributes}
+    step = create("relations", "agent", context=context, max_candidates=6)
+    step.initialize(known, [n for n in taxonomy if n.id not in hidden_ids])
+    predicted = step.predict([RelationQuery(type_name=n.name, path=path(n)) for n in hidden])
+    assert len(predicted) == 2
+    for scores in predicted:
+        assert 0 < len(scores) <= 6
+        assert {s.attribute for s in scores} <= inventory
+        assert [s.applicable for s in scores] == sorted((s.applicable for s in scores), reverse=True)
+        for s in scores:
+            assert 0.0 <= s.applicable <= 1.0
+            if s.applicable >= 0.5:
+                assert s.importance is not None and 0.0 <= s.importance <= 1.0
+            else:
+                assert s.importance is None
+
+
+def test_known_paths_rebuild_a_taxonomy_for_retrieval() -> None:
+    nodes = {n.id: n for n in nodes_from_paths(["Apparel > Shoes > Boots", "Apparel > Shirts", "Toys"])}
+    assert set(nodes) == {"Apparel", "Apparel > Shoes", "Apparel > Shoes > Boots", "Apparel > Shirts", "Toys"}
+    assert nodes["Apparel > Shoes > Boots"].name == "Boots"
+    assert nodes["Apparel > Shoes > Boots"].parent == "Apparel > Shoes"
+    assert nodes["Apparel"].parent is None
+
+
+def test_eval_cli_rejects_a_prompt_for_a_method_without_one(demo_data: Path) -> None:
+    from shelfgraph.cli import app
+
+    result = CliRunner().invoke(app, ["eval", "hypernym", "--taxonomy", str(demo_data / "taxonomy"),
+                                      "--method", "baseline", "--prompt", "hypernym@v1", "--sample", "2"])
+    assert result.exit_code != 0
+    assert "takes no prompt" in result.output
