@@ -7,8 +7,9 @@ share of them whose title or description mentions one of the attribute's values 
 frequency feature) is averaged in.
 
 Importance: how often an attribute's values are mentioned in provider text (titles) and in
-customer text (reviews, Q&A) of a type's products. There are no gold importance labels in
-the bundled data, so it is reported and stored, never scored.
+customer text (reviews, Q&A) of a type's products; it rides on `AttributeScore.importance`
+and the pipeline stores it as an `importance:<attribute>` fact. There are no gold importance
+labels in the bundled data, so it is never scored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from shelfgraph.models import IMPORTANCE_PREFIX, Fact, Product, Provenance, TaxonomyNode, normalise_label, type_subject
+from shelfgraph.models import Product, TaxonomyNode, normalise_label
 from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
 
 PATH_SEPARATOR = " > "
@@ -67,17 +68,6 @@ def importance_scores(products: Sequence[Product], values: Mapping[str, set[str]
         else:
             scores[attribute] = provider
     return scores
-
-
-def importance_facts(type_name: str, scores: Mapping[str, float], run_id: str, method: str = "baseline") -> list[Fact]:
-    """One fact per attribute: subject the type, predicate `importance:<attribute>`, object
-    the score (4 decimals), confidence the score too."""
-    provenance = Provenance(step="relations", method=method, run_id=run_id)
-    return [
-        Fact(subject=type_subject(type_name), predicate=f"{IMPORTANCE_PREFIX}{attribute}",
-             object=f"{score:.4f}", confidence=score, provenance=provenance)
-        for attribute, score in sorted(scores.items())
-    ]
 
 
 class NeighbourRelations(RelationStep):
