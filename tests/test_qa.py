@@ -95,7 +95,7 @@ def test_absent_things_get_a_not_in_the_graph_answer(session: Session):
         assert answer.text.startswith("Not in the graph") and not answer.product_ids
     absent_value = session.run(GraphQuery(product_types=["Tea"],
                                           filters=[Filter(attributes=["Brand"], values=["Folgers"])]))
-    assert absent_value.kind == "not_found" and "no products" in absent_value.text
+    assert absent_value.kind == "not_found" and "no products match" in absent_value.text
 
 
 def test_follow_up_questions_build_on_the_previous_query(session: Session):
@@ -228,6 +228,12 @@ def test_eval_questions_cli_generates_writes_and_scores(demo_store: Path, tmp_pa
     lines = [json.loads(line) for line in again.output.strip().splitlines()]
     assert lines[-1]["questions"] == 10 and lines[-1]["not_found_answers"] == 1
     assert {line["id"]: line["f1"] for line in lines[:-1]}["follow"] == 1.0
+    handwritten = runner.invoke(app, ["eval", "questions", "--store", str(demo_store), "--questions",
+                                      str(DEMO / "questions.jsonl"), "--no-llm"])
+    assert handwritten.exit_code == 0, handwritten.output
+    rows = [json.loads(line) for line in handwritten.output.strip().splitlines()]
+    assert rows[-1]["precision"] == 1.0 and rows[-1]["recall"] >= 0.9  # natural phrasings, follow-ups
+    assert all(r["kind"] == "not_found" for r in rows[:-1] if r["id"] in ("laptops", "blue-bottle", "hostile"))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "Which teas?"}\nnot json\n')
     failed = runner.invoke(app, ["eval", "questions", "--store", str(demo_store), "--questions", str(bad), "--no-llm"])

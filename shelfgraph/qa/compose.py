@@ -23,7 +23,7 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
     citations = [c for row in result.rows for c in row.citations]
     ids = result.product_ids
     if result.total == 0:
-        text = f"The graph has no products matching {scope}."
+        text = f"Not in the graph: no products match {scope}."
         return Answer(question=question, kind="not_found", text=text, query=query)
     if query.intent == "count":
         lines = [f"{result.total} product(s) match {scope}: {', '.join(ids)}.", "Facts behind this answer:"]

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from .graph import GraphReader
 
-_TOKEN = re.compile(r"\d+(?:\.\d+)?[a-z]*|[a-z][a-z0-9]*(?:['’][a-z]+)?|%|#")
+_TOKEN = re.compile(r"\d+(?:\.\d+)?[a-z]*|[a-z][a-z0-9]*(?:['’][a-z]+)?|%|#|&|\+")
 MAX_PHRASE = 8
+GENERIC_VALUES = 8  # a word found inside more values than this constrains nothing on its own
 
 # Words of a question that ask rather than constrain: never matched, never "unknown".
 STOPWORDS = frozenset("""
@@ -35,10 +36,16 @@ EXCLUDING = frozenset("free no non without less".split())  # words that turn a v
 
 
 def singular(word: str) -> str:
+    """A light stemmer, the same on both sides: plural endings, and a final consonant + y
+    ("curly" -> "curl", "berries" -> "berry" -> "berr")."""
+    if word in ("&", "+"):
+        return "and"
     if len(word) <= 3 or not word.isalpha():
         return word
+    if len(word) >= 5 and word.endswith("y") and word[-2] not in "aeiou":
+        return singular(word[:-1] + "ies")  # one path for "-y" and "-ies"
     if word.endswith("ies"):
-        return word[:-3] + "y"
+        return word[:-3]
     if word.endswith(("sses", "shes", "ches", "xes")):
         return word[:-2]
     if word.endswith("s") and not word.endswith(("ss", "us", "is")):
@@ -54,7 +61,7 @@ def tokens(text: str) -> list[str]:
 class Mention:
     """A phrase of the question (token positions start..end) and what it names."""
 
-    kind: str  # "type", "attribute" or "value"
+    kind: str  # "type", "attribute", "value" or "generic" (known, but constrains nothing)
     start: int
     end: int
     text: str
@@ -62,6 +69,7 @@ class Mention:
     attribute: str | None = None
     # value mentions: attribute -> the graph values it stands for
     values: dict[str, list[str]] = field(default_factory=dict)
+    quoted: bool = False  # right after its attribute's name ("whose flavor is X"): taken as written
 
 
 @dataclass
@@ -136,7 +144,7 @@ class Vocabulary:
         for value in self.values.get(attribute, {}):
             value_words = self._value_tokens[(attribute, value)]
             if value_words == words or (
-                len(words) == len(value_words) == 1 and len(words[0]) >= 4 and words[0].isalpha()
+                len(words) == len(value_words) == 1 and len(words[0]) >= 5 and words[0].isalpha()
                 and value_words[0].startswith(words[0])
             ):
                 exact.append(value)
@@ -158,6 +166,9 @@ class Vocabulary:
                 if all(w in STOPWORDS for w in words):
                     continue
                 mention = self._mention(words, i, i + size, self._phrases.get(words, []), named)
+                if (mention is not None and mention.kind == "value" and not any(m.kind == "type" for m in spans)
+                        and self._ends_in_type(words)):
+                    continue  # "whole bean coffees": the value "whole bean", then the type
                 if mention is not None:
                     spans.append(mention)
                     i += size
@@ -166,6 +177,14 @@ class Vocabulary:
                 i += 1
         return spans
 
+    def _ends_in_type(self, words: tuple[str, ...]) -> bool:
+        for cut in range(1, len(words)):
+            head, tail = words[:cut], words[cut:]
+            if any(k == "type" for k, _ in self._phrases.get(tail, [])) and any(
+                    k in ("value", "short") for k, _ in self._phrases.get(head, [])):
+                return True
+        return False
+
     def _mention(self, words: tuple[str, ...], start: int, end: int, meanings: list[tuple[str, str]],
                  named: str | None) -> Mention | None:
         """What a phrase names. Right after an attribute name ("sub brand Breakfast Cereal",
@@ -173,7 +192,7 @@ class Vocabulary:
         name wins over a value, and short values ("18", "xl") are not matched at all."""
         text = " ".join(words)
         if named and any(a == named for kind, a in meanings if kind in ("value", "short")):
-            return Mention("value", start, end, text, values={named: self.values_matching(named, words)})
+            return Mention("value", start, end, text, values={named: self.values_matching(named, words)}, quoted=True)
         for kind, name in meanings:
             if kind == "type":
                 return Mention("type", start, end, text, type_name=name)
@@ -186,6 +205,8 @@ class Vocabulary:
             values = {a: exact for a, (exact, _) in found.items() if exact}
         else:
             values = {a: containing for a, (_, containing) in found.items() if containing}
+            if len(words) == 1 and sum(map(len, values.values())) > GENERIC_VALUES:
+                return Mention("generic", start, end, text)  # "hair", "tea": part of too many values to mean one
         return Mention("value", start, end, text, values=values) if values else None
 
     def scoped(self, mention: Mention, types: list[str]) -> dict[str, list[str]]:
@@ -193,8 +214,13 @@ class Vocabulary:
         if not types:
             return mention.values
         wanted = {t.lower() for t in types}
+        type_words = {w for t in types for w in tokens(t)}
+        phrase = tuple(tokens(mention.text))
         scoped: dict[str, list[str]] = {}
         for attribute, values in mention.values.items():
+            if not mention.quoted:  # "whole bean" for coffee also stands for "Whole Bean Coffee"
+                values = values + [v for v in self.values[attribute] if v not in values and tuple(
+                    w for w in self._value_tokens[(attribute, v)] if w not in type_words) == phrase]
             kept = [v for v in values if any(t.lower() in wanted for t in self.values[attribute][v])]
             if kept:
                 scoped[attribute] = kept
