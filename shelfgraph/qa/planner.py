@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ..llm import LLM
 
 INTENT_PROMPT = "qa/intent"
-INTENTS: tuple[Intent, ...] = ("list", "count", "group")
 TEXT_CUES = frozenset("review reviewer customer say said says mention mentioned think opinion "
                       "complain complaint feedback describe described comment".split())
 FOLLOW_UP_CUES = frozenset("those these them they ones of_those".split())
@@ -213,11 +212,12 @@ class Planner:
 
         llm, prompt = self.llm, load_prompt(INTENT_PROMPT)
         assert llm is not None
-        baseline = llm.choose(prompt.render(question="N/A"), INTENTS).logprobs
-        choice = llm.choose(prompt.render(question=question), INTENTS)
+        options = ("list", "count")  # "group" only comes with an attribute to group by, found above
+        baseline = llm.choose(prompt.render(question="N/A"), options).logprobs
+        choice = llm.choose(prompt.render(question=question), options)
         if not (baseline and choice.logprobs):
             return choice.option  # type: ignore[return-value]
-        scores = {o: choice.logprobs[o] - baseline[o] for o in INTENTS}
+        scores = {o: choice.logprobs[o] - baseline[o] for o in options}
         return max(scores, key=scores.__getitem__)  # type: ignore[return-value]
 
 
