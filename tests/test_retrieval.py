@@ -267,6 +267,54 @@ def test_index_command_names_a_missing_store(tmp_path):
     assert "none.db" in result.output and "shelfgraph ingest" in result.output
 
 
+@pytest.fixture
+def chroma_server(tmp_path):
+    """A real Chroma server (`chroma run`) on a free 127.0.0.1 port; yields its URL."""
+    import socket
+    import time
+
+    import httpx
+
+    chroma = Path(sys.executable).parent / "chroma"
+    if not chroma.exists():
+        pytest.skip(f"no `chroma` command beside {sys.executable}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (tmp_path / "chroma.log").open("w")
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, (tmp_path / "chroma.log").read_text()
+            assert time.monotonic() < deadline, "chroma server did not start in 60 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_a_chroma_server_serves_several_clients(chroma_server):
+    writer = CatalogIndex.open(url=chroma_server)
+    assert writer.index_products(EXAMPLES) == len(EXAMPLES)
+    assert writer.index_examples(EXAMPLES) == len(EXAMPLES)
+    other = CatalogIndex.open(url=chroma_server)  # another client sees the same records
+    assert other.index_products(EXAMPLES) == 0
+    shoes = Product(id="q", title="Nike Air running shoe", product_type="Shoes")
+    assert [p.product_type for p in other.similar_examples(shoes, k=2)] == ["Shoes", "Shoes"]
+
+
 def test_bad_chroma_url_is_a_clear_error():
     with pytest.raises(ValueError, match="--chroma-url"):
         CatalogIndex.open(url="localhost:8000")
