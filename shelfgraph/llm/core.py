@@ -126,7 +126,8 @@ class LLM:
         line: str = "{attribute}:",
         max_span_tokens: int = 6,
     ) -> Result[dict[str, Span | None]]:
-        """Each attribute's value as a span of `text`, or None ("n/a").
+        """Each attribute's value as a span of `text` of at most `max_span_tokens` words, or
+        None ("n/a").
 
         Local: the prompt is continued like a form, one `line` per attribute, each answer
         decoded greedily among the spans of `text` (a token trie, no grammar); the prompt is
@@ -169,25 +170,29 @@ class LLM:
                 self._tally.add(usage.prompt_tokens or 0, usage.completion_tokens or 0)
         return value
 
-    def _pick_spans(self, prompt, text, attributes, line, max_span_tokens) -> dict[str, Span | None]:
-        candidates = span_candidates(text, max_span_tokens)
+    def _pick_spans(self, prompt, text, attributes, line, max_words) -> dict[str, Span | None]:
+        candidates = span_candidates(text, max_words)
         continuations = [f" {s.value}\n" for s in candidates] + [f" {NA}\n"]
         context = str(prompt)
         spans: dict[str, Span | None] = {}
+        answered = tokens_in = 0  # answer tokens in the context are not input tokens
         for attribute in attributes:
             context += line.format(attribute=attribute)
-            index, probability, decoded = self._local_op(lambda: self.backend.pick(context, continuations))
+            index, probability, decoded = self._local_op(prompt, lambda: self.backend.pick(context, continuations))
             context += continuations[index]
             spans[attribute] = (
                 None if index == len(candidates)
                 else Span(candidates[index].value, candidates[index].start, candidates[index].end, probability)
             )
-            self._tally.add(decoded.tokens_in, decoded.tokens_out, decoded.compute_ms)
+            self._tally.add(0, decoded.tokens_out, decoded.compute_ms)
+            tokens_in = decoded.tokens_in - answered  # the prompt and the attribute lines, once
+            answered += decoded.tokens_out
+        self._tally.add(tokens_in, 0)
         return spans
 
     def _option_logprobs(self, prompt, text: str, continuations: list[str]) -> list[float] | None:
         if self.is_local:
-            scores, decoded = self._local_op(lambda: self.backend.score(text, continuations))
+            scores, decoded = self._local_op(prompt, lambda: self.backend.score(text, continuations))
             self._tally.add(decoded.tokens_in, decoded.tokens_out, decoded.compute_ms)
             return scores
         try:
@@ -198,9 +203,12 @@ class LLM:
             self._tally.add(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
         return logprobs
 
-    def _local_op(self, op: Callable[[], Any]) -> Any:
+    def _local_op(self, prompt: RenderedPrompt | str, op: Callable[[], Any]) -> Any:
         self._tally.attempts += 1
-        return op()
+        try:
+            return op()
+        except Exception as e:  # e.g. a prompt longer than the context window
+            raise self._error(prompt, e) from e
 
     def _structured_create(self) -> Callable[..., Any]:
         """instructor-patched create, built once: local runs through `_local_chat`."""
@@ -250,7 +258,8 @@ class LLM:
     def _call(self, verb: str, prompt: RenderedPrompt | str, params: dict[str, Any],
               run: Callable[[], Any], decode: Callable[[Any], Any]) -> Result[Any]:
         text = str(prompt)
-        key = cache_key(self.model_name, verb, text, params)
+        params = {**params, "temperature": self.config.temperature}
+        key = cache_key(f"{self.backend.kind}:{self.model_name}", verb, text, params)
         row = {"model": self.model_name, "backend": self.backend.kind, "verb": verb,
                "prompt_ref": _ref(prompt), "input": {"prompt": text, **params}, "cache_key": key}
         with self._stats_lock:

@@ -21,11 +21,9 @@ import ctypes
 import math
 import os
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -65,7 +63,6 @@ class Decoded:
     tokens_out: int
     compute_ms: float  # time spent in llama.cpp's decode (llama_perf_context)
     finish_reason: str = "stop"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _Trie:
@@ -111,9 +108,8 @@ class LocalModel:
         ptr = llama_cpp.llama_get_logits_ith(self.llama.ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
 
-    def _prime(self, tokens: list[int]) -> int:
-        """Evaluate `tokens`, reusing the longest prefix already in the KV cache; return the
-        number of tokens actually evaluated."""
+    def _prime(self, tokens: list[int]) -> None:
+        """Evaluate `tokens`, reusing the longest prefix already in the KV cache."""
         llama = self.llama
         cached = llama.input_ids[: llama.n_tokens]
         common = 0
@@ -124,7 +120,6 @@ class LocalModel:
         common = min(common, len(tokens) - 1)  # always evaluate one token: fresh logits
         llama.n_tokens = common
         llama.eval(tokens[common:])
-        return len(tokens) - common
 
     def _perf_ms(self) -> float:
         import llama_cpp
@@ -150,7 +145,6 @@ class LocalModel:
             if grammar and not sampler:
                 raise ValueError(f"llama.cpp rejected the grammar:\n{grammar}")
             out: list[int] = []
-            full_passes = 0
             finish = "length"
             try:
                 for _ in range(max_tokens):
@@ -158,7 +152,6 @@ class LocalModel:
                     token = int(np.argmax(logits))
                     if sampler and not self._accepts(sampler, token, float(logits[token])):
                         token = self._best_allowed(sampler, logits)
-                        full_passes += 1
                     if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                         finish = "stop"
                         break
@@ -170,8 +163,7 @@ class LocalModel:
                 if sampler:
                     llama_cpp.llama_sampler_free(sampler)
             text = self.llama.detokenize(out).decode("utf-8", errors="replace")
-            return Decoded(text, len(prompt_tokens), len(out), self._perf_ms() - start_ms, finish,
-                           {"full_grammar_passes": full_passes})
+            return Decoded(text, len(prompt_tokens), len(out), self._perf_ms() - start_ms, finish)
 
     def _generate_with_sampler_chain(self, prompt: str, grammar: str, max_tokens: int) -> Decoded:
         """llama-cpp-python's own path: the grammar filters the whole vocabulary every token."""
@@ -246,8 +238,12 @@ class LocalModel:
             start_ms = self._perf_ms()
             prompt_tokens = self.tokenize(prompt, bos=True)
             trie = _Trie()
+            longest = 0
             for i, text in enumerate(continuations):
-                trie.add(self.tokenize(text), i)
+                tokens = self.tokenize(text)
+                longest = max(longest, len(tokens))
+                trie.add(tokens, i)
+            self._check_length(prompt_tokens, longest)
             self._prime(prompt_tokens)
             node, logprob, steps = trie, 0.0, 0
             while node.children:
