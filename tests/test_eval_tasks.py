@@ -267,3 +267,49 @@ def test_synonym_metrics_by_hand() -> None:
     assert (metrics["tp"], metrics["fp"], metrics["fn"]) == (2, 1, 0)
     assert metrics["f1"] == pytest.approx(0.8)
     assert [(r["gold"], r["pred"]) for r in rows] == [(1, 0.9), (0, 0.8), (1, 0.7), (0, 0.2)]
+
+
+# ------------------------------------------------------------------ command line
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from shelfgraph.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_saves_a_run_with_a_plot_and_prints_metrics_last(tmp_path: Path) -> None:
+    pairs = write_pairs([Pair(a="x:0.9", b="y", label=1), Pair(a="x:0.1", b="z", label=0)], tmp_path / "p.csv")
+    result = _cli("eval", "synonyms", "--pairs", str(pairs), "--method", "scripted", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["aupr"] == 1.0 and metrics["n"] == 2
+    run = tmp_path / "runs" / metrics["run"]
+    assert (run / "run.json").is_file() and (run / "pr_curve.png").stat().st_size > 0
+
+
+def test_cli_hypernym_reads_a_csv_taxonomy_and_rejects_unknown_methods(tmp_path: Path) -> None:
+    taxonomy = tmp_path / "taxonomy.csv"
+    taxonomy.write_text("id,name,parent_id\na,Food,\nb,Drinks,a\nc,Coffee,b\nd,Tea,b\n")
+    result = _cli("eval", "hypernym", "--taxonomy", str(taxonomy), "--sample", "2", "--k", "2",
+                  "--method", "scripted", "--runs-dir", str(tmp_path / "runs"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["n"] == 2 and metrics["top2"] == 1.0  # remaining a, b ranked b, a
+    bad = _cli("eval", "hypernym", "--taxonomy", str(taxonomy), "--method", "nope", "--runs-dir", str(tmp_path / "runs"))
+    assert bad.exit_code != 0 and "valid: " in bad.output
+
+
+def test_cli_build_pairs_writes_train_and_test(tmp_path: Path) -> None:
+    wdc = tmp_path / "wdc"
+    for split in ("train_large", "test"):
+        _write_jsonl(wdc / "wdc_with_all_attributes" / f"{split}.jsonl", RAW)
+        _write_jsonl(wdc / "wdc_with_all_attributes_normalized" / f"{split}.jsonl", NORMALISED)
+    (wdc / "attribute_descriptions.csv").write_text(
+        "Category;Attribute;Normalization_params\nComputers;Capacity;[Unit Expansion]\n"
+        "Computers;Interface;[Name Generalisation]\n", encoding="utf-8")
+    result = _cli("eval", "build-pairs", "--wdc", str(wdc), "--out-dir", str(tmp_path / "pairs"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["test"]["positives"] == 2
+    assert {p.attribute for p in read_pairs(tmp_path / "pairs" / "train.csv")} == {"Computers/Capacity"}
