@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 INTENT_PROMPT = "qa/intent"
 TEXT_CUES = frozenset("review reviewer customer say said says mention mentioned think opinion "
                       "complain complaint feedback describe described comment".split())
-FOLLOW_UP_CUES = frozenset("those these them they ones of_those".split())
+FOLLOW_UP_CUES = frozenset("those these them they ones".split())
 BRAND = "Brand"
 LIST_CUES = frozenset("which what list show find give who name".split())
 GROUP_WORDS = frozenset("per by each every".split())
