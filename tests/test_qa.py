@@ -93,6 +93,9 @@ def test_absent_things_get_a_not_in_the_graph_answer(session: Session):
         answer = session.ask(question)
         assert answer.kind == "not_found", answer.text
         assert answer.text.startswith("Not in the graph") and not answer.product_ids
+    typo = session.ask("Which cofees are from Folgrs?")  # misspelt: named back, with the graph's nearest words
+    assert typo.kind == "not_found" and typo.unknown_terms == ["cofees", "folgrs"]
+    assert "Did you mean 'coffee' for 'cofees', 'folgers' for 'folgrs'?" in typo.text
     absent_value = session.run(GraphQuery(product_types=["Tea"],
                                           filters=[Filter(attributes=["Brand"], values=["Folgers"])]))
     assert absent_value.kind == "not_found" and "no products match" in absent_value.text

@@ -61,13 +61,16 @@ def _product_lines(rows: list[Row]) -> list[str]:
     return lines
 
 
-def not_found_answer(question: str, unknown_terms: list[str], what: str = "", known: list[str] | None = None) -> Answer:
+def not_found_answer(question: str, unknown_terms: list[str], what: str = "", known: list[str] | None = None,
+                     suggestions: dict[str, str] | None = None) -> Answer:
     if what:
         text = f"Not in the graph: it has no {what} {', '.join(repr(t) for t in unknown_terms)}"
         text += f" (it has: {', '.join(known)})." if known else "."
     elif unknown_terms:
         terms = ", ".join(repr(t) for t in unknown_terms)
         text = f"Not in the graph: nothing in it mentions {terms}, so I cannot answer from it."
+        if suggestions:
+            text += " Did you mean " + ", ".join(f"{w!r} for {t!r}" for t, w in suggestions.items()) + "?"
     else:
         text = "Not in the graph: the question names no product type, attribute or value the graph knows."
     return Answer(question=question, kind="not_found", text=text, unknown_terms=unknown_terms)

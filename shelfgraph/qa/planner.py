@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal
 
 from .query import TYPE_KEY, Filter, GraphQuery, Intent
-from .vocabulary import NEGATIONS, STOPWORDS, Mention, Vocabulary, tokens
+from .vocabulary import NEGATIONS, STOPWORDS, Mention, Vocabulary, raw_tokens, tokens
 
 if TYPE_CHECKING:
     from ..llm import LLM
@@ -93,13 +93,14 @@ class Planner:
         types = [m.type_name for m in mentions if m.kind == "type"]
         scope = types or (previous.product_types if follow_up and previous else [])
         filters, shown, group_by = self._constraints(words, mentions, scope, comparisons)
-        leftovers = [w for i, w in enumerate(words)
+        leftovers = [(i, w) for i, w in enumerate(words)
                      if i not in covered and w not in STOPWORDS and not w.isdigit() and w not in NEGATIONS]
         if TEXT_CUES & set(words) or (TEXT_CUES & {w.rstrip("s") for w in words}):
             return Plan("text", GraphQuery(product_types=list(dict.fromkeys(scope)), filters=filters),
                         follow_up=follow_up)
-        unknown = [w for w in leftovers if not self.vocabulary.is_known(w)]
-        title_terms = [w for w in leftovers if self.vocabulary.is_known(w)]
+        raw = raw_tokens(text)  # as the question wrote them, for the answer
+        unknown = [raw[i] for i, w in leftovers if not self.vocabulary.is_known(w)]
+        title_terms = [w for _, w in leftovers if self.vocabulary.is_known(w)]
         if unknown:
             return Plan("not_found", None, unknown_terms=list(dict.fromkeys(unknown)), follow_up=follow_up)
         intent = self._intent(question, words, group_by)

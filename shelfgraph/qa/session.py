@@ -86,7 +86,8 @@ class Session:
     def _answer(self, question: str) -> Answer:
         plan = self.planner.plan(question, self.last_query)
         if plan.route == "not_found":
-            return not_found_answer(question, plan.unknown_terms)
+            hints = {t: self.vocabulary.closest(t) for t in plan.unknown_terms}
+            return not_found_answer(question, plan.unknown_terms, suggestions={t: w for t, w in hints.items() if w})
         if plan.route == "text":
             return self._text(question, plan.query)
         return graph_answer(question, execute(plan.query, self.graph))  # type: ignore[arg-type]

@@ -53,8 +53,13 @@ def singular(word: str) -> str:
     return word
 
 
+def raw_tokens(text: str) -> list[str]:
+    return [t.replace("’", "'") for t in _TOKEN.findall(text.lower())]
+
+
 def tokens(text: str) -> list[str]:
-    return [singular(t.replace("’", "'")) for t in _TOKEN.findall(text.lower())]
+    """The words matching works on: `raw_tokens`, singularised (the two lists align)."""
+    return [singular(t) for t in raw_tokens(text)]
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,7 @@ class Vocabulary:
     _phrases: dict[tuple[str, ...], list[tuple[str, str]]] = field(default_factory=dict)
     _value_tokens: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     _known_tokens: set[str] = field(default_factory=set)
+    _display: dict[str, str] = field(default_factory=dict)  # token -> a word as the graph writes it
 
     @classmethod
     def from_graph(cls, graph: GraphReader) -> "Vocabulary":
@@ -126,8 +132,21 @@ class Vocabulary:
                         if not all(w in STOPWORDS for w in sub):
                             phrases[sub].append(("value", attribute))
         self._phrases = {k: list(dict.fromkeys(v)) for k, v in phrases.items()}
+        names = [*self.types, *self.attributes, *(v for by_value in self.values.values() for v in by_value)]
+        for name in names:
+            for raw in _TOKEN.findall(name.lower()):
+                self._display.setdefault(singular(raw), raw)
         for words in self._phrases:
             self._known_tokens.update(words)
+
+    def closest(self, word: str, min_score: float = 88.0) -> str | None:
+        """The type, attribute or value word nearest to an unknown word ("folgrs" ->
+        "folger"), for a "did you mean" hint; None when nothing is close."""
+        from rapidfuzz import fuzz, process
+
+        names = {w for w in self._display if len(w) >= 4}
+        found = process.extractOne(singular(word), names, scorer=fuzz.ratio, score_cutoff=min_score)
+        return self._display[found[0]] if found else None
 
     def is_known(self, word: str) -> bool:
         return word in self._known_tokens or word in self.title_tokens
