@@ -389,11 +389,12 @@ class CRFTagger(ImputationStep):
         return [[_extraction(texts[k][2], texts[k][1], found) for _, k, found in chosen.values()] for chosen in best]
 
     def to_disk(self, path: Path) -> None:
-        self.crf.to_disk(path, {"fields": list(self.fields), "recall_threshold": self.recall_threshold})
+        self.crf.to_disk(path, {"fields": list(self.fields)})
 
     def from_disk(self, path: Path) -> "CRFTagger":
+        """The trained model; `recall_threshold` stays as configured (it only affects decoding)."""
         self.crf, config = SpanTagger.from_disk(path)
-        self.fields, self.recall_threshold = tuple(config["fields"]), config["recall_threshold"]
+        self.fields = tuple(config["fields"])
         return self
 
 

@@ -9,6 +9,7 @@ the test set's gold records), as the published numbers do.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from shelfgraph import registry
@@ -41,9 +42,11 @@ def prediction_row(record: Record, wanted: Sequence[str], extractions: Sequence[
 def evaluate_extraction(
     train: Sequence[Record], test: Sequence[Record], method: str, context: StepContext | None = None,
     limit: int | None = None, progress: bool = True, batch_size: int = 64,
-    step_config: dict[str, Any] | None = None,
+    step_config: dict[str, Any] | None = None, step_dir: Path | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], ImputationStep]:
-    """Metrics (flat dict), one prediction row per test record in order, and the trained step."""
+    """Metrics (flat dict), one prediction row per test record in order, and the trained step.
+    With `step_dir`, the step is loaded from there (saved by `to_disk`) instead of trained;
+    TRAIN still decides which attributes are known per category."""
     test = list(test)[:limit] if limit is not None else list(test)
     try:
         step = registry.create("imputation", method, context=context, **(step_config or {}))
@@ -51,7 +54,10 @@ def evaluate_extraction(
         raise StepConfigError(f"imputation/{method} with config {step_config or {}}: {error}") from None
     train_known = known_attributes(train)
     started = time.perf_counter()
-    step.initialize([record_to_product(r) for r in train])
+    if step_dir is not None:
+        step = step.from_disk(Path(step_dir))
+    else:
+        step.initialize([record_to_product(r) for r in train])
     trained = time.perf_counter()
     wanted = [train_known.get(r.category, []) for r in test]
     scored_known = known_attributes(test)

@@ -76,11 +76,14 @@ def test_crf_learns_and_reloads_identically(data, tmp_path):
 
 def test_cli_prints_metrics_last_and_writes_known_attributes_only(data, tmp_path):
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(app, [
-        "eval", "extraction", "--train", str(data["train"]), "--test", str(data["test"]), "--method", "baseline",
-        "--predictions", str(out), "--runs-dir", str(tmp_path / "runs"), "--no-progress"])
+    common = ["eval", "extraction", "--train", str(data["train"]), "--test", str(data["test"]),
+              "--runs-dir", str(tmp_path / "runs"), "--no-progress"]
+    result = CliRunner().invoke(app, [*common, "--method", "baseline", "--predictions", str(out),
+                                      "--save-model", str(tmp_path / "model")])
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    reloaded = CliRunner().invoke(app, [*common, "--load-model", str(tmp_path / "model")])
+    assert json.loads(reloaded.stdout.splitlines()[-1])["f1"] == metrics["f1"]
     assert metrics["f1"] > 80 and {"precision", "recall", "VC", "run"} <= metrics.keys()
 
     lines = [json.loads(line) for line in out.read_text().splitlines()]

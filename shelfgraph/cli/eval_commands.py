@@ -42,6 +42,8 @@ def extraction(
     predictions: Annotated[Optional[Path], typer.Option(help="Write one JSON object per test line here.")] = None,
     runs_dir: RunsDir = Path("runs"),
     save_model: Annotated[Optional[Path], typer.Option(help="Also save the trained step here.")] = None,
+    load_model: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False,
+                                                       help="Load a step saved with --save-model instead of training.")] = None,
     step_set: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Step config KEY=VALUE (VALUE read as JSON when it parses), e.g. --set c1=0.1.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
@@ -61,12 +63,12 @@ def extraction(
     try:
         metrics, rows, step = evaluate_extraction(
             train_records, test_records, method, context=StepContext(llm=llm_settings), limit=limit,
-            progress=progress, step_config=step_config)
+            progress=progress, step_config=step_config, step_dir=load_model)
     except StepConfigError as error:  # unknown method, or e.g. --prompt for the baseline
         raise typer.BadParameter(str(error), param_hint="--method") from None
     signature = step.signature()
     config = {"method": method, "train": str(train), "test": str(test), "limit": limit, "prompt": prompt,
-              "step_config": step_config,
+              "step_config": step_config, "load_model": str(load_model) if load_model else None,
               "llm": llm_settings.model_dump()}
     run_path = save_run(runs_dir, TASK, config, metrics, rows,
                         extra={"model": signature.model, "prompt": signature.prompt, "signature": signature.model_dump()})
