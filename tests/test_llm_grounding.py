@@ -34,3 +34,9 @@ def test_the_schema_names_fields_by_attribute_and_enumerates_spans():
     assert list(schema["properties"]) == ["Net content"]
     assert set(schema["properties"]["Net content"]["enum"]) == {s.value for s in span_candidates(TITLE)} | {NA}
     assert "$defs" not in schema  # llama.cpp ignores inline $defs
+
+
+def test_an_inch_mark_may_end_a_value_but_quotes_never_join_values():
+    values = {s.value for s in span_candidates('Pizza Stone 12" Round, "Pro" edition')}
+    assert {'12"', 'Stone 12"', '12" Round', "Pro"} <= values
+    assert not any(v.startswith('"') or v.endswith('o"') for v in values)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Literal
-
 import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
@@ -135,13 +133,10 @@ def test_output_cut_short_fails_with_a_clear_error_and_is_not_cached(llm):
         llm.structured(JSON_PROMPT.format(title=TITLE), Product, max_tokens=3)
 
 
-def test_enum_values_with_quotes_and_backslashes_make_a_valid_grammar():
-    pytest.importorskip("llama_cpp")
-    from llama_cpp import LlamaGrammar
-
-    from shelfgraph.llm.grammar import schema_to_gbnf
-
-    class Size(BaseModel):
-        size: Literal['12" pizza', "back\\slash", "n/a"]
-
-    LlamaGrammar.from_string(schema_to_gbnf(Size.model_json_schema()), verbose=False)
+def test_values_with_quotes_and_backslashes_work_under_the_grammar(llm):
+    # llama-cpp-python's own converter mis-escapes these; llama.cpp then rejects the grammar
+    title = 'Lodge Pizza Stone 12" Round \\ Cast Iron'
+    model = grounded_model(title, ["Size"])
+    answer = llm.structured(f"Title: {title}\nJSON: ", model, max_tokens=32).value
+    span = answer.spans()["Size"]
+    assert span is None or title[span.start:span.end] == span.value

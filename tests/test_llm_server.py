@@ -10,7 +10,7 @@ from llm_support import FakeServer, chat_completion, start_llama_server, stop
 from pydantic import BaseModel
 
 from shelfgraph.context import LLMConfig
-from shelfgraph.llm import LLMError, get_llm, grounded_model
+from shelfgraph.llm import LLMError, get_llm
 from shelfgraph.llm.remote import TRANSPORT_ATTEMPTS
 from shelfgraph.prompting import RenderedPrompt
 
@@ -59,8 +59,11 @@ def test_grounded_values_are_substrings_at_the_recorded_offsets(served):
     assert set(spans) == {"Brand", "Net content"}
     for span in spans.values():
         assert span is None or TITLE[span.start:span.end] == span.value
-    brand = served.structured(PROMPT, grounded_model(TITLE, ["Brand"]), max_tokens=96).value.spans()["Brand"]
-    assert brand is None or TITLE[brand.start:brand.end] == brand.value
+
+    # the server's grammar converter cannot escape `"`: such spans are left out, not an HTTP 500
+    title = 'Lodge Pizza Stone 12" Round'
+    size = served.extract_spans(f"Give the size of: {title}", title, ["Size"]).value["Size"]
+    assert size is None or (title[size.start:size.end] == size.value and '"' not in size.value)
 
 
 def test_a_decision_carries_a_logprob_confidence(served):

@@ -140,7 +140,7 @@ class LLM:
             if self.is_local:
                 spans = self._pick_spans(prompt, text, attributes, line, max_span_tokens)
             else:
-                model = grounded_model(text, attributes, max_span_tokens)
+                model = grounded_model(text, attributes, max_span_tokens, drop_chars=self.backend.enum_unsafe_chars)
                 spans = self._structured(prompt, model, DEFAULT_MAX_TOKENS).spans()
             return {a: None if s is None else s.__dict__ for a, s in spans.items()}
 

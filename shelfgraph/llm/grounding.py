@@ -26,8 +26,8 @@ _INSIDE_WORD = set("'’.")  # "Men's", "G.H.": no value starts or ends inside s
 def span_candidates(text: str, max_words: int = 6) -> list[Span]:
     """Distinct spans of `text` of up to `max_words` words, first occurrence each.
 
-    A span starts with a word and ends with a word (or an attached + % .), never spans a
-    comma or a bracket, and never cuts a word like "Men's" or "G.H."; hyphens and slashes
+    A span starts with a word and ends with a word (or an attached + % . or an inch mark
+    after a number), never spans a comma, a bracket or a quote, and never cuts a word like "Men's" or "G.H."; hyphens and slashes
     do separate ("Shoe-49-Black/Moonlight" yields "49" and "Black/Moonlight"). The value
     is the exact substring `text[start:end]`.
     """
@@ -45,14 +45,15 @@ def span_candidates(text: str, max_words: int = 6) -> list[Span]:
         words = 0
         for j in range(i, len(tokens)):
             tok_start, end, tok = tokens[j]
-            if tok in _BREAKS:
-                break
             attached = tok_start == tokens[j - 1][1] if j > i else True
+            inch = tok == '"' and attached and tokens[j - 1][2][-1].isdigit()  # 12" pizza
+            if tok in _BREAKS and not inch:
+                break
             if tok[0].isalnum():
                 words += 1
                 if words > max_words:
                     break
-            elif not (tok in _END_SYMBOLS and attached):
+            elif not (inch or (tok in _END_SYMBOLS and attached)):
                 continue
             if j + 1 < len(tokens) and tokens[j + 1][0] == end and glued(j + 1):
                 continue  # would cut "Men's" after "Men"
@@ -85,13 +86,17 @@ def field_name(attribute: str) -> str:
 
 
 def grounded_model(
-    source_text: str, fields: Sequence[str], max_words: int = 6, name: str = "GroundedValues"
+    source_text: str, fields: Sequence[str], max_words: int = 6, name: str = "GroundedValues",
+    drop_chars: str = "",
 ) -> type[GroundedAnswer]:
     """A response model with one field per attribute, each a span of `source_text` or "n/a".
 
     The JSON keys are the attribute names themselves (aliases), so prompts can name them as is.
+    `drop_chars`: leave out spans containing any of these (a server whose grammar converter
+    cannot escape them, e.g. llama_cpp.server and `"`).
     """
-    candidates = {s.value: s for s in span_candidates(source_text, max_words)}
+    candidates = {s.value: s for s in span_candidates(source_text, max_words)
+                  if not any(c in s.value for c in drop_chars)}
     allowed = Literal[tuple([*candidates, NA])]  # type: ignore[valid-type]
     definitions: dict[str, Any] = {}
     attributes: dict[str, str] = {}

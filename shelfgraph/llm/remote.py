@@ -24,6 +24,10 @@ TOP_LOGPROBS = 20
 # kind -> instructor mode name; kinds whose completions API returns log-probabilities.
 MODES = {"vllm": "JSON_SCHEMA", "llama_cpp": "TOOLS", "ollama": "JSON", "openai": "TOOLS"}
 LOGPROB_KINDS = {"vllm", "llama_cpp"}
+# Characters a kind's JSON-schema-to-grammar converter cannot put in an enum value:
+# llama-cpp-python 0.3.36 escapes `"` but not the backslash before it; llama_cpp.server then
+# fails to parse the grammar and drops the connection (which would look like a network error).
+ENUM_UNSAFE_CHARS = {"llama_cpp": '"\\'}
 
 
 def api_base(url: str) -> str:
@@ -64,6 +68,7 @@ class RemoteModel:
         self.kind = kind
         self.name = model
         self.timeout_s = timeout_s
+        self.enum_unsafe_chars = ENUM_UNSAFE_CHARS.get(kind, "")
         # openai's own retries are off: tenacity below decides what is worth repeating.
         self.client = openai.OpenAI(base_url=self.url, api_key="not-needed", max_retries=0, timeout=timeout_s)
 
