@@ -14,10 +14,12 @@ import pytest
 from eval.corruption import corrupt, gold_triples
 from eval.datasets import Record
 from eval.pairs import aligned_values, build_pairs, build_wdc_pair_files, collect_values, read_pairs, write_pairs
-from eval.tasks import evaluate_applicability, evaluate_cleaning, evaluate_hypernym, evaluate_synonyms, sample_leaves
+from eval.tasks import (evaluate_applicability, evaluate_cleaning, evaluate_hypernym, evaluate_synonyms, evaluate_type,
+                        sample_leaves)
 from shelfgraph import registry
 from shelfgraph.models import Product, TaxonomyNode, normalise_label
-from shelfgraph.steps import AttributeScore, CleaningStep, HypernymStep, Pair, RelationStep, Scored, SynonymStep
+from shelfgraph.steps import (AttributeScore, CleaningStep, Extraction, HypernymStep, Pair, RelationStep, Scored, SynonymStep,
+                              TypeStep)
 
 
 def _products() -> list[Product]:
@@ -162,6 +164,14 @@ def test_wdc_pair_files_from_the_shared_data(shared_data: Path, tmp_path: Path) 
 
 
 # ------------------------------------------------------------------ task metrics, scripted steps
+class ScriptedType(TypeStep):
+    """The last two words of the title; nothing for a title "?"."""
+
+    def predict(self, products):
+        assert all(p.product_type is None and not p.attributes for p in products)  # no gold leaks in
+        return [None if p.title == "?" else Extraction(value=" ".join(p.title.split()[-2:])) for p in products]
+
+
 class ScriptedHypernym(HypernymStep):
     """Ranks the nodes in a fixed order whatever the name: c, b, a, ..."""
 
@@ -203,7 +213,7 @@ def _scripted(cls):
     return factory
 
 
-SCRIPTED = {"hypernym": _scripted(ScriptedHypernym), "relations": _scripted(ScriptedRelations),
+SCRIPTED = {"type": _scripted(ScriptedType), "hypernym": _scripted(ScriptedHypernym), "relations": _scripted(ScriptedRelations),
             "cleaning": _scripted(ScriptedCleaning), "synonyms": _scripted(ScriptedSynonyms)}
 
 
@@ -211,6 +221,30 @@ SCRIPTED = {"hypernym": _scripted(ScriptedHypernym), "relations": _scripted(Scri
 def scripted_steps() -> None:
     for kind, factory in SCRIPTED.items():
         registry.register(kind, "scripted", factory)
+
+
+def test_type_metrics_by_hand() -> None:
+    def wdc(i, title, gold):
+        return Record(id=f"w{i}", title=title, category="Office", gold={"Product Type": gold, "Brand": None})
+
+    test = [wdc(1, "HP Toner Cartridge", ["Toner Cartridge"]), wdc(2, "Copy Paper Ream", ["Paper"]),
+            wdc(3, "?", None), wdc(4, "?", ["Stapler"])]
+    metrics, rows = evaluate_type(test, test, method="scripted")
+    # VC, VW, NN, VN: P = 1 / (VC + VW) = 50, R = 1 / (VC + VW + VN) = 33.33, F1 = 40
+    assert (metrics["VC"], metrics["VW"], metrics["NN"], metrics["VN"], metrics["NV"]) == (1, 1, 1, 1, 0)
+    assert (metrics["precision"], metrics["recall"], metrics["f1"]) == (50.0, 33.33, 40.0)
+    assert metrics["coverage"] == 0.5
+    assert (rows[0]["id"], rows[0]["pred"], rows[0]["gold"]) == ("w1", "Toner Cartridge", ["Toner Cartridge"])
+
+    def oa(i, title, category):
+        return Record(id=f"o{i}", title=title, category=category, gold={"Brand": ["x"]})
+
+    train = [oa(0, "Folgers Coffee", "Coffee"), oa(1, "Lipton Tea", "Tea")]
+    test = [oa(2, "Lavazza Ground Coffee", "Coffee"), oa(3, "Twinings Earl Grey Tea", "Tea"), oa(4, "?", "Tea")]
+    metrics, rows = evaluate_type(train, test, method="scripted")
+    # "Ground Coffee" -> Coffee, "Grey Tea" -> Tea (head words), nothing for "?": 2 of 3
+    assert [r["mapped_category"] for r in rows] == ["Coffee", "Tea", None]
+    assert metrics["category_accuracy"] == pytest.approx(2 / 3) and "f1" not in metrics
 
 
 def test_hypernym_metrics_on_a_tiny_taxonomy() -> None:
