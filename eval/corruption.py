@@ -61,8 +61,8 @@ class _Pools:
 
     def title_span(self, triple: Triple, rng: random.Random) -> list[str]:
         tokens = triple.product.title.split()
-        spans = []
-        for _ in range(8):  # a few random spans of 1-3 tokens
+        spans: list[str] = []
+        for _ in range(8 if tokens else 0):  # a few random spans of 1-3 tokens
             length = rng.randint(1, min(3, len(tokens)))
             start = rng.randrange(len(tokens) - length + 1)
             spans.append(" ".join(tokens[start : start + length]))
