@@ -81,7 +81,8 @@ def latest_version(name: str, root: Path = PROMPTS_DIR) -> str:
 
 
 def prompt_names(root: Path = PROMPTS_DIR) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob(f"*{SUFFIX}")))
+    """Every folder holding templates, relative to `root` ("imputation", "qa/intent")."""
+    return sorted({p.parent.relative_to(root).as_posix() for p in root.rglob(f"*{SUFFIX}")})
 
 
 def load_prompt(spec: str, root: Path = PROMPTS_DIR) -> Prompt:

@@ -61,3 +61,19 @@ def test_unknown_prompt_or_version_errors_list_what_exists(root):
         load_prompt("imputation@v3", root)
     with pytest.raises(PromptNotFoundError, match="known prompts: imputation"):
         load_prompt("cleaning@v1", root)
+
+
+def test_prompts_may_live_in_nested_folders(root):
+    (root / "qa" / "intent").mkdir(parents=True)
+    (root / "qa" / "intent" / "v1.j2").write_text("Q: {{ question }}")
+    assert load_prompt("qa/intent@v1", root).render(question="why").ref.startswith("qa/intent@v1#")
+    with pytest.raises(PromptNotFoundError, match="known prompts: imputation, qa/intent"):
+        load_prompt("nothing", root)
+
+
+def test_the_shipped_prompts_all_load():
+    from shelfgraph.prompting import PROMPTS_DIR, prompt_names
+
+    for name in prompt_names(PROMPTS_DIR):
+        for version in versions(name):
+            assert load_prompt(f"{name}@{version}").ref.startswith(f"{name}@{version}#")
