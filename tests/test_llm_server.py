@@ -137,3 +137,22 @@ def test_a_hanging_server_times_out_within_the_call_timeout(shelfgraph_home):
         assert time.monotonic() - started < 5
     finally:
         fake.close()
+
+
+def test_without_logprobs_for_every_option_the_confidence_is_none_not_invented(shelfgraph_home):
+    def respond(path, body):
+        if path.endswith("/completions") and "chat" not in path:  # " no" is not among the top tokens
+            return 200, {"id": "c", "object": "text_completion", "created": 0, "model": "fake-model",
+                         "choices": [{"index": 0, "text": " yes", "finish_reason": "length",
+                                      "logprobs": {"tokens": [" yes"], "token_logprobs": [-0.1],
+                                                   "top_logprobs": [{" yes": -0.1, " maybe": -2.5}],
+                                                   "text_offset": [0]}}],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}}
+        return 200, chat_completion('{"answer": "no"}')
+
+    fake = FakeServer(respond)
+    try:
+        choice = get_llm(LLMConfig(backend=fake.url), shelfgraph_home).choose(DECIDE, ["yes", "no"])
+    finally:
+        fake.close()
+    assert (choice.option, choice.confidence, choice.logprobs) == ("no", None, None)

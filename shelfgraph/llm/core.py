@@ -87,8 +87,9 @@ class LLM:
         """Pick one of `options` as the continuation `prefix + option + end` of the prompt.
 
         Local: every option's full log-probability (a token trie, shared prefixes once).
-        Servers with log-probabilities: one generated token's top log-probabilities, when the
-        options' first tokens tell them apart. Otherwise a structured call, confidence None.
+        Servers with log-probabilities: one generated token's top log-probabilities, when every
+        option's first token is among them and tells it apart. Otherwise a structured call and
+        confidence None: never a made-up score.
         """
         options = list(dict.fromkeys(options))
         if len(options) < 2:

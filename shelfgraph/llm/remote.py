@@ -98,8 +98,8 @@ class RemoteModel:
         self, prompt: str, continuations: list[str], on_attempt: Callable[[], None] | None = None
     ) -> tuple[list[float] | None, Any]:
         """Log-probability of each continuation's first token, from the top log-probabilities
-        of one generated token; None when the first tokens do not tell the options apart or
-        the server gives no log-probabilities."""
+        of one generated token; None (not a guess) when the server gives none, when an option's
+        first token is not among the top ones, or when first tokens do not tell options apart."""
         if self.kind not in LOGPROB_KINDS:
             return None, None
         create = self.retrying(self.client.completions.create, on_attempt)
@@ -109,8 +109,6 @@ class RemoteModel:
         for text in continuations:
             matching = [k for k in top if k.strip() and text.startswith(k)]
             keys.append(max(matching, key=len) if matching else None)
-        found = [k for k in keys if k is not None]
-        if not found or len(set(found)) < len(found):
+        if None in keys or len(set(keys)) < len(keys):
             return None, response
-        floor = min(top.values())  # an option outside the top k: at most this (an upper bound)
-        return [top[k] if k is not None else floor for k in keys], response
+        return [top[k] for k in keys], response
