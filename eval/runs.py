@@ -4,7 +4,8 @@ A run folder holds `run.json` (task, config, metrics, extra such as the prompt n
 and hash or the model) and `predictions.jsonl` (one JSON object per test example, in order).
 Task-agnostic: a prediction row is any dict; by convention it has `id` (the example), `pred`
 (what the method answered) and `gold`. `compare_runs` matches rows by `id` when every row has
-a distinct one, else by position, and compares their `pred` (the whole row when absent).
+a distinct one, else by position, and compares their `pred` (the whole row when absent); rows with `outcomes` (per-part scores) also say which
+parts' outcomes moved, and those examples come first.
 """
 
 from __future__ import annotations
@@ -109,13 +110,21 @@ def compare_runs(a: SavedRun, b: SavedRun) -> dict:
         metrics[name] = {"a": va, "b": vb, "delta": round(vb - va, 6) if numeric else None}
     rows_a, rows_b = _keyed(a.predictions), _keyed(b.predictions)
     changed = []
-    for key in rows_a.keys() & rows_b.keys():
-        row_a, row_b = rows_a[key], rows_b[key]
+    for key, row_b in rows_b.items():  # in B's order
+        row_a = rows_a.get(key)
+        if row_a is None:
+            continue
         pred_a, pred_b = row_a.get("pred", row_a), row_b.get("pred", row_b)
         if canonical_json(pred_a) != canonical_json(pred_b):
-            changed.append({"key": key, "gold": row_b.get("gold", row_a.get("gold")), "a": pred_a, "b": pred_b,
-                            "row": {k: v for k, v in row_b.items() if k not in ("pred", "gold")}})
-    changed.sort(key=lambda item: (isinstance(item["key"], str), item["key"]))
+            change = {"key": key, "gold": row_b.get("gold", row_a.get("gold")), "a": pred_a, "b": pred_b,
+                      "row": {k: v for k, v in row_b.items() if k not in ("pred", "gold", "outcomes")}}
+            if "outcomes" in row_a or "outcomes" in row_b:  # per-part scores (extraction): which moved
+                outcomes_a, outcomes_b = row_a.get("outcomes", {}), row_b.get("outcomes", {})
+                change["outcomes"] = {k: [outcomes_a.get(k), outcomes_b.get(k)]
+                                      for k in dict.fromkeys([*outcomes_a, *outcomes_b])
+                                      if outcomes_a.get(k) != outcomes_b.get(k)}
+            changed.append(change)
+    changed.sort(key=lambda change: not change.get("outcomes"))  # score-changing examples first
     return {"task": a.task, "a": a.id, "b": b.id, "metrics": metrics,
             "compared": len(rows_a.keys() & rows_b.keys()),
             "only_in_a": len(rows_a.keys() - rows_b.keys()), "only_in_b": len(rows_b.keys() - rows_a.keys()),

@@ -116,7 +116,9 @@ def compare(
             for key in dict.fromkeys([*a, *b]):
                 if a.get(key) != b.get(key):
                     gold = (change["gold"] or {}).get(key) if isinstance(change["gold"], dict) else None
-                    typer.echo(f"    {key}: {a.get(key)!r} -> {b.get(key)!r}   gold {gold!r}")
+                    moved = change.get("outcomes", {}).get(key)
+                    outcome = f" ({moved[0]} -> {moved[1]})" if moved else " (not scored)" if "outcomes" in change else ""
+                    typer.echo(f"    {key}: {a.get(key)!r} -> {b.get(key)!r}   gold {gold!r}{outcome}")
         else:
             typer.echo(f"    {a!r} -> {b!r}   gold {change['gold']!r}")
 
