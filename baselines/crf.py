@@ -79,14 +79,16 @@ def _neighbour_features(word: str) -> tuple[tuple[str, ...], ...]:
     return tuple(("w" + offset + "=" + lower, "sh" + offset + "=" + shape) for offset in ("-2", "-1", "1", "2"))
 
 
-@lru_cache(maxsize=4096)
-def _position_features(type_name: str, field: str, i: int, from_end: int, segment: int) -> tuple[str, ...]:
+@lru_cache(maxsize=65536)
+def _position_features(type_name: str, field: str, i: int, from_end: int, segment: int, in_segment: int
+                       ) -> tuple[str, ...]:
     position = str(min(i, 6))
     return ("ty=" + type_name, "f=" + field, "pos=" + position, "rpos=" + str(min(from_end, 4)),
-            "seg=" + str(min(segment, 3)), "ty=" + type_name + "|pos=" + position)
+            "seg=" + str(min(segment, 3)), "ty=" + type_name + "|pos=" + position, "sp=" + str(min(in_segment, 3)))
 
 
 EDGES = (("edge2",), ("edge1",), ("edge-1",), ("edge-2",))  # neighbour slots past the ends
+EMPTY: tuple[str, ...] = ()
 
 
 class Gazetteer:
@@ -148,24 +150,24 @@ def featurize(tokens: Tokens, type_name: str, field: str, gazetteer_marks: list[
     neighbours = [_neighbour_features(w) for w in words]  # [-2 slot, -1 slot, +1 slot, +2 slot]
     ty_prev = "ty=" + type_name + "|w-1="
     type_words = set(type_name.lower().split())
-    in_type = [w in type_words for w in lowers]
+    # what a token says about the one after it (index i + 1) and the one before it (i - 1)
+    after = [EMPTY] * n
+    before = [EMPTY] * n
+    for i, word in enumerate(lowers):
+        marks = gazetteer_marks[i]
+        if i + 1 < n:
+            after[i + 1] = (*["gz-1" + m[2:] for m in marks], "bi=" + word + "|" + lowers[i + 1], ty_prev + word)
+        if i:
+            before[i - 1] = (*["gz+1" + m[2:] for m in marks], *(("intype+1",) if word in type_words else ()))
     sequence = []
     segment = segment_start = 0
     for i, word in enumerate(words):
-        features = [*_position_features(type_name, field, i, n - 1 - i, segment), *_word_features(word, type_name),
-                    *gazetteer_marks[i], "sp=" + str(min(i - segment_start, 3)),
+        features = [*_position_features(type_name, field, i, n - 1 - i, segment, i - segment_start),
+                    *_word_features(word, type_name), *gazetteer_marks[i], *after[i], *before[i],
                     *(neighbours[i - 2][0] if i >= 2 else EDGES[3]), *(neighbours[i - 1][1] if i >= 1 else EDGES[2]),
                     *(neighbours[i + 1][2] if i + 1 < n else EDGES[1]), *(neighbours[i + 2][3] if i + 2 < n else EDGES[0])]
-        if in_type[i]:
+        if lowers[i] in type_words:
             features.append("intype")
-        if i + 1 < n:
-            features.extend("gz+1" + m[2:] for m in gazetteer_marks[i + 1])
-            if in_type[i + 1]:
-                features.append("intype+1")
-        if i:
-            features.append("bi=" + lowers[i - 1] + "|" + lowers[i])
-            features.append(ty_prev + lowers[i - 1])
-            features.extend("gz-1" + m[2:] for m in gazetteer_marks[i - 1])
         sequence.append(features)
         if word in SEPARATORS:
             segment += 1
