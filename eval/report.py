@@ -8,6 +8,7 @@ extracted values by confidence. Runs of other tasks whose prediction rows carry 
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -73,7 +74,7 @@ def write_report(runs: Sequence[SavedRun], out: Path) -> Path:
                       *(r.metrics.get(k) for k in names)] for r in runs])
     lines.append("")
     for run in runs:
-        lines.append(f"Run `{run.id}` config: `{run.config}`")
+        lines.append(f"- `{run.id}` config: `{json.dumps(run.config, default=str)}`")
     lines.append("")
 
     extraction = [r for r in runs if r.task == "extraction"]
