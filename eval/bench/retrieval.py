@@ -144,13 +144,13 @@ def bench_store(size: int, base: np.ndarray, train: list[dict], queries: list[di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000], help="store sizes; none: embedding only")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embed-texts", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--noise", type=float, default=0.02)
     parser.add_argument("--threads", type=int, default=None, help="torch threads for embedding "
-                        "(sets $SHELFGRAPH_EMBED_THREADS); default: torch's own choice")
+                        "(sets $SHELFGRAPH_EMBED_THREADS); default: that variable, else 1")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
 
