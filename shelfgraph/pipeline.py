@@ -309,8 +309,11 @@ class Build:
     def _units_imputation(self) -> list[tuple[str, dict]]:
         units = []
         for product in self.products():
-            have = {f.predicate[len(ATTRIBUTE_PREFIX):] for f in self.ledger.facts(subject=product.id)
-                    if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.provenance.step == "ingest"}
+            # What the catalogue states counts even when cleaning rejected it: imputation must
+            # not read cleaning's output, or a re-run would never settle.
+            have = {f.predicate[len(ATTRIBUTE_PREFIX):] for f in self.ledger.facts(subject=product.id, status=None)
+                    if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.provenance.step == "ingest"
+                    and f.status != "retracted"}
             wanted = sorted({a for t in self.types_of(product) for a in self.applicable(t)} - have)
             if wanted:
                 units.append((product.id, {"product": product.model_dump(), "attributes": wanted}))
@@ -425,7 +428,8 @@ class Build:
         for fact_id, reason in output.flagged.items():
             report.flagged += self.ledger.set_status([fact_id], "rejected", self.run_id, f"{kind}: {reason}")
         cleared = sorted(set(previously) - set(output.flagged))
-        self.ledger.set_status(cleared, "active", self.run_id, reason=f"{kind}: no longer flagged")
+        self.ledger.set_status(cleared, "active", self.run_id, reason=f"{kind}: no longer flagged",
+                               only_from="rejected")
 
     def _retire_vanished(self, kind: StepKind, done: dict[str, tuple[str, dict]],
                          current: dict[str, str], report: StageReport) -> None:
@@ -438,7 +442,7 @@ class Build:
                 report.retracted += self.ledger.set_status(outputs.get("facts", []), "retracted",
                                                            self.run_id, reason=f"{kind}: input gone")
                 self.ledger.set_status(outputs.get("flagged", []), "active", self.run_id,
-                                       reason=f"{kind}: input gone")
+                                       reason=f"{kind}: input gone", only_from="rejected")
                 self.ledger.record_work(kind, key, "gone", self.run_id, {})
 
     # -- the summary a person reads -------------------------------------------------------

@@ -246,16 +246,20 @@ class Ledger:
                                 (fact_id, run_of[fact_id], now))
 
     def set_status(
-        self, fact_ids: Sequence[str], status: FactStatus, run_id: str, reason: str | None = None
+        self, fact_ids: Sequence[str], status: FactStatus, run_id: str, reason: str | None = None,
+        only_from: FactStatus | None = None,
     ) -> int:
-        """Mark facts (never delete them); the change is kept in `fact_events`."""
+        """Mark facts (never delete them); the change is kept in `fact_events`. With
+        `only_from`, only facts now in that status change (un-rejecting must not revive a
+        retracted fact)."""
         now = time.time()
         changed = 0
+        condition = "status != ?" if only_from is None else "status = ?"
         with self.atomic():
             for fact_id in fact_ids:
                 cursor = self.db.execute(
-                    "UPDATE facts SET status=?, status_run_id=? WHERE id=? AND status != ?",
-                    (status, run_id, fact_id, status),
+                    f"UPDATE facts SET status=?, status_run_id=? WHERE id=? AND {condition}",
+                    (status, run_id, fact_id, status if only_from is None else only_from),
                 )
                 if cursor.rowcount:
                     changed += 1

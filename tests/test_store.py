@@ -107,3 +107,13 @@ def test_another_connection_reads_while_a_batch_is_open(tmp_path):
             reader = sqlite3.connect(path)
             assert reader.execute("SELECT confidence FROM facts").fetchone()[0] == 0.9  # WAL snapshot
             reader.close()
+
+
+def test_clearing_a_rejection_never_revives_a_retracted_fact(tmp_path):
+    fact = _fact()
+    with Ledger(tmp_path / "g.db") as ledger:
+        ledger.add_facts([fact])
+        ledger.set_status([fact.id], "rejected", run_id="clean1")
+        ledger.set_status([fact.id], "retracted", run_id="impute2")
+        assert ledger.set_status([fact.id], "active", run_id="clean2", only_from="rejected") == 0
+        assert [f.status for f in ledger.facts(subject="p1", status=None)] == ["retracted"]
