@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
@@ -37,7 +37,7 @@ DESCRIPTION_CHARS = 1000  # MiniLM reads 256 word pieces at most: longer text is
 
 
 class IndexCounts(BaseModel):
-    """How many records each collection embedded in one indexing run (0 when unchanged)."""
+    """How many new or changed records each collection took in one indexing run (0 when unchanged)."""
 
     products: int = 0
     chunks: int = 0
@@ -57,6 +57,10 @@ def product_text(product: Product) -> str:
     if not product.description:
         return product.title
     return f"{product.title}\n{product.description[:DESCRIPTION_CHARS]}"
+
+
+def product_record_id(product: Product) -> str:
+    return "product:" + content_hash([product.id, product_text(product), product.product_type])[:32]
 
 
 def taxonomy_paths(nodes: Sequence[TaxonomyNode]) -> dict[str, list[str]]:
@@ -123,11 +127,11 @@ class CatalogIndex:
     # --- indexing -------------------------------------------------------------------------
 
     def index_products(self, products: Iterable[Product]) -> int:
-        """Embed new or changed products (title + description); returns how many were embedded."""
+        """Embed new or changed products (title + description); returns how many there were."""
         products = _unique(products)
         records = [
             _Record(
-                id="product:" + content_hash([p.id, product_text(p), p.product_type])[:32],
+                id=product_record_id(p),
                 owner=p.id,
                 document=product_text(p),
                 metadata=_type_metadata(p) | {"product_id": p.id},
@@ -152,15 +156,20 @@ class CatalogIndex:
         return self._sync("chunks", records, [p.id for p in products])
 
     def index_examples(self, products: Iterable[Product]) -> int:
-        """Embed labelled training records (products with gold attribute values) as few-shot
-        demonstrations; products without attributes are skipped. Returns how many were embedded."""
+        """Add labelled training records (products with gold attribute values) as few-shot
+        demonstrations; products without attributes are skipped. A product already in
+        `products` with the same text lends its vector instead of being embedded again.
+        Returns how many records were added."""
         products = [p for p in _unique(products) if p.attributes]
         records = []
+        lender: dict[str, str] = {}  # example record id -> product record id with the same text
         for p in products:
             example = p.model_dump(include={"id", "title", "description", "product_type", "attributes"})
+            example_id = "example:" + content_hash(example)[:32]
+            lender[example_id] = product_record_id(p)
             records.append(
                 _Record(
-                    id="example:" + content_hash(example)[:32],
+                    id=example_id,
                     owner=p.id,
                     document=product_text(p),
                     metadata=_type_metadata(p)
@@ -172,10 +181,16 @@ class CatalogIndex:
                     },
                 )
             )
-        return self._sync("examples", records, [p.id for p in products])
+
+        def stored_vectors(batch: list[_Record]) -> dict[str, np.ndarray]:
+            found = self._collections["products"].get(ids=[lender[r.id] for r in batch], include=["embeddings"])
+            by_product = dict(zip(found["ids"], found["embeddings"]))
+            return {r.id: by_product[lender[r.id]] for r in batch if lender[r.id] in by_product}
+
+        return self._sync("examples", records, [p.id for p in products], stored_vectors)
 
     def index_taxonomy(self, nodes: Sequence[TaxonomyNode]) -> int:
-        """Embed taxonomy nodes as "name: root > ... > name"; returns how many were embedded."""
+        """Embed new or changed taxonomy nodes as "name: root > ... > name"; returns how many."""
         nodes = list({node.id: node for node in nodes}.values())
         paths = taxonomy_paths(nodes)
         records = []
@@ -191,9 +206,16 @@ class CatalogIndex:
             )
         return self._sync("taxonomy", records, [node.id for node in nodes])
 
-    def _sync(self, name: str, records: list[_Record], owners: list[str]) -> int:
-        """Make the collection hold exactly `records` for these owners: add the missing ones
-        (embedding them), delete the owners' other records. Returns how many were embedded."""
+    def _sync(
+        self,
+        name: str,
+        records: list[_Record],
+        owners: list[str],
+        stored_vectors: Callable[[list[_Record]], dict[str, np.ndarray]] | None = None,
+    ) -> int:
+        """Make the collection hold exactly `records` for these owners: add the missing ones,
+        delete the owners' other records. New records are embedded unless `stored_vectors`
+        already has their vectors. Returns how many records were added."""
         collection = self._collections[name]
         wanted = {record.id: record for record in records}
         existing: set[str] = set()
@@ -209,9 +231,12 @@ class CatalogIndex:
         step = min(EMBED_BATCH, limit)
         for start in range(0, len(new), step):
             batch = new[start : start + step]
+            known = stored_vectors(batch) if stored_vectors else {}
+            missing = [r for r in batch if r.id not in known]
+            known.update(zip((r.id for r in missing), embed([r.document for r in missing])))
             collection.add(
                 ids=[r.id for r in batch],
-                embeddings=embed([r.document for r in batch]),
+                embeddings=np.array([known[r.id] for r in batch], dtype=np.float32),
                 documents=[r.document for r in batch],
                 metadatas=[r.metadata for r in batch],
             )

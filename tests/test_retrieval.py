@@ -155,6 +155,26 @@ def test_second_run_embeds_nothing_and_a_change_replaces_the_old_record(tmp_path
     assert texts == [f"{changed.title}\n{changed.description}"]
 
 
+def test_examples_reuse_the_vectors_of_indexed_products(tmp_path, monkeypatch):
+    import retrieval.index
+
+    embedded: list[str] = []
+
+    def counting_embed(texts, batch_size=64):
+        embedded.extend(texts)
+        return embed(texts, batch_size)
+
+    monkeypatch.setattr(retrieval.index, "embed", counting_embed)
+    index = CatalogIndex.open(tmp_path / "idx")
+    index.index_products(EXAMPLES[:4])
+    assert len(embedded) == 4
+    assert index.index_examples(EXAMPLES) == len(EXAMPLES)
+    assert embedded[4:] == [p.title for p in EXAMPLES[4:]]  # only those not already in `products`
+    stored = index.collection("examples").get(where={"product_id": "c1"}, include=["embeddings"])
+    product = index.collection("products").get(where={"product_id": "c1"}, include=["embeddings"])
+    assert np.array_equal(stored["embeddings"][0], product["embeddings"][0])
+
+
 def test_similar_examples_prefers_the_same_type_and_varied_neighbours(index):
     query = Product(id="q", title="Starbucks Pike Place Medium Roast Ground Coffee, 28 oz", product_type="coffee")
     examples = index.similar_examples(query, k=3)
@@ -242,7 +262,7 @@ def test_index_command_embeds_the_store_once(tmp_path, demo_data):
     assert ingested.exit_code == 0, ingested.output
     first = runner.invoke(app, ["index", "--store", str(store)])
     assert first.exit_code == 0, first.output
-    counts = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) embedded$", first.output, re.M)}
+    counts = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) new or changed$", first.output, re.M)}
     with Ledger(store) as ledger:
         labelled = sum(1 for p in ledger.products() if p.attributes)
         nodes = len(ledger.taxonomy_nodes())
@@ -250,7 +270,7 @@ def test_index_command_embeds_the_store_once(tmp_path, demo_data):
     assert (tmp_path / "graph.db.chroma").is_dir()
     second = runner.invoke(app, ["index", "--store", str(store)])
     assert second.exit_code == 0, second.output
-    again = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) embedded$", second.output, re.M)}
+    again = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) new or changed$", second.output, re.M)}
     assert again == {"products": 0, "chunks": 0, "examples": 0, "taxonomy": 0}
     index = CatalogIndex.open(tmp_path / "graph.db.chroma")
     node_id, _ = index.taxonomy_candidates("granola", k=1)[0]

@@ -14,7 +14,8 @@ def default_index_dir(store: Path) -> Path:
 
 
 def index_store(store: Path, index_dir: Path | None = None, chroma_url: str | None = None) -> dict[str, int]:
-    """Index everything in the ledger at `store`; returns how many records each collection embedded."""
+    """Index everything in the ledger at `store`; returns how many new or changed records each
+    collection took (labelled examples reuse their product's vector)."""
     from retrieval.index import CatalogIndex, IndexCounts
     from shelfgraph.store import Ledger
 
@@ -50,4 +51,4 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from error
         for name, count in counts.items():
-            typer.echo(f"{name}: {count} embedded")
+            typer.echo(f"{name}: {count} new or changed")
