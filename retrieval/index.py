@@ -59,6 +59,11 @@ def product_text(product: Product) -> str:
     return f"{product.title}\n{product.description[:DESCRIPTION_CHARS]}"
 
 
+def index_beside(store: Path) -> Path:
+    """Where a graph's Chroma folder lives by default: `graph.db` -> `graph.db.chroma/`."""
+    return store.with_name(store.name + ".chroma")
+
+
 def product_record_id(product: Product) -> str:
     return "product:" + content_hash([product.id, product_text(product), product.product_type])[:32]
 

@@ -8,20 +8,15 @@ from typing import Annotated, Optional
 import typer
 
 
-def default_index_dir(store: Path) -> Path:
-    """The Chroma folder that sits beside a graph: `graph.db` -> `graph.db.chroma/`."""
-    return store.with_name(store.name + ".chroma")
-
-
 def index_store(store: Path, index_dir: Path | None = None, chroma_url: str | None = None) -> dict[str, int]:
     """Index everything in the ledger at `store`; returns how many new or changed records each
     collection took (labelled examples reuse their product's vector)."""
-    from retrieval.index import CatalogIndex, IndexCounts
+    from retrieval.index import CatalogIndex, IndexCounts, index_beside
     from shelfgraph.store import Ledger
 
     if not store.exists():
         raise FileNotFoundError(f"no graph at {store}; create one with `shelfgraph ingest`")
-    index = CatalogIndex.open(path=None if chroma_url else (index_dir or default_index_dir(store)), url=chroma_url)
+    index = CatalogIndex.open(path=None if chroma_url else (index_dir or index_beside(store)), url=chroma_url)
     with Ledger(store) as ledger:
         products = list(ledger.products())
         nodes = ledger.taxonomy_nodes()
