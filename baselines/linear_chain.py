@@ -109,18 +109,20 @@ class LinearChain:
         back = np.empty((batch, longest, width), dtype=np.intp)
         final = np.empty((batch, width))
         final[last == 0] = delta[last == 0]
+        every_label = np.arange(width)[None, :]
         for t in range(1, longest):
             candidates = delta[:, :, None] + transitions
-            back[:, t] = candidates.argmax(axis=1)
-            delta = candidates.max(axis=1) + scores[:, t]
+            back[:, t] = best = candidates.argmax(axis=1)
+            delta = candidates[rows[:, None], best, every_label] + scores[:, t]
             ends = last == t
             final[ends] = delta[ends]
         path = np.empty((batch, longest), dtype=np.intp)
-        path[:, -1] = final.argmax(axis=1)
+        best_last = final.argmax(axis=1)
+        path[:, -1] = best_last
         for t in range(longest - 1, 0, -1):
-            path[:, t] = np.where(last == t, final.argmax(axis=1), path[:, t])
+            path[:, t] = np.where(last == t, best_last, path[:, t])
             path[:, t - 1] = back[rows, t, path[:, t]]
-        path[:, 0] = np.where(last == 0, final.argmax(axis=1), path[:, 0])
+        path[:, 0] = np.where(last == 0, best_last, path[:, 0])
 
         # forward-backward in probability space, rescaled at each token; beta is 1 at the end
         potentials = np.exp(scores - scores.max(axis=2, keepdims=True))
