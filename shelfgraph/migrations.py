@@ -1,4 +1,5 @@
-"""Ordered, named schema migrations for the fact ledger, recorded in `_migrations`.
+"""Ordered, named schema migrations, recorded in `_migrations`: the fact ledger's own list
+here, and the one mechanism that applies any such list.
 
 Append new migrations at the end; never edit one that has shipped.
 """
@@ -53,12 +54,13 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
-def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not yet recorded; return the names applied."""
+def migrate(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+    """Apply the migrations not yet recorded in `_migrations`; return the names applied.
+    The fact ledger and the LLM call log each pass their own list."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     applied = []
-    for name, script in MIGRATIONS:
+    for name, script in migrations:
         if name in done:
             continue
         # One transaction per migration: the schema change and its record land together.

@@ -170,19 +170,21 @@ class Ledger:
                 count += 1
         return count
 
+    def _nodes(self, sql: str, args: Sequence[Any] = ()) -> list[TaxonomyNode]:
+        """Taxonomy nodes from a query selecting id, name, parent, attributes."""
+        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3]))
+                for r in self.db.execute(sql, args)]
+
     def taxonomy_nodes(self) -> list[TaxonomyNode]:
-        rows = self.db.execute("SELECT id, name, parent, attributes FROM taxonomy ORDER BY rowid")
-        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
+        return self._nodes("SELECT id, name, parent, attributes FROM taxonomy ORDER BY rowid")
 
     def taxonomy_node(self, node_id: str) -> TaxonomyNode | None:
-        r = self.db.execute(
-            "SELECT id, name, parent, attributes FROM taxonomy WHERE id=?", (node_id,)
-        ).fetchone()
-        return TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) if r else None
+        nodes = self._nodes("SELECT id, name, parent, attributes FROM taxonomy WHERE id=?", (node_id,))
+        return nodes[0] if nodes else None
 
     def taxonomy_path(self, node_id: str) -> list[TaxonomyNode]:
         """The node and its ancestors, root first."""
-        rows = self.db.execute(
+        return self._nodes(
             "WITH RECURSIVE up(id, name, parent, attributes, depth) AS ("
             " SELECT id, name, parent, attributes, 0 FROM taxonomy WHERE id=?"
             " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, up.depth + 1"
@@ -190,11 +192,10 @@ class Ledger:
             " SELECT id, name, parent, attributes FROM up ORDER BY depth DESC",
             (node_id,),
         )
-        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
 
     def taxonomy_subtree(self, node_id: str) -> list[TaxonomyNode]:
         """The node and all its descendants, breadth first."""
-        rows = self.db.execute(
+        return self._nodes(
             "WITH RECURSIVE down(id, name, parent, attributes, depth) AS ("
             " SELECT id, name, parent, attributes, 0 FROM taxonomy WHERE id=?"
             " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, down.depth + 1"
@@ -202,13 +203,10 @@ class Ledger:
             " SELECT id, name, parent, attributes FROM down ORDER BY depth, id",
             (node_id,),
         )
-        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
 
     def find_taxonomy_nodes(self, name: str) -> list[TaxonomyNode]:
-        rows = self.db.execute(
-            "SELECT id, name, parent, attributes FROM taxonomy WHERE name=? COLLATE NOCASE", (name,)
-        )
-        return [TaxonomyNode(id=r[0], name=r[1], parent=r[2], attributes=json.loads(r[3])) for r in rows]
+        return self._nodes("SELECT id, name, parent, attributes FROM taxonomy WHERE name=? COLLATE NOCASE",
+                           (name,))
 
     # facts ------------------------------------------------------------------------------
     def add_facts(self, facts: Iterable[Fact]) -> int:

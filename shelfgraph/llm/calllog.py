@@ -11,22 +11,15 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ..migrations import migrate
 from ..models import canonical_json, content_hash
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []
-
-
-def _migration(fn: Migration) -> Migration:
-    MIGRATIONS.append(fn)
-    return fn
-
-
-@_migration
-def m001_calls(db: sqlite3.Connection) -> None:
-    db.executescript(
+# (name, SQL script), applied in order by the same mechanism as the fact ledger's.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_calls",
         """
         CREATE TABLE calls (
             id INTEGER PRIMARY KEY, at REAL NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL,
@@ -36,21 +29,9 @@ def m001_calls(db: sqlite3.Connection) -> None:
             cached INTEGER NOT NULL DEFAULT 0, cache_key TEXT NOT NULL
         );
         CREATE INDEX calls_by_key ON calls(cache_key);
-        """
-    )
-
-
-def migrate(db: sqlite3.Connection) -> list[str]:
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
-    applied = []
-    for fn in MIGRATIONS:
-        if fn.__name__ not in done:
-            with db:
-                fn(db)
-                db.execute("INSERT INTO _migrations VALUES (?, ?)", (fn.__name__, time.time()))
-            applied.append(fn.__name__)
-    return applied
+        """,
+    ),
+]
 
 
 def cache_key(model: str, verb: str, prompt: str, params: dict[str, Any]) -> str:
@@ -68,7 +49,7 @@ class CallLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
         with self._lock:
-            migrate(self._db)
+            migrate(self._db, MIGRATIONS)
 
     def lookup(self, key: str) -> str | None:
         """Output of the last successful, uncached call with this key."""
