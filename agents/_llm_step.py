@@ -40,7 +40,9 @@ class LLMStepMixin:
 
     def _index(self):
         """The Chroma index of the context; without one, a persistent one under home (its
-        records are content-hashed, so a later run embeds only what changed)."""
+        records are content-hashed, so a later run embeds only what changed). A folder takes
+        one process at a time: processes running side by side need a Chroma server
+        (`chroma_url`); two writing one folder made queries fail here."""
         from retrieval.index import CatalogIndex
 
         if self.context.index_dir is None and self.context.chroma_url is None:

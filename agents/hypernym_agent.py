@@ -9,8 +9,10 @@ on a busy CPU every scored token counts. Candidates are ranked by their probabil
 normalised over all options; the chosen one's probability is its confidence. When the model
 chooses "none", the nodes are still ranked but all their scores are low.
 
-Templates receive `nearest_examples` (the retrieved nodes that have a parent, as "name ->
-parent name" demonstrations, nearest last: often siblings, whose parent is the answer) and
+Templates receive `nearest_examples` (the retrieved leaves, as "name -> parent name"
+demonstrations, nearest last: a new type is usually a leaf, and a similar leaf is often a
+sibling whose parent is the answer; a retrieved inner node would more often be the answer
+itself, and its own parent, the grandparent, is what the model would copy) and
 `fixed_examples` (drawn once from the taxonomy, the same for every query, so their prefix
 is evaluated once): `hypernym@v1` shows the fixed set, `hypernym@v2` the nearest.
 """
@@ -30,8 +32,8 @@ NONE = "none"
 
 
 class HypernymAgent(LLMStepMixin, HypernymStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 8,
-                 candidates: int = 8, examples: int = 4, seed: int = 0):
+    def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 12,
+                 candidates: int = 10, examples: int = 4, seed: int = 0):
         self._setup_llm(context, prompt)
         self.retrieve, self.candidates, self.examples, self.seed = retrieve, candidates, examples, seed
         self.nodes: dict[str, TaxonomyNode] = {}
@@ -40,6 +42,7 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
         self.nodes = {node.id: node for node in taxonomy}
         if not self.nodes:
             raise ValueError("the hypernym agent needs a non-empty taxonomy")
+        self.inner = {node.parent for node in self.nodes.values() if node.parent}
         self.index = self._index()
         self.index.index_taxonomy(list(self.nodes.values()))
         placed = sorted(n.id for n in self.nodes.values() if n.parent in self.nodes)
@@ -74,7 +77,8 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
             if not candidates:
                 ranked.append([])
                 continue
-            nearest = [self._demo(n) for n in reversed(similar[: self.examples]) if n.parent in self.nodes]
+            leaves = [n for n in similar if n.parent in self.nodes and n.id not in self.inner]
+            nearest = [self._demo(n) for n in reversed(leaves[: self.examples])]
             rendered = self.prompt.render(name=name, nearest_examples=nearest, fixed_examples=self._fixed)
             options: dict[str, str] = {}
             for node_id in candidates:  # equal names: the more similar node keeps it
@@ -102,7 +106,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> HypernymAgent
 
 def register_steps(register) -> None:
     register("hypernym", "agent", _factory,
-             default_config={"prompt": "hypernym@v2", "retrieve": 8, "candidates": 8, "examples": 4, "seed": 0},
+             default_config={"prompt": "hypernym@v2", "retrieve": 12, "candidates": 10, "examples": 4, "seed": 0},
              description="Chroma retrieves similar taxonomy nodes; the LLM scores their names and their parents' "
                          "names (and 'none') by log-probability (hypernym@v1: fixed demonstrations; "
                          "hypernym@v2: the retrieved nodes with their parents)")

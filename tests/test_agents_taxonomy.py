@@ -45,7 +45,7 @@ def test_type_agent_finds_a_span_of_the_title_at_its_offsets(context: StepContex
             assert 0.0 < extraction.confidence <= 1.0
     signature = step.signature()
     assert (signature.method, signature.model) == ("agent", step.llm.model_name)
-    assert signature.prompt.startswith("type@v2#")
+    assert signature.prompt.startswith("type@v1#")
 
 
 def test_type_prompt_versions_differ_in_their_demonstrations(context: StepContext, demo_data: Path) -> None:

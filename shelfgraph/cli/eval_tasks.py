@@ -23,6 +23,8 @@ ThresholdOpt = Annotated[float, typer.Option("--threshold", help="Decision thres
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="PR-curve PNG (default: pr_curve.png in the run folder).")]
 TrainFile = Annotated[Path, typer.Option("--train", exists=True, dir_okay=False, help="Training JSONL (OA-Mine or WDC-PAVE).")]
 TestFile = Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="Test JSONL (same formats).")]
+STEP_KIND = {"type": "type", "hypernym": "hypernym", "applicability": "relations", "cleaning": "cleaning",
+             "synonyms": "synonyms"}
 PromptOpt = Annotated[Optional[str], typer.Option("--prompt", help="Prompt NAME@VERSION for LLM methods.")]
 TaxonomyPath = Annotated[Path, typer.Option("--taxonomy", exists=True, help="Shopify folder, Google "
                                             "taxonomy-with-ids file or CSV id,name,parent_id.")]
@@ -37,21 +39,22 @@ def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dic
     from eval.runs import save_run
     from shelfgraph.context import StepContext
     from shelfgraph.prompting import PromptNotFoundError
-    from shelfgraph.registry import UnknownStepError
+    from shelfgraph.registry import UnknownStepError, create
 
     llm_settings = llm_config(llm, model, llm_kind, no_cache)
+    context = StepContext(llm=llm_settings)
     step_config = {"prompt": prompt} if prompt else {}
     try:
-        metrics, rows = evaluate(method=method, context=StepContext(llm=llm_settings), step_config=step_config,
-                                 **kwargs)
+        if step_config:  # a bad --prompt fails here, before the step trains
+            try:
+                create(STEP_KIND[task], method, context=context, **step_config)
+            except TypeError as error:
+                raise typer.BadParameter(f"{task}/{method} takes no prompt ({error})", param_hint="--prompt") from None
+        metrics, rows = evaluate(method=method, context=context, step_config=step_config, **kwargs)
     except UnknownStepError as error:
         raise typer.BadParameter(str(error), param_hint="--method") from None
     except PromptNotFoundError as error:
         raise typer.BadParameter(str(error), param_hint="--prompt") from None
-    except TypeError as error:
-        if not step_config:
-            raise
-        raise typer.BadParameter(f"{task}/{method} takes no prompt ({error})", param_hint="--prompt") from None
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     config = {"method": method, **config, **({"prompt": prompt} if prompt else {}),
