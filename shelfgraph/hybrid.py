@@ -4,7 +4,10 @@ the registry, combined.
 * Extraction kinds (`type`, `imputation`): the baseline answers first; the agent is asked only
   for what the baseline left empty or gave a confidence below `threshold`, and its answer
   (when it has one with at least `agent_threshold`) replaces the baseline's. The agent sees
-  the baseline's confident values as given facts of the product.
+  the baseline's confident values as given facts of the product. For imputation, an attribute
+  the baseline left empty is asked only when at least `min_share` of the type's training
+  products have it: most of a type's attributes are absent from most titles, and asking the
+  agent about each of them costs seconds for nothing.
 * Scored kinds (`cleaning`, `synonyms`, `hypernym`, `relations`): `weight * agent + (1 -
   weight) * baseline` per item; where one side has no score, the other side's score stands.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import Counter
 from typing import Any, Callable, Sequence
 
 from .context import StepContext
@@ -29,8 +33,8 @@ from .steps import (
 # Chosen on validation splits of TRAIN (docs/results.md has the commands and numbers).
 DEFAULTS: dict[str, dict[str, Any]] = {
     "type": {"threshold": 0.5},
-    "imputation": {"threshold": 0.5, "agent_threshold": 0.0},
-    "cleaning": {"weight": 0.5},
+    "imputation": {"threshold": 0.5, "agent_threshold": 0.0, "min_share": 0.3},
+    "cleaning": {"weight": 0.6},
     "synonyms": {"weight": 0.5},
     "hypernym": {"weight": 0.5},
     "relations": {"weight": 0.5},
@@ -122,10 +126,23 @@ class HybridType(_Hybrid, TypeStep):
 
 
 class HybridImputation(_Hybrid, ImputationStep):
-    def __init__(self, parts: _Parts, threshold: float, agent_threshold: float):
+    def __init__(self, parts: _Parts, threshold: float, agent_threshold: float, min_share: float):
         super().__init__(parts)
         self.threshold = threshold
         self.agent_threshold = agent_threshold
+        self.min_share = min_share
+        self.shares: dict[tuple[str, str], float] = {}  # (type, attribute) -> share of training products
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        super().initialize(train)
+        by_type = Counter(p.product_type or "" for p in train)
+        having = Counter((p.product_type or "", a) for p in train for a, values in p.attributes.items() if values)
+        self.shares = {key: n / by_type[key[0]] for key, n in having.items()}
+
+    def _worth_asking(self, product: Product, attribute: str, baseline: Extraction | None) -> bool:
+        if baseline is not None or not self.shares:  # unsure, or nothing known to judge by
+            return True
+        return self.shares.get((product.product_type or "", attribute), 0.0) >= self.min_share
 
     def predict(self, products: Sequence[Product], attributes: Sequence[Sequence[str]]) -> list[list[Extraction]]:
         if len(products) != len(attributes):
@@ -136,7 +153,7 @@ class HybridImputation(_Hybrid, ImputationStep):
         questions = []  # (product index, product with the confident values as given, attributes to ask)
         for i, (product, wanted) in enumerate(zip(products, attributes)):
             confident = {a: e for a, e in merged[i].items() if not _unsure(e, self.threshold)}
-            ask = [a for a in wanted if a not in confident]
+            ask = [a for a in wanted if a not in confident and self._worth_asking(product, a, merged[i].get(a))]
             if ask:
                 given = product.model_copy(update={"attributes": {a: [e.value] for a, e in confident.items()}})
                 questions.append((i, given, ask))

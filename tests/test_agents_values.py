@@ -65,7 +65,7 @@ def test_synonym_scores_are_probabilities_and_rank_synonyms_first(context: StepC
 
 def test_hybrid_asks_the_agent_only_what_the_baseline_missed(context: StepContext,
                                                              coffee_and_tea: list[Product]) -> None:
-    hybrid = create("imputation", "hybrid", context=context, threshold=0.5, agent={"k": 0})
+    hybrid = create("imputation", "hybrid", context=context, threshold=0.5, min_share=0.0, agent={"k": 0})
     hybrid.initialize(coffee_and_tea)
     agent = hybrid.parts.agent
     asked: list[tuple[list[Product], list[list[str]]]] = []
@@ -94,6 +94,14 @@ def test_hybrid_asks_the_agent_only_what_the_baseline_missed(context: StepContex
         assert {a: v for a, v in ((e.attribute, e.value) for e in found) if a in sure} == sure
     assert hybrid.signature().method == "hybrid"
     assert hybrid.stats()["agent_asked"] == len(expected)
+
+    # an attribute the baseline left empty is asked only if enough of the type's products have it
+    hybrid.min_share = 1.01
+    asked.clear()
+    hybrid.predict(products, wanted)
+    unsure = [{e.attribute for e in found if e.confidence < 0.5} for found in baseline]
+    asked_attributes = [set(a) for call in asked for a in call[1]]
+    assert asked_attributes == [u for u in unsure if u]
 
 
 def test_scored_hybrid_blends_with_the_configured_weight(context: StepContext) -> None:
