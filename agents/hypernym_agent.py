@@ -19,6 +19,7 @@ is evaluated once): `hypernym@v1` shows the fixed set, `hypernym@v2` the nearest
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any, Sequence
 
@@ -85,15 +86,18 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
                 options.setdefault(self.nodes[node_id].name, node_id)
             options.pop(NONE, None)
             choice = self.llm.choose(rendered, [*options, NONE])
-            probabilities = _normalised(choice.logprobs) if choice.logprobs else {}
-            order = sorted(options, key=lambda option: -probabilities.get(option, 0.0))
+            if choice.logprobs:
+                probabilities = _normalised(choice.logprobs)
+                order = sorted(options, key=lambda option: -probabilities[option])
+            else:  # a server without log-probabilities: its choice first, then by similarity, no scores
+                probabilities = {}
+                order = sorted(options, key=lambda option: option != choice.option)
             ranked.append([Scored(label=options[o], score=probabilities.get(o)) for o in order[:k]])
         return ranked
 
 
 def _normalised(logprobs: dict[str, float]) -> dict[str, float]:
-    import math
-
+    """Each option's probability among the options (a softmax of their log-probabilities)."""
     top = max(logprobs.values())
     weights = {option: math.exp(value - top) for option, value in logprobs.items()}
     total = sum(weights.values())

@@ -104,6 +104,8 @@ class RelationsAgent(LLMStepMixin, RelationStep):
         def probability(question: str, attribute: str, options: list[str]) -> float:
             rendered = self.prompt.render(question=question, attribute=attribute, **variables)
             choice = self.llm.choose(rendered, options, prefix=" ", end="")
+            if choice.confidence is None:  # a server without log-probabilities: the answer itself
+                return float(choice.option == options[0])
             return choice.confidence if choice.option == options[0] else 1.0 - choice.confidence
 
         applies = {a: probability(APPLIES, a, ["yes", "no"]) for a in candidates}
