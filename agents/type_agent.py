@@ -54,9 +54,11 @@ def _find(title: str, pattern: str) -> str | None:
 
 class TypeAgent(LLMStepMixin, TypeStep):
     def __init__(self, context: StepContext | None = None, prompt: str = "type@v1", examples: int = 3,
-                 max_span_words: int = 5):
+                 fixed: int = 3, max_span_words: int = 5):
+        """`examples`: nearest demonstrations per title; `fixed`: the fixed set's size (it
+        costs one evaluation in all, so it can be larger)."""
         self._setup_llm(context, prompt)
-        self.examples, self.max_span_words = examples, max_span_words
+        self.examples, self.fixed, self.max_span_words = examples, fixed, max_span_words
         self.demos: list[dict[str, str]] = []
         self._fixed: list[dict[str, str]] = []
         self._demo_vectors = None
@@ -69,7 +71,7 @@ class TypeAgent(LLMStepMixin, TypeStep):
             if phrase:
                 self.demos.append({"title": product.title, "type": phrase})
                 categories.append(product.product_type or "")
-        self._fixed = _one_per_category(self.demos, categories, self.examples)
+        self._fixed = _one_per_category(self.demos, categories, self.fixed)
         self._demo_vectors = None
 
     def _nearest(self, titles: Sequence[str]) -> list[list[dict[str, str]]]:
@@ -117,6 +119,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> TypeAgent:
 
 
 def register_steps(register) -> None:
-    register("type", "agent", _factory, default_config={"prompt": "type@v1", "examples": 3, "max_span_words": 5},
+    register("type", "agent", _factory, default_config={"prompt": "type@v1", "examples": 3, "fixed": 3,
+                                                        "max_span_words": 5},
              description="LLM continues 'Product type:' after demonstrations, decoding only spans of the title "
                          "(type@v1: fixed demonstrations; type@v2: nearest training titles)")
