@@ -240,18 +240,21 @@ class SpanTagger:
         self.chain: LinearChain | None = None
         self.type_labels: dict[str, list[str]] = {}  # type -> labels seen in its training texts
 
-    def fit(self, examples: Sequence[tuple[str, str, str, dict[str, list[str]]]]) -> None:
+    def fit(self, examples: Sequence[tuple[str, str, str, dict[str, list[str]]]],
+            groups: Sequence[int] | None = None) -> None:
         """`examples`: (type, field, text, {attribute: gold values}); values not found in the
-        text are ignored for that field."""
+        text are ignored for that field. `groups[i]` names the product of example i, so that the
+        texts of one product share a fold (its title's values never mark its description)."""
         import tempfile
 
         import pycrfsuite
 
-        prepared = []
-        for type_name, field, text, values in examples:
+        prepared, folds = [], []
+        for k, (type_name, field, text, values) in enumerate(examples):
             tokens = tokenize(text)
             if tokens:
                 prepared.append((type_name, field, tokens, locate(text, tokens, values)))
+                folds.append((groups[k] if groups is not None else k) % FOLDS)
         if not prepared:
             raise ValueError("no training text: every product has an empty title")
         use_gazetteer = self.params["use_gazetteer"]
@@ -265,9 +268,9 @@ class SpanTagger:
         type_labels: dict[str, dict[str, None]] = defaultdict(lambda: {OUTSIDE: None})
         for fold in range(FOLDS):
             if use_gazetteer:  # out-of-fold marks, as the tagger will see on unseen products
-                gazetteer = Gazetteer.build((t, tokens, spans) for k, (t, _, tokens, spans) in enumerate(prepared)
-                                            if k % FOLDS != fold)
-            for type_name, field, tokens, spans in prepared[fold::FOLDS]:
+                gazetteer = Gazetteer.build((t, tokens, spans) for (t, _, tokens, spans), f in zip(prepared, folds)
+                                            if f != fold)
+            for type_name, field, tokens, spans in (p for p, f in zip(prepared, folds) if f == fold):
                 marks = gazetteer.features(type_name, tokens) if use_gazetteer else [[] for _ in tokens]
                 labels = bio_labels(tokens, spans)
                 type_labels[type_name].update(dict.fromkeys(labels))
@@ -369,7 +372,9 @@ class CRFTagger(ImputationStep):
                 if f in ("title", "description") and product.field_text(f)]
 
     def initialize(self, train: Sequence[Product]) -> None:
-        self.crf.fit([(t, f, text, product.attributes) for product in train for t, f, text in self._texts(product)])
+        texts = [(i, t, f, text, product.attributes) for i, product in enumerate(train)
+                 for t, f, text in self._texts(product)]
+        self.crf.fit([text[1:] for text in texts], groups=[text[0] for text in texts])
 
     def predict(self, products: Sequence[Product], attributes: Sequence[Sequence[str]]) -> list[list[Extraction]]:
         """For each wanted attribute, its most confident span over the fields."""
