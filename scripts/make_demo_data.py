@@ -3,7 +3,7 @@
 - labelled.jsonl: OA-Mine train records (Apache-2.0), up to 60 per product type, OA-Mine format:
   the labelled examples baselines train on and agents take demonstrations from.
 - catalog.jsonl: OA-Mine test records, 20 per type, as a generic catalogue whose only known
-  attribute is Brand: the rest is for the pipeline to find.
+  attribute is Brand (the rest is for the pipeline to find), types taking turns line by line.
 - taxonomy/: the Shopify taxonomy (MIT) branches these types live in, in Shopify's own format.
 """
 
@@ -82,7 +82,12 @@ def main() -> None:
         brand = list(record["target_scores"].get("Brand", {}))
         catalog.append({"id": f"demo-{number:03d}", "title": record["input"], "product_type": record["category"],
                         "attributes": {"Brand": brand} if brand else {}})
-    write_jsonl(OUT / "catalog.jsonl", catalog)
+    # Round-robin over types, so that `--limit N` takes every type.
+    by_type: dict[str, list[dict]] = defaultdict(list)
+    for record in catalog:
+        by_type[record["product_type"]].append(record)
+    interleaved = [r for group in zip(*by_type.values()) for r in group]
+    write_jsonl(OUT / "catalog.jsonl", interleaved)
     shutil.copy(SHARED / "oa-mine" / "LICENSE-ExtractGPT-Apache-2.0.txt", OUT / "LICENSE-OA-Mine-Apache-2.0.txt")
     taxonomy_subset()
 
