@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,11 +53,11 @@ def _emit(row: dict) -> None:
 
 @app.command()
 def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = "imputation@v2",
-               demos: str = "type") -> None:
+               demos: str = "type", min_share: float = 0.3) -> None:
     from eval.datasets import known_attributes, load_records, record_to_product
 
     fit, validation = split(load_records(train))
-    validation = validation[:limit]
+    validation = spread(validation, limit)
     context = StepContext()
     baseline = create("imputation", "baseline", context=context)
     agent = create("imputation", "agent", context=context, prompt=prompt, demos=demos)
@@ -67,11 +68,15 @@ def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = 
     scored = known_attributes(validation)
     unlabelled = [record_to_product(r).model_copy(update={"attributes": {}}) for r in validation]
     found = [{e.attribute: e for e in f} for f in baseline.predict(unlabelled, wanted)]
+    by_type = Counter(p.product_type for p in products)
+    having = Counter((p.product_type, a) for p in products for a in p.attributes)
+    shares = {key: n / by_type[key[0]] for key, n in having.items()}
     top = max(THRESHOLDS)
     questions = []
     for i, product in enumerate(unlabelled):
         given = {a: [e.value] for a, e in found[i].items() if e.confidence >= top}
-        ask = [a for a in wanted[i] if a not in given]
+        ask = [a for a in wanted[i] if a not in given
+               and (a in found[i] or shares.get((product.product_type, a), 0.0) >= min_share)]
         if ask:
             questions.append((i, product.model_copy(update={"attributes": given}), ask))
     started = time.perf_counter()
