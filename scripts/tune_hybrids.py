@@ -7,8 +7,8 @@
 TRAIN is split by position (every 5th record is validation). Both parts are trained on the
 rest; the agent is asked once on the validation items and every candidate setting is scored
 from those answers. For extraction the agent is asked, for each validation product, about the
-attributes the baseline left empty or gave less than the highest candidate threshold, with the
-values above it given; lower thresholds reuse those answers (an approximation: at a lower
+attributes the baseline gave less than the highest candidate threshold, or left empty when at
+least `min_share` of the type's training products have them, with the values above it given; lower thresholds reuse those answers (an approximation: at a lower
 threshold the hybrid would give the agent a few more values). Prints one JSON line per setting
 and the best last.
 """
