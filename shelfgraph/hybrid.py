@@ -30,12 +30,13 @@ from .steps import (
     RelationStep, Scored, Signature, Step, StepKind, SynonymStep, Triple, TypeStep,
 )
 
-# cleaning: chosen on a validation split of OA-Mine TRAIN; synonyms: the middle of the weights
-# tied best on a validation split of the TRAIN pairs (docs/results.md has the commands and
-# numbers). The others are set a priori: their validation search has not been run to the end.
+# imputation (threshold, agent_threshold) and cleaning: chosen on validation splits of OA-Mine
+# TRAIN; synonyms: the middle of the weights tied best on a validation split of the TRAIN pairs
+# (docs/results.md has the commands and numbers). min_share and the weights of type, hypernym
+# and relations are set a priori.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "type": {"threshold": 0.5},
-    "imputation": {"threshold": 0.5, "agent_threshold": 0.0, "min_share": 0.3},
+    "imputation": {"threshold": 0.8, "agent_threshold": 0.6, "min_share": 0.3},
     "cleaning": {"weight": 0.6},
     "synonyms": {"weight": 0.5},
     "hypernym": {"weight": 0.5},
