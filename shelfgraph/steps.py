@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import ClassVar, Literal, Sequence
 
 from pydantic import BaseModel, Field
 

@@ -15,7 +15,7 @@ from shelfgraph.cli import app
 from shelfgraph.context import LLMConfig
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import ATTRIBUTE_PREFIX
-from shelfgraph.qa import Filter, GraphQuery, GraphReader, Session
+from shelfgraph.qa import Filter, GraphQuery, Session
 from shelfgraph.qa.questions import answer_question, generate, summarise
 from shelfgraph.store import Ledger
 
