@@ -126,18 +126,7 @@ def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "c
     triples = [item.triple.model_copy(update={"product": item.triple.product.model_copy(update={"attributes": {}})})
                for item in labelled]
     labels = [int(item.corrupted) for item in labelled]
-    context = StepContext()
-    baseline, agent = create("cleaning", "baseline", context=context), create("cleaning", "agent", context=context,
-                                                                               prompt=prompt)
-    baseline.initialize(fit)
-    agent.initialize(fit)
-    b_scores = baseline.score(triples)
-    started = time.perf_counter()
-    a_scores = agent.score(triples)
-    seconds = time.perf_counter() - started
-    best = _best_weight(labels, a_scores, b_scores)
-    _emit({"validation": len(labels), "corrupted": sum(labels), "agent_s_per_item": round(seconds / len(labels), 2),
-           "best": best})
+    _emit({**_choose_weight("cleaning", prompt, fit, triples, labels), "corrupted": sum(labels)})
 
 
 @app.command()
@@ -146,17 +135,22 @@ def synonyms(train: Path = typer.Option(...), limit: int = 150, prompt: str = "s
 
     fit, validation = split(read_pairs(train))
     validation = spread([p for p in validation if p.label is not None], limit)
+    _emit(_choose_weight("synonyms", prompt, fit, validation, [p.label for p in validation]))
+
+
+def _choose_weight(kind: str, prompt: str, fit: list, items: list, labels: list[int]) -> dict:
+    """Score the validation items with both parts of a scored hybrid; pick the blend weight."""
     context = StepContext()
-    baseline, agent = create("synonyms", "baseline", context=context), create("synonyms", "agent", context=context,
-                                                                               prompt=prompt)
+    baseline = create(kind, "baseline", context=context)
+    agent = create(kind, "agent", context=context, prompt=prompt)
     baseline.initialize(fit)
     agent.initialize(fit)
-    b_scores = baseline.score(validation)
+    b_scores = baseline.score(items)
     started = time.perf_counter()
-    a_scores = agent.score(validation)
+    a_scores = agent.score(items)
     seconds = time.perf_counter() - started
-    best = _best_weight([p.label for p in validation], a_scores, b_scores)
-    _emit({"validation": len(validation), "agent_s_per_item": round(seconds / len(validation), 2), "best": best})
+    return {"validation": len(items), "agent_s_per_item": round(seconds / len(items), 2),
+            "best": _best_weight(labels, a_scores, b_scores)}
 
 
 if __name__ == "__main__":
