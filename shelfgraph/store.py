@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .migrations import migrate
-from .models import Fact, FactStatus, Product, Provenance, Run, TaxonomyNode
+from .models import PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode, attribute_predicate
 
 _FACT_COLUMNS = (
     "id, subject, predicate, object, confidence, status, step, method, model, prompt, "
@@ -137,8 +137,6 @@ class Ledger:
 
     def products_with_value(self, attribute: str, value: str) -> list[str]:
         """Ids of products with an active fact `attribute = value` (case-insensitive)."""
-        from .models import attribute_predicate
-
         rows = self.db.execute(
             "SELECT DISTINCT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE "
             "AND status='active' ORDER BY subject",
@@ -148,8 +146,6 @@ class Ledger:
 
     def product_ids_by_type(self, type_name: str) -> list[str]:
         """Ids of products of a type: given in the catalogue or asserted by an active fact."""
-        from .models import PRODUCT_TYPE
-
         rows = self.db.execute(
             "SELECT id FROM products WHERE product_type=? COLLATE NOCASE UNION "
             "SELECT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE "
