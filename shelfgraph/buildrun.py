@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from .context import LLMConfig, StepContext
-from .ingest import TAXONOMY_FORMATS, RejectedRow, detect_format, ingest_paths, read_products, write_rejected
+from .ingest import (TAXONOMY_FORMATS, RejectedRow, detect_format, ingest_paths, read_products,
+                     rejected_rows_path, write_rejected)
 from .models import Product
 from .pipeline import Build, BuildConfig
 from .progress import progress_bar
@@ -24,18 +25,20 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
               labelled: list[Path], config: BuildConfig, llm: LLMConfig, quiet: bool = False
               ) -> tuple[dict[str, Any], int]:
     """Returns the build summary and the number of rejected input rows."""
+    from retrieval.index import index_beside
+
     with Ledger(store) as ledger:
         run = ledger.start_run("build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
                                          "llm": llm.model_dump()})
         paths = ([taxonomy] if taxonomy else []) + list(catalog) + list(reviews)
         reports = ingest_paths(ledger, paths, run.id)
         rejected = write_rejected([r for rep in reports for r in rep.rejected],
-                                  store.with_suffix(store.suffix + ".rejected.jsonl"))
+                                  rejected_rows_path(store))
         product_ids = [i for rep in reports if rep.format not in TAXONOMY_FORMATS + ("texts",)
                        for i in rep.product_ids]
         training = read_labelled(labelled) if labelled else [
             p for p in ledger.products() if p.attributes]
-        context = StepContext(llm=llm, index_dir=store.with_suffix(store.suffix + ".chroma"))
+        context = StepContext(llm=llm, index_dir=index_beside(store))
         progress = progress_bar(enabled=not quiet)
         try:
             progress.start()

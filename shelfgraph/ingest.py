@@ -458,6 +458,11 @@ def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str) -> list[Ing
     return [ingest_file(ledger, Path(p), run_id) for p in paths]
 
 
+def rejected_rows_path(store: Path) -> Path:
+    """Where rejected input rows of a graph go by default: `graph.db` -> `graph.db.rejected.jsonl`."""
+    return store.with_name(store.name + ".rejected.jsonl")
+
+
 def write_rejected(rows: Iterable[RejectedRow], path: Path) -> int:
     """Append rejected rows as JSONL (file, line, reason, raw) so they can be fixed and re-fed."""
     rows = list(rows)

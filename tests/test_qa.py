@@ -162,7 +162,7 @@ def test_comparisons_counts_and_groups(session: Session):
 
 def test_text_questions_are_answered_from_retrieved_reviews(tmp_path: Path):
     from retrieval.index import CatalogIndex
-    from shelfgraph.qa.session import index_beside
+    from retrieval.index import index_beside
 
     catalog = tmp_path / "catalog.jsonl"
     rows = [

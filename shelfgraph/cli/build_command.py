@@ -52,7 +52,9 @@ def build(
 
         print_summary(summary)
     if rejected:
-        typer.echo(f"{rejected} input rows rejected (see {store}.rejected.jsonl)", err=True)
+        from ..ingest import rejected_rows_path
+
+        typer.echo(f"{rejected} input rows rejected (see {rejected_rows_path(store)})", err=True)
         raise typer.Exit(3)
 
 

@@ -25,7 +25,7 @@ def ingest(
 ) -> None:
     """Read products, texts and taxonomies into the graph. Bad rows are reported with file and
     line, written to the rejected-rows file, and the exit status is 3; the rest is stored."""
-    from ..ingest import ingest_paths, write_rejected
+    from ..ingest import ingest_paths, rejected_rows_path, write_rejected
     from ..store import Ledger
 
     paths = [*(taxonomy or []), *files, *(reviews or [])]
@@ -33,7 +33,7 @@ def ingest(
         run = ledger.start_run("ingest", {"files": [str(p) for p in paths]})
         reports = ingest_paths(ledger, paths, run.id)
         bad = [row for r in reports for row in r.rejected]
-        rejected_path = rejected or store.with_suffix(store.suffix + ".rejected.jsonl")
+        rejected_path = rejected or rejected_rows_path(store)
         write_rejected(bad, rejected_path)
         ledger.finish_run(run, {"reports": [r.model_dump(exclude={"rejected"}) for r in reports],
                                 "rejected": len(bad)})

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from retrieval.index import index_beside
+
 from .compose import graph_answer, not_found_answer, text_answer
 from .executor import execute
 from .graph import GraphReader
@@ -23,11 +25,6 @@ PASSAGES_PER_PRODUCT = 2
 # MiniLM cosine below which a sentence is not about the question (on the test reviews,
 # on-topic sentences scored 0.48-0.50, off-topic ones 0.04-0.15)
 MIN_PASSAGE_SCORE = 0.25
-
-
-def index_beside(store: Path) -> Path:
-    """Where `shelfgraph index` keeps a graph's Chroma folder: `graph.db` -> `graph.db.chroma/`."""
-    return store.with_name(store.name + ".chroma")
 
 
 class Session:
