@@ -1,7 +1,7 @@
 """Cleaning baseline: logistic regression over "does this value fit here" features.
 
 Trained the way AutoKnow trains its cleaner: trusted (product, attribute, value) triples are
-the clean class, and corrupted copies of them (`eval.corruption`) the wrong class. Features
+the clean class, and corrupted copies of them (`shelfgraph.corruption`) the wrong class. Features
 compare the value with the product's own text and with the values the attribute is known to
 take for the product's type. Those known values come from the other folds of the training
 products while training (cross-fitting), so a value never vouches for itself.
@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from shelfgraph.corruption import corrupt, gold_triples
 from shelfgraph.models import Product, normalise_label
 from shelfgraph.steps import CleaningStep, Triple
 
@@ -133,8 +134,6 @@ class LogisticCleaner(CleaningStep):
 
     def initialize(self, train: Sequence[Product]) -> None:
         from sklearn.linear_model import LogisticRegression
-
-        from eval.corruption import corrupt, gold_triples
 
         products = list(train)
         if len(products) < self.folds:

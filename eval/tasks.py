@@ -190,7 +190,7 @@ def evaluate_cleaning(
     step_config: dict[str, Any] | None = None,
 ) -> tuple[dict, list[dict]]:
     """Corrupt a share of the test triples, then score how well each is flagged as wrong."""
-    from .corruption import corrupt, gold_triples
+    from shelfgraph.corruption import corrupt, gold_triples
 
     labelled = corrupt(gold_triples([record_to_product(r) for r in test]), rate=corrupt_rate, seed=seed)
     if not labelled:

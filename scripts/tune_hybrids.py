@@ -118,7 +118,7 @@ def _best_weight(labels: list[int], agent: list[float | None], baseline: list[fl
 
 @app.command()
 def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "cleaning@v2", seed: int = 0) -> None:
-    from eval.corruption import corrupt, gold_triples
+    from shelfgraph.corruption import corrupt, gold_triples
     from eval.datasets import load_records, record_to_product
 
     fit, validation = split([record_to_product(r) for r in load_records(train)])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.corruption import corrupt, gold_triples
+from shelfgraph.corruption import corrupt, gold_triples
 from eval.datasets import Record
 from eval.pairs import aligned_values, build_pairs, build_wdc_pair_files, collect_values, read_pairs, write_pairs
 from eval.tasks import (evaluate_applicability, evaluate_cleaning, evaluate_hypernym, evaluate_synonyms, evaluate_type,

@@ -14,8 +14,8 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel
 
-from shelfgraph.models import Product, normalise_label
-from shelfgraph.steps import Triple
+from .models import Product, normalise_label
+from .steps import Triple
 
 CorruptionKind = Literal["swap", "other_attribute", "title_span"]
 CORRUPTION_KINDS: tuple[CorruptionKind, ...] = ("swap", "other_attribute", "title_span")
