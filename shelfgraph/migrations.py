@@ -58,10 +58,10 @@ def migrate(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIO
     """Apply the migrations not yet recorded in `_migrations`; return the names applied.
     The fact ledger and the LLM call log each pass their own list."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    todo = set(pending(db, migrations))
     applied = []
     for name, script in migrations:
-        if name in done:
+        if name not in todo:
             continue
         # One transaction per migration: the schema change and its record land together.
         db.executescript(
@@ -69,3 +69,10 @@ def migrate(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIO
         )
         applied.append(name)
     return applied
+
+
+def pending(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+    """Names of the migrations not applied yet (read-only: applies nothing)."""
+    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name='_migrations'").fetchone()
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")} if has_table else set()
+    return [name for name, _ in migrations if name not in done]

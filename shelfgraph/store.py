@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .migrations import migrate
+from .migrations import migrate, pending
 from .models import PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode, attribute_predicate
 
 _FACT_COLUMNS = (
@@ -32,16 +32,31 @@ def new_run_id() -> str:
 class Ledger:
     """A SQLite fact ledger. Open with `Ledger(path)`; use as a context manager."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, read_only: bool = False):
+        """`read_only` opens an existing ledger with `mode=ro` and `query_only`, so not even a
+        bug can write through this connection (questions are answered this way)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            if not self.path.is_file():
+                raise FileNotFoundError(f"no graph at {self.path}; create one with `shelfgraph ingest`")
+            self.db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute("PRAGMA query_only=ON")
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot in big batches
         self._depth = 0
-        migrate(self.db)
+        if read_only:
+            behind = pending(self.db)
+            if behind:
+                raise ValueError(f"{self.path}: schema is behind ({', '.join(behind)} not applied); "
+                                 "open it once for writing, e.g. `shelfgraph stats`")
+        else:
+            migrate(self.db)
 
     def __enter__(self) -> "Ledger":
         return self
@@ -266,15 +281,20 @@ class Ledger:
     def facts(
         self,
         subject: str | None = None,
-        predicate: str | None = None,
+        predicate: str | Sequence[str] | None = None,
         status: FactStatus | None = "active",
         step: str | None = None,
         object: str | None = None,
     ) -> list[Fact]:
+        """Facts matching every filter given, in the order they were stored; `predicate` may
+        be several (any of them)."""
         clauses, args = [], []
         for column, value in (("subject", subject), ("predicate", predicate), ("status", status),
                               ("step", step), ("object", object)):
-            if value is not None:
+            if isinstance(value, (list, tuple)):
+                clauses.append(f"{column} IN ({','.join('?' * len(value))})")
+                args.extend(value)
+            elif value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""

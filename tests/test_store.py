@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from shelfgraph.models import Fact, Product, Provenance, TaxonomyNode, attribute_predicate
 from shelfgraph.store import Ledger
 
@@ -117,3 +119,24 @@ def test_clearing_a_rejection_never_revives_a_retracted_fact(tmp_path):
         ledger.set_status([fact.id], "retracted", run_id="impute2")
         assert ledger.set_status([fact.id], "active", run_id="clean2", only_from="rejected") == 0
         assert [f.status for f in ledger.facts(subject="p1", status=None)] == ["retracted"]
+
+
+def test_read_only_ledger_reads_but_cannot_write(tmp_path):
+    path = tmp_path / "g.db"
+    with Ledger(path) as ledger:
+        ledger.add_facts([_fact("Lavazza"), _fact("Illy")])
+    before = path.read_bytes()
+    with Ledger(path, read_only=True) as reader:
+        assert {f.object for f in reader.facts(predicate=[attribute_predicate("Brand"), "other"])} == {"Lavazza", "Illy"}
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.add_facts([_fact("Kimbo")])
+    assert path.read_bytes() == before
+
+
+def test_read_only_ledger_refuses_a_missing_file_or_an_old_schema(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Ledger(tmp_path / "absent.db", read_only=True)
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).execute("CREATE TABLE facts (id TEXT)").connection.close()
+    with pytest.raises(ValueError, match="m001_initial not applied"):
+        Ledger(old, read_only=True)

@@ -1,30 +1,26 @@
 """A read-only view of a fact ledger for answering questions: no question can ever write.
 
-The SQLite file is opened with `mode=ro` and `PRAGMA query_only`, so even a bug that
+The ledger is opened read-only (`mode=ro` and `PRAGMA query_only`), so even a bug that
 built a writing statement would fail instead of changing the graph.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
 from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product
-from ..store import _FACT_COLUMNS, _fact_from_row
+from ..store import Ledger
 
 
 class GraphReader:
-    """Products, types and attribute facts of a ledger, read through a read-only connection."""
+    """Products, types and attribute facts of a ledger, in the shapes the planner needs."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"no graph at {self.path}; create one with `shelfgraph ingest`")
-        self.db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, check_same_thread=False)
-        self.db.execute("PRAGMA query_only = ON")
-        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.ledger = Ledger(self.path, read_only=True)
+        self.db = self.ledger.db
 
     def __enter__(self) -> "GraphReader":
         return self
@@ -33,7 +29,7 @@ class GraphReader:
         self.close()
 
     def close(self) -> None:
-        self.db.close()
+        self.ledger.close()
 
     def product_types(self) -> dict[str, int]:
         """Type name -> number of products (catalogue type or active `product_type` fact)."""
@@ -60,15 +56,7 @@ class GraphReader:
         return [r[0] for r in self.db.execute("SELECT title FROM products")]
 
     def ids_of_types(self, types: Iterable[str]) -> set[str]:
-        ids: set[str] = set()
-        for name in types:
-            rows = self.db.execute(
-                "SELECT id FROM products WHERE product_type=? COLLATE NOCASE UNION "
-                "SELECT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE AND status='active'",
-                (name, PRODUCT_TYPE, name),
-            )
-            ids.update(r[0] for r in rows)
-        return ids
+        return {i for name in types for i in self.ledger.product_ids_by_type(name)}
 
     def all_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM products")}
@@ -83,21 +71,12 @@ class GraphReader:
         predicates = [ATTRIBUTE_PREFIX + a for a in attributes]
         if not predicates:
             return []
-        marks = ",".join("?" * len(predicates))
-        facts = self.db.execute(
-            f"SELECT {_FACT_COLUMNS} FROM facts WHERE predicate IN ({marks}) AND status='active' ORDER BY rowid",
-            predicates,
-        )
         wanted = None if ids is None else set(ids)
-        return [f for f in map(_fact_from_row, facts) if wanted is None or f.subject in wanted]
+        return [f for f in self.ledger.facts(predicate=predicates) if wanted is None or f.subject in wanted]
 
     def type_facts(self, ids: Iterable[str]) -> dict[str, Fact]:
         wanted = set(ids)
-        rows = self.db.execute(
-            f"SELECT {_FACT_COLUMNS} FROM facts WHERE predicate=? AND status='active' ORDER BY rowid",
-            (PRODUCT_TYPE,),
-        )
-        return {f.subject: f for f in map(_fact_from_row, rows) if f.subject in wanted}
+        return {f.subject: f for f in self.ledger.facts(predicate=PRODUCT_TYPE) if f.subject in wanted}
 
     def products(self, ids: Iterable[str]) -> dict[str, Product]:
         found: dict[str, Product] = {}
