@@ -9,22 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from ._eval_app import eval_app
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config, step_settings
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
-
-
-def _parse_settings(items: list[str]) -> dict:
-    settings = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
-        try:
-            settings[key] = json.loads(value)
-        except json.JSONDecodeError:
-            settings[key] = value
-    return settings
 
 
 @eval_app.command("extraction")
@@ -44,8 +31,7 @@ def extraction(
     save_model: Annotated[Optional[Path], typer.Option(help="Also save the trained step here.")] = None,
     load_model: Annotated[Optional[Path], typer.Option(exists=True, file_okay=False,
                                                        help="Load a step saved with --save-model instead of training.")] = None,
-    step_set: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Step config KEY=VALUE (VALUE read as JSON when it parses), e.g. --set c1=0.1.")] = None,
+    step_set: StepSetOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Train on TRAIN only, predict TEST, print the metrics as JSON on the last line."""
@@ -59,7 +45,7 @@ def extraction(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     llm_settings = llm_config(llm, model, llm_kind, no_cache)
-    step_config = {**_parse_settings(step_set or []), **({"prompt": prompt} if prompt else {})}
+    step_config = step_settings(step_set, prompt)
     try:
         metrics, rows, step = evaluate_extraction(
             train_records, test_records, method, context=StepContext(llm=llm_settings), limit=limit,

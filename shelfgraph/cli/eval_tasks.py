@@ -13,7 +13,7 @@ from typing import Annotated, Any, Callable, Optional
 import typer
 
 from ._eval_app import eval_app
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config, step_settings
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
 MethodOpt = Annotated[str, typer.Option("--method", help="Step method: baseline, agent, hybrid...")]
@@ -32,9 +32,10 @@ TaxonomyPath = Annotated[Path, typer.Option("--taxonomy", exists=True, help="Sho
 
 def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
          runs_dir: Path, llm: str, model: str | None, llm_kind: str, no_cache: bool,
-         plot: Path | None = None, prompt: str | None = None, **kwargs: Any) -> None:
+         plot: Path | None = None, prompt: str | None = None, step_set: list[str] | None = None,
+         **kwargs: Any) -> None:
     """Evaluate, save the run, plot where the rows carry scores, print the metrics last.
-    `prompt` goes to the step as its `prompt` config (methods without prompts reject it)."""
+    `prompt` and `--set` items are the step's config (a method rejects settings it lacks)."""
     from eval.metrics import plot_pr_curves
     from eval.runs import save_run
     from shelfgraph.context import StepContext
@@ -43,13 +44,14 @@ def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dic
 
     llm_settings = llm_config(llm, model, llm_kind, no_cache)
     context = StepContext(llm=llm_settings)
-    step_config = {"prompt": prompt} if prompt else {}
+    step_config = step_settings(step_set, prompt)
     try:
-        if step_config:  # a bad --prompt fails here, before the step trains
+        if step_config:  # a bad --prompt or --set fails here, before the step trains
             try:
                 create(STEP_KIND[task], method, context=context, **step_config)
             except TypeError as error:
-                raise typer.BadParameter(f"{task}/{method} takes no prompt ({error})", param_hint="--prompt") from None
+                raise typer.BadParameter(f"{task}/{method} does not take {sorted(step_config)} ({error})",
+                                         param_hint="--prompt/--set") from None
         metrics, rows = evaluate(method=method, context=context, step_config=step_config, **kwargs)
     except UnknownStepError as error:
         raise typer.BadParameter(str(error), param_hint="--method") from None
@@ -58,6 +60,7 @@ def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dic
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     config = {"method": method, **config, **({"prompt": prompt} if prompt else {}),
+              **({"step_config": step_config} if step_config else {}),
               **({"llm": llm_settings.model_dump()} if method != "baseline" else {})}
     run_path = save_run(runs_dir, task, config, metrics, rows)
     if plot is not None or task in ("cleaning", "synonyms"):
@@ -91,37 +94,40 @@ def _taxonomy(path: Path) -> list:
 def type_task(
     train: TrainFile, test: TestFile, method: MethodOpt = "baseline",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
-    prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
-    llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
+    model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Product type phrase from the title. WDC-PAVE: extraction score of "Product Type";
     OA-Mine: accuracy of the category the phrase maps to."""
     from eval.tasks import evaluate_type
 
     _run("type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
-         llm, model, llm_kind, no_cache, prompt=prompt, train=_records(train), test=_records(test, limit))
+         llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, train=_records(train),
+         test=_records(test, limit))
 
 
 @eval_app.command("hypernym")
 def hypernym(
     taxonomy: TaxonomyPath, sample: SampleOpt = 200, seed: SeedOpt = 0,
     k: Annotated[int, typer.Option("--k", min=1, help="Report top-1 and top-k accuracy.")] = 5,
-    method: MethodOpt = "baseline", prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"),
-    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    method: MethodOpt = "baseline", prompt: PromptOpt = None, step_set: StepSetOpt = None,
+    runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Hide sampled leaves of a taxonomy and predict each one's parent from its name."""
     from eval.tasks import evaluate_hypernym
 
     _run("hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
-         evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt,
+         evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
          nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
 
 
 @eval_app.command("applicability")
 def applicability(
     taxonomy: TaxonomyPath, sample: SampleOpt = 200, seed: SeedOpt = 0, threshold: ThresholdOpt = 0.5,
-    method: MethodOpt = "baseline", prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"),
-    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    method: MethodOpt = "baseline", prompt: PromptOpt = None, step_set: StepSetOpt = None,
+    runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
+    no_cache: NoCacheOpt = False,
 ) -> None:
     """Hide the attribute lists of sampled Shopify categories and predict them from the
     category's name and path: P/R/F1 over (category, attribute) pairs, and AUPR."""
@@ -129,7 +135,7 @@ def applicability(
 
     _run("applicability", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
                                    "threshold": threshold},
-         evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt,
+         evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
          nodes=_taxonomy(taxonomy), sample=sample, seed=seed, threshold=threshold)
 
 
@@ -140,8 +146,8 @@ def cleaning(
                                                 help="Share of test triples to corrupt.")] = 0.3,
     seed: SeedOpt = 0, threshold: ThresholdOpt = 0.5, method: MethodOpt = "baseline",
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
-    plot: PlotOpt = None, prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
-    model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    plot: PlotOpt = None, prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"),
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Corrupt a share of the test (product, attribute, value) triples and score how well
     each is flagged: AUPR with a PR-curve plot, and F1 at the threshold."""
@@ -149,7 +155,7 @@ def cleaning(
 
     _run("cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
                               "seed": seed, "threshold": threshold, "limit": limit},
-         evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt,
+         evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
          train=_records(train), test=_records(test, limit), corrupt_rate=corrupt_rate, seed=seed,
          threshold=threshold)
 
@@ -160,8 +166,8 @@ def synonyms(
     train: Annotated[Optional[Path], typer.Option("--train", exists=True, dir_okay=False,
                                                   help="Training pairs CSV a,b,label.")] = None,
     threshold: ThresholdOpt = 0.5, method: MethodOpt = "baseline", plot: PlotOpt = None,
-    prompt: PromptOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None,
-    llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
+    model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
 ) -> None:
     """Score labelled pairs (1 = same meaning): AUPR with a PR-curve plot, F1 at the threshold."""
     from eval.pairs import read_pairs
@@ -172,7 +178,7 @@ def synonyms(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     _run("synonyms", method, {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
-         evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt,
+         evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
          test=test_pairs, train=train_pairs, threshold=threshold)
 
 

@@ -8,7 +8,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import json
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -22,10 +23,27 @@ ModelOpt = Annotated[Optional[str], typer.Option(
 LLMKindOpt = Annotated[LLMKind, typer.Option(
     "--llm-kind", help="Server kind, which decides the structured-output mode; 'auto' asks the server.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Call the model even for a call already logged.")]
+StepSetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Step config KEY=VALUE (VALUE read as JSON when it parses), e.g. --set c1=0.1 or "
+                  "--set weight=0.3 for a hybrid.")]
 
 
 def llm_config(llm: str = "local", model: str | None = None, llm_kind: LLMKind = "auto", no_cache: bool = False) -> LLMConfig:
     return LLMConfig(backend=llm, model=model, kind=llm_kind, use_cache=not no_cache)
+
+
+def step_settings(items: list[str] | None, prompt: str | None = None) -> dict[str, Any]:
+    """`--set KEY=VALUE` items (and `--prompt`) as a step's configuration."""
+    settings: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
+    return {**settings, **({"prompt": prompt} if prompt else {})}
 
 
 def register(app: typer.Typer) -> None:
