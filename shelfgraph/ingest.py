@@ -29,6 +29,7 @@ from .models import (
     attribute_predicate,
     content_hash,
 )
+from .labelled import oa_mine_record, record_to_product, wdc_pave_record
 from .store import Ledger
 
 Format = Literal[
@@ -199,33 +200,16 @@ def product_from_catalog(record: dict[str, Any]) -> Product:
 
 
 def product_from_oa_mine(record: dict[str, Any]) -> Product:
-    if not isinstance(record.get("input"), str) or not record["input"].strip():
-        raise RowError("missing title (field 'input')")
-    scores = record.get("target_scores")
-    if not isinstance(scores, dict):
-        raise RowError("target_scores must be an object")
-    return Product(
-        id=derived_id("oa", record["input"], str(record.get("category"))),
-        title=record["input"],
-        product_type=record.get("category"),
-        attributes={a: _values(v) for a, v in scores.items() if _values(v)},
-    )
+    """An OA-Mine line; its id is derived from title and category (the lines carry none)."""
+    labelled = oa_mine_record(record, default_id="")
+    return record_to_product(labelled).model_copy(
+        update={"id": derived_id("oa", labelled.title, labelled.category)})
 
 
 def product_from_wdc_pave(record: dict[str, Any]) -> Product:
-    title = record.get("input_title")
-    if not isinstance(title, str) or not title.strip():
-        raise RowError("missing title (field 'input_title')")
-    scores = record.get("target_scores")
-    if not isinstance(scores, dict):
-        raise RowError("target_scores must be an object")
-    return Product(
-        id=f"wdc-{record['id']}" if record.get("id") is not None else derived_id("wdc", title),
-        title=title,
-        description=record.get("input_description") or "",
-        product_type=record.get("category"),
-        attributes={a: _values(v) for a, v in scores.items() if _values(v)},
-    )
+    labelled = wdc_pave_record(record, default_id="")
+    product_id = f"wdc-{record['id']}" if record.get("id") is not None else derived_id("wdc", labelled.title)
+    return record_to_product(labelled).model_copy(update={"id": product_id})
 
 
 _PRODUCT_READERS = {"catalog-jsonl": product_from_catalog, "catalog-csv": product_from_catalog,
@@ -251,7 +235,7 @@ def read_products(path: Path, fmt: Format) -> Iterator[Product | RejectedRow]:
         number, record = item
         try:
             product = convert(record)
-        except (RowError, ValidationError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
             yield RejectedRow(file=str(path), line=number, reason=_reason(err),
                               raw=json.dumps(record, default=str)[:500])
             continue
