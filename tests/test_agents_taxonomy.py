@@ -133,4 +133,29 @@ def test_eval_cli_rejects_a_prompt_for_a_method_without_one(demo_data: Path) -> 
     result = CliRunner().invoke(app, ["eval", "hypernym", "--taxonomy", str(demo_data / "taxonomy"),
                                       "--method", "baseline", "--prompt", "hypernym@v1", "--sample", "2"])
     assert result.exit_code != 0
-    assert "takes no prompt" in result.output
+    assert "does not take prompt" in result.output
+    result = CliRunner().invoke(app, ["eval", "hypernym", "--taxonomy", str(demo_data / "taxonomy"),
+                                      "--method", "baseline", "--set", "weight=0.3", "--sample", "2"])
+    assert result.exit_code != 0
+    assert "does not take weight" in result.output
+
+
+def test_hypernym_hybrid_blends_both_rankings_with_a_missing_candidate_at_zero(context: StepContext,
+                                                                              taxonomy) -> None:
+    parents = {n.parent for n in taxonomy if n.parent}
+    hidden = random.Random(3).sample([n for n in taxonomy if n.id not in parents and n.parent], 2)
+    known = [n for n in taxonomy if n.id not in {h.id for h in hidden}]
+    hybrid = create("hypernym", "hybrid", context=context, weight=0.3)
+    hybrid.initialize(known)
+    names = [n.name for n in hidden]
+    agent = {i: {s.label: s.score for s in r} for i, r in enumerate(hybrid.parts.agent.rank(names, k=5))}
+    baseline = {i: {s.label: s.score for s in r} for i, r in enumerate(hybrid.parts.baseline.rank(names, k=5))}
+    for i, ranked in enumerate(hybrid.rank(names, k=5)):
+        assert len(ranked) == 5
+        for scored in ranked:
+            expected = 0.3 * agent[i].get(scored.label, 0.0) + 0.7 * baseline[i].get(scored.label, 0.0)
+            assert scored.score == pytest.approx(expected)
+        assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+        left_out = (set(agent[i]) | set(baseline[i])) - {s.label for s in ranked}
+        assert all(0.3 * agent[i].get(label, 0.0) + 0.7 * baseline[i].get(label, 0.0) <= ranked[-1].score + 1e-9
+                   for label in left_out)

@@ -50,7 +50,7 @@ def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dic
             try:
                 create(STEP_KIND[task], method, context=context, **step_config)
             except TypeError as error:
-                raise typer.BadParameter(f"{task}/{method} does not take {sorted(step_config)} ({error})",
+                raise typer.BadParameter(f"{task}/{method} does not take {', '.join(sorted(step_config))} ({error})",
                                          param_hint="--prompt/--set") from None
         metrics, rows = evaluate(method=method, context=context, step_config=step_config, **kwargs)
     except UnknownStepError as error:
