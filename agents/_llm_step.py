@@ -1,5 +1,6 @@
 """What every LLM agent step shares: a prompt template chosen by `name@version`, the model
-built on first use from the step context, and a signature naming both.
+built on first use from the step context, a signature naming both, and what it cost (items
+asked, seconds per item).
 
 The signature's prompt is the template's ref (`name@version#hash`), never a rendered prompt,
 so it names what the output depends on without depending on the input.
@@ -7,6 +8,9 @@ so it names what the output depends on without depending on the input.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from shelfgraph.context import StepContext
@@ -26,6 +30,23 @@ class LLMStepMixin:
         self.context = context or StepContext()
         self.prompt: Prompt = load_prompt(prompt)  # fails now, naming the known versions
         self._llm: "LLM | None" = None
+        self.items_seen = 0  # items the model was asked about, and the wall seconds they took
+        self.seconds = 0.0
+
+    @contextmanager
+    def timed_item(self) -> Iterator[None]:
+        """Count one item and add its wall time (retrieval included) to `stats()`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.items_seen += 1
+
+    def stats(self) -> dict[str, float | int | None]:
+        """Items asked and wall seconds per item: what the agent costs beside what it scores."""
+        return {"agent_items": self.items_seen,
+                "agent_s_per_item": round(self.seconds / self.items_seen, 3) if self.items_seen else None}
 
     @property
     def llm(self) -> "LLM":

@@ -10,7 +10,6 @@ one product are asked one after another, so their shared prompt prefix is evalua
 
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
 from shelfgraph.context import StepContext
@@ -50,18 +49,12 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         self.index = None  # the CatalogIndex, opened on first use
         self.k = k
         self.evidence_k = evidence_k
-        self.triples_seen = 0
-        self.seconds = 0.0
         self._demos: dict[str, list[dict]] = {}
 
     def _catalog(self):
         if self.index is None:
             self.index = self._index()
         return self.index
-
-    def stats(self) -> dict[str, float | int | None]:
-        return {"agent_items": self.triples_seen,
-                "agent_s_per_item": round(self.seconds / self.triples_seen, 3) if self.triples_seen else None}
 
     def initialize(self, train: Sequence[Product]) -> None:
         """Index the trusted training products as demonstrations."""
@@ -72,10 +65,8 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
     def score(self, triples: Sequence[Triple]) -> list[float | None]:
         scores: list[float | None] = [None] * len(triples)
         for i in sorted(range(len(triples)), key=lambda i: triples[i].product.id):
-            started = time.perf_counter()
-            scores[i] = self._score_one(triples[i])
-            self.seconds += time.perf_counter() - started
-            self.triples_seen += 1
+            with self.timed_item():
+                scores[i] = self._score_one(triples[i])
         return scores
 
     def _examples(self, product: Product) -> list[dict]:

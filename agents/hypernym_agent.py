@@ -85,7 +85,8 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
             for node_id in candidates:  # equal names: the more similar node keeps it
                 options.setdefault(self.nodes[node_id].name, node_id)
             options.pop(NONE, None)
-            choice = self.llm.choose(rendered, [*options, NONE])
+            with self.timed_item():
+                choice = self.llm.choose(rendered, [*options, NONE])
             if choice.logprobs:
                 probabilities = _normalised(choice.logprobs)
                 order = sorted(options, key=lambda option: -probabilities[option])

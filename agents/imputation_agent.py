@@ -16,7 +16,6 @@ its source field.
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from typing import Literal, Sequence
 
@@ -51,19 +50,11 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         self._type_examples: dict[str, list[Product]] = {}
         self.max_span_words = max_span_words
         self.evidence_k = evidence_k
-        self.products_seen = 0
-        self.seconds = 0.0
 
     def _catalog(self):
         if self.index is None:
             self.index = self._index()
         return self.index
-
-    def stats(self) -> dict[str, float | int]:
-        """Products asked and the LLM agent's wall time per product (retrieval included)."""
-        per_product = self.seconds / self.products_seen if self.products_seen else None
-        return {"agent_products": self.products_seen,
-                "agent_s_per_product": round(per_product, 3) if per_product is not None else None}
 
     def initialize(self, train: Sequence[Product]) -> None:
         """Index the labelled training products as demonstrations; learn each type's form."""
@@ -83,10 +74,8 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         for i in sorted(range(len(products)), key=lambda i: products[i].product_type or ""):
             wanted = list(dict.fromkeys(attributes[i]))
             if wanted:
-                started = time.perf_counter()
-                results[i] = self._predict_one(products[i], wanted)
-                self.seconds += time.perf_counter() - started
-                self.products_seen += 1
+                with self.timed_item():
+                    results[i] = self._predict_one(products[i], wanted)
         return results
 
     def _examples(self, product: Product) -> list[Product]:

@@ -92,7 +92,11 @@ class RelationsAgent(LLMStepMixin, RelationStep):
     def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]:
         if not self.known:
             raise RuntimeError("the relations agent is not initialised: call initialize(known) first")
-        return [self._predict_one(query) for query in queries]
+        predicted = []
+        for query in queries:
+            with self.timed_item():
+                predicted.append(self._predict_one(query))
+        return predicted
 
     def _predict_one(self, query: RelationQuery) -> list[AttributeScore]:
         similar = self._similar(query)

@@ -9,7 +9,6 @@ pairs are asked grouped by attribute, so the shared prompt prefix is evaluated o
 
 from __future__ import annotations
 
-import time
 from itertools import chain, zip_longest
 from typing import Sequence
 
@@ -31,12 +30,6 @@ class SynonymAgent(LLMStepMixin, SynonymStep):
         self._setup_llm(context, prompt)
         self.k = k
         self.train: list[Pair] = []
-        self.pairs_seen = 0
-        self.seconds = 0.0
-
-    def stats(self) -> dict[str, float | int | None]:
-        return {"agent_items": self.pairs_seen,
-                "agent_s_per_item": round(self.seconds / self.pairs_seen, 3) if self.pairs_seen else None}
 
     def initialize(self, train: Sequence[Pair]) -> None:
         self.train = [p for p in train if p.label is not None]
@@ -54,17 +47,15 @@ class SynonymAgent(LLMStepMixin, SynonymStep):
     def score(self, pairs: Sequence[Pair]) -> list[float | None]:
         scores: list[float | None] = [None] * len(pairs)
         for i in sorted(range(len(pairs)), key=lambda i: (pairs[i].kind, pairs[i].attribute or "")):
-            started = time.perf_counter()
-            pair = pairs[i]
-            prompt = self.prompt.render(a=pair.a, b=pair.b, what=what(pair),
-                                              examples=self.demonstrations(pair) if self.k else [])
-            choice = self.llm.choose(prompt, ["yes", "no"])
-            if choice.logprobs is None:  # a server without log-probabilities: the decision only
-                scores[i] = 1.0 if choice.option == "yes" else 0.0
-            else:
-                scores[i] = choice.confidence if choice.option == "yes" else 1.0 - choice.confidence
-            self.seconds += time.perf_counter() - started
-            self.pairs_seen += 1
+            with self.timed_item():
+                pair = pairs[i]
+                prompt = self.prompt.render(a=pair.a, b=pair.b, what=what(pair),
+                                            examples=self.demonstrations(pair) if self.k else [])
+                choice = self.llm.choose(prompt, ["yes", "no"])
+                if choice.logprobs is None:  # a server without log-probabilities: the decision only
+                    scores[i] = 1.0 if choice.option == "yes" else 0.0
+                else:
+                    scores[i] = choice.confidence if choice.option == "yes" else 1.0 - choice.confidence
         return scores
 
 

@@ -91,8 +91,9 @@ class TypeAgent(LLMStepMixin, TypeStep):
         results: list[Extraction | None] = []
         for product, nearest in zip(products, self._nearest([p.title for p in products])):
             rendered = self.prompt.render(fixed_examples=self._fixed, nearest_examples=nearest, title=product.title)
-            spans = self.llm.extract_spans(rendered, product.title, [PRODUCT_TYPE], line=LINE,
-                                           max_span_tokens=self.max_span_words).value
+            with self.timed_item():
+                spans = self.llm.extract_spans(rendered, product.title, [PRODUCT_TYPE], line=LINE,
+                                               max_span_tokens=self.max_span_words).value
             span = spans[PRODUCT_TYPE]
             results.append(None if span is None else Extraction(
                 value=span.value, attribute=PRODUCT_TYPE, field=FIELD, start=span.start, end=span.end,

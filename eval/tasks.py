@@ -34,9 +34,11 @@ def _timed(metrics: dict, key: str) -> Iterator[None]:
     metrics[key] = round(time.perf_counter() - started, 3)
 
 
-def _per_item(timing: dict, n: int) -> dict:
-    """train_s, predict_s and s_per_item: what a method costs beside what it scores."""
-    return {**timing, "s_per_item": round(timing["predict_s"] / n, 4) if n else None}
+def _costs(timing: dict, n: int, step: object) -> dict:
+    """train_s, predict_s, s_per_item and, for agents and hybrids, how often and how long the
+    model ran: what a method costs beside what it scores."""
+    return {**timing, "s_per_item": round(timing["predict_s"] / n, 4) if n else None,
+            **getattr(step, "stats", dict)()}
 
 
 def _unlabelled(product: Product) -> Product:
@@ -82,7 +84,7 @@ def evaluate_type(
         found = step.predict([_unlabelled(record_to_product(r)) for r in test])
     phrases = [e.value if e is not None else None for e in found]
     metrics: dict = {"n": len(test), "coverage": accuracy(sum(p is not None for p in phrases), len(test)),
-                     **_per_item(timing, len(test))}
+                     **_costs(timing, len(test), step)}
     rows = [{"id": r.id, "pred": p, "category": r.category} for r, p in zip(test, phrases)]
     if any(PRODUCT_TYPE in r.gold for r in test):
         golds = [{PRODUCT_TYPE: r.gold.get(PRODUCT_TYPE)} for r in test]
@@ -136,7 +138,7 @@ def evaluate_hypernym(
     top1 = sum(bool(row["pred"]) and row["pred"][0] == row["gold"] for row in rows)
     topk = sum(row["gold"] in row["pred"][:k] for row in rows)
     metrics = {"n": len(rows), "top1": accuracy(top1, len(rows)), f"top{k}": accuracy(topk, len(rows)),
-               "candidates": len(nodes) - len(hidden), **_per_item(timing, len(rows))}
+               "candidates": len(nodes) - len(hidden), **_costs(timing, len(rows), step)}
     return metrics, rows
 
 
@@ -179,7 +181,7 @@ def evaluate_applicability(
         rows.append({"id": node.id, "name": node.name, "gold": sorted(gold), "pred": sorted(chosen),
                      "scores": {a.attribute: round(a.applicable, 4) for a in attribute_scores}})
     metrics = {"n": len(hidden), **prf(tp, fp, fn), "aupr": aupr(labels, scores), "threshold": threshold,
-               **_per_item(timing, len(hidden))}
+               **_costs(timing, len(hidden), step)}
     return metrics, rows
 
 
@@ -206,7 +208,7 @@ def evaluate_cleaning(
         scores = step.score(triples)
     labels = [int(item.corrupted) for item in labelled]
     metrics = {"n": len(labels), "corrupted": sum(labels), "aupr": aupr(labels, scores),
-               **f1_at_threshold(labels, scores, threshold), **_per_item(timing, len(labels))}
+               **f1_at_threshold(labels, scores, threshold), **_costs(timing, len(labels), step)}
     for kind in ("swap", "other_attribute", "title_span"):
         flagged = [s is not None and s >= threshold for item, s in zip(labelled, scores) if item.kind == kind]
         if flagged:
@@ -236,7 +238,7 @@ def evaluate_synonyms(
     labels = [p.label for p in labelled]
     metrics = {"n": len(labels), "positives": sum(labels), "aupr": aupr(labels, scores),
                **f1_at_threshold(labels, scores, threshold), "trained_on": len(train),
-               **_per_item(timing, len(labels))}
+               **_costs(timing, len(labels), step)}
     rows = [{"id": i, "a": p.a, "b": p.b, "attribute": p.attribute, "gold": p.label, "pred": s}
             for i, (p, s) in enumerate(zip(labelled, scores))]
     return metrics, rows
