@@ -86,6 +86,7 @@ def test_hypernym_agent_ranks_retrieved_candidates_with_logprob_confidence(conte
         assert all(0.0 <= s <= 1.0 for s in scores) and sum(scores) <= 1.0 + 1e-9
         assert scores[0] > 0.0
     assert step.signature().prompt.startswith("hypernym@v2#")
+    assert step.stats()["agent_items"] == len(hidden) and step.stats()["agent_s_per_item"] > 0
 
 
 def test_relations_agent_scores_retrieved_attributes_in_unit_interval(context: StepContext, taxonomy) -> None:
