@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.models import TaxonomyNode
+from shelfgraph.models import TaxonomyNode, normalise_label
 from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
 
 from ._llm_step import LLMStepMixin
@@ -60,11 +60,22 @@ class RelationsAgent(LLMStepMixin, RelationStep):
         self.known = {key: list(attributes) for key, attributes in known.items() if attributes}
         if not self.known:
             raise ValueError("the relations agent needs types with known attributes")
-        nodes = list(taxonomy) or nodes_from_paths(list(self.known))
-        self.key_of = {node_id: key for node_id, names in taxonomy_paths(nodes).items()
-                       if (key := SEPARATOR.join(names)) in self.known}
+        nodes = list(taxonomy)
+        paths = taxonomy_paths(nodes)
+        self.key_of = {node_id: key for node_id, names in paths.items() if (key := SEPARATOR.join(names)) in self.known}
+        # Keys that are plain type names (the pipeline's labelled types) find the taxonomy node
+        # of that name; keys found nowhere in the taxonomy are indexed as nodes of their own,
+        # so that retrieval can return every known type.
+        by_name = {normalise_label(node.name): node.id for node in nodes}
+        for key in sorted(set(self.known) - set(self.key_of.values())):
+            node_id = by_name.get(normalise_label(key))
+            if node_id is not None and node_id not in self.key_of:
+                self.key_of[node_id] = key
+        unplaced = sorted(set(self.known) - set(self.key_of.values()))
+        own = [node for node in nodes_from_paths(unplaced) if node.id not in paths]
+        self.key_of.update({node.id: node.id for node in own if node.id in self.known})
         self.index = self._index()
-        self.index.index_taxonomy(nodes)
+        self.index.index_taxonomy(nodes + own)
         picks = random.Random(self.seed).sample(sorted(self.known), min(self.examples, len(self.known)))
         vocabulary = sorted({a for key in picks for a in self.known[key]})
         self._fixed = [self._demo(key, vocabulary) for key in picks]
@@ -84,8 +95,9 @@ class RelationsAgent(LLMStepMixin, RelationStep):
     def _candidates(self, query: RelationQuery, similar: list[str]) -> list[str]:
         """Attributes of the parent and the similar types, most often listed first."""
         counts: Counter[str] = Counter()
-        parent = SEPARATOR.join(query.path)
-        for key in ([parent] if parent in self.known else []) + similar:
+        parents = [SEPARATOR.join(query.path), normalise_label(query.path[-1])] if query.path else []
+        parent = next((key for key in parents if key in self.known), None)
+        for key in ([parent] if parent else []) + similar:
             counts.update(self.known[key])
         return [a for a, _ in counts.most_common(self.max_candidates)]
 

@@ -120,6 +120,27 @@ def test_relations_agent_scores_retrieved_attributes_in_unit_interval(context: S
                 assert s.importance is None
 
 
+def test_relations_agent_finds_candidates_for_plain_type_names_as_the_pipeline_gives_them(
+        context: StepContext, taxonomy, demo_data: Path) -> None:
+    """The pipeline's known types are labelled type names ("coffee"), not taxonomy paths: those
+    naming a taxonomy node are found through it, the others ("vitamin") are indexed as they are."""
+    products = [record_to_product(r) for r in load_records(demo_data / "labelled.jsonl")]
+    known: dict[str, set[str]] = {}
+    for product in products:
+        known.setdefault(product.product_type.lower(), set()).update(product.attributes)
+    step = create("relations", "agent", context=context, max_candidates=4, rate_importance=False)
+    step.initialize({t: sorted(a) for t, a in known.items()}, taxonomy)
+    assert set(step.key_of.values()) == set(known)
+    for name, path in (("cold brew coffee", ["Food, Beverages & Tobacco", "Beverages", "Coffee"]),
+                       ("multivitamin gummies", [])):
+        similar = step._similar(RelationQuery(type_name=name, path=path))
+        assert similar and set(similar) <= set(known)
+        [scores] = step.predict([RelationQuery(type_name=name, path=path)])
+        assert scores and {s.attribute for s in scores} <= set().union(*known.values())
+    assert "coffee" in step._similar(RelationQuery(type_name="cold brew coffee", path=[]))
+    assert "vitamin" in step._similar(RelationQuery(type_name="multivitamin gummies", path=[]))
+
+
 def test_known_paths_rebuild_a_taxonomy_for_retrieval() -> None:
     nodes = {n.id: n for n in nodes_from_paths(["Apparel > Shoes > Boots", "Apparel > Shirts", "Toys"])}
     assert set(nodes) == {"Apparel", "Apparel > Shoes", "Apparel > Shoes > Boots", "Apparel > Shirts", "Toys"}
