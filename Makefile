@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STORE ?= out/demo.db
-# The demo grows the graph for the first 40 catalogue products (about 10 minutes on 2 cores with
+# The demo grows the graph for the first 30 catalogue products (about 10 minutes on 2 cores with
 # the embedded model); `make demo DEMO_ARGS=` runs all 200. A second run resumes / does no work.
-DEMO_ARGS ?= --limit 40
+DEMO_ARGS ?= --limit 30
 
 .PHONY: setup demo test clean
 
