@@ -1,5 +1,6 @@
-"""`shelfgraph build` end to end with the baseline steps on the bundled demo data: resumable
-after SIGKILL, incremental, the same facts through Ray, and exports that parse back."""
+"""`shelfgraph build` end to end on the bundled demo data (baseline steps, and the agents on two
+products): resumable after SIGKILL, incremental, the same facts through Ray, and exports that
+parse back."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ from shelfgraph.store import Ledger
 runner = CliRunner()
 
 
-def _build(store: Path, catalog: Path, demo: Path, *extra: str) -> dict:
+def _build(store: Path, catalog: Path, demo: Path, *extra: str, method: str = "baseline") -> dict:
     result = runner.invoke(app, ["build", str(catalog), "--taxonomy", str(demo / "taxonomy"),
                                  "--labelled", str(_labelled(catalog, demo)), "--store", str(store),
-                                 "--method", "baseline", "--quiet", *extra])
+                                 "--method", method, "--quiet", *extra])
     assert result.exit_code == 0, result.output
     return json.loads(result.output.strip().splitlines()[-1])
 
@@ -98,6 +99,20 @@ def test_rerun_on_unchanged_input_does_no_work_and_a_changed_product_is_redone(t
         p = fact.provenance
         if p.source_field == "title":  # types are stored normalised (lower case)
             assert changed["title"][p.start:p.end].lower() == fact.object.lower()
+
+
+def test_agent_build_rerun_on_unchanged_input_makes_no_model_call(tmp_path, small_catalog, demo_data,
+                                                                 shelfgraph_home, packaged_gguf):
+    store = tmp_path / "g.db"
+    options = ("--limit", "2", "--model", str(packaged_gguf))
+    first = _build(store, small_catalog, demo_data, *options, method="agent")
+    done = {s["step"]: s["done"] for s in first["steps"]}
+    assert first["llm"]["calls"] > 0 and done["type"] == 2 and done["relations"] > 0 and done["imputation"] > 0
+    graph = _graph(store)
+    again = _build(store, small_catalog, demo_data, *options, method="agent")
+    assert all(step["done"] == 0 for step in again["steps"]), again["steps"]
+    assert again["llm"]["calls"] == 0
+    assert _graph(store) == graph
 
 
 @pytest.mark.timeout(600)
