@@ -27,8 +27,9 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eval.metrics import aupr, extraction_score  # noqa: E402
+from eval.metrics import aupr, extraction_score, f1_at_threshold  # noqa: E402
 from shelfgraph.context import StepContext  # noqa: E402
+from shelfgraph.hybrid import blend  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
@@ -106,13 +107,15 @@ def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = 
 
 
 def _best_weight(labels: list[int], agent: list[float | None], baseline: list[float | None]) -> dict:
+    """The weight with the best F1 at the 0.5 threshold the evals report, then the best AUPR
+    (a blend that ranks well but moves scores across 0.5 is no good as a decision)."""
     best = None
     for weight in WEIGHTS:
-        blended = [b if a is None else a if b is None else weight * a + (1 - weight) * b
-                   for a, b in zip(agent, baseline)]
-        row = {"weight": weight, "aupr": aupr(labels, blended)}
+        blended = [blend(a, b, weight) for a, b in zip(agent, baseline)]
+        row = {"weight": weight, "f1": round(f1_at_threshold(labels, blended, 0.5)["f1"], 4),
+               "aupr": round(aupr(labels, blended), 4)}
         _emit(row)
-        best = row if best is None or row["aupr"] > best["aupr"] else best
+        best = row if best is None or (row["f1"], row["aupr"]) > (best["f1"], best["aupr"]) else best
     return best
 
 
