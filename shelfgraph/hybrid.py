@@ -40,8 +40,8 @@ from .steps import (
 DEFAULTS: dict[str, dict[str, Any]] = {
     "type": {"threshold": 0.5},
     "imputation": {"threshold": 0.8, "agent_threshold": 0.6, "min_share": 0.3},
-    "cleaning": {"weight": 0.3},
-    "synonyms": {"weight": 0.7},
+    "cleaning": {"weight": 0.1},
+    "synonyms": {"weight": 0.4},
     "hypernym": {"weight": 0.3},
     "relations": {"weight": 0.3},
 }
