@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from eval.metrics import aupr, extraction_score, f1_at_threshold  # noqa: E402
 from shelfgraph.context import StepContext  # noqa: E402
-from shelfgraph.hybrid import blend  # noqa: E402
+from shelfgraph.hybrid import attribute_shares, blend  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
@@ -69,15 +68,13 @@ def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = 
     scored = known_attributes(validation)
     unlabelled = [record_to_product(r).model_copy(update={"attributes": {}}) for r in validation]
     found = [{e.attribute: e for e in f} for f in baseline.predict(unlabelled, wanted)]
-    by_type = Counter(p.product_type for p in products)
-    having = Counter((p.product_type, a) for p in products for a in p.attributes)
-    shares = {key: n / by_type[key[0]] for key, n in having.items()}
+    shares = attribute_shares(products)
     top = max(THRESHOLDS)
     questions = []
     for i, product in enumerate(unlabelled):
         given = {a: [e.value] for a, e in found[i].items() if e.confidence >= top}
         ask = [a for a in wanted[i] if a not in given
-               and (a in found[i] or shares.get((product.product_type, a), 0.0) >= min_share)]
+               and (a in found[i] or shares.get((product.product_type or "", a), 0.0) >= min_share)]
         if ask:
             questions.append((i, product.model_copy(update={"attributes": given}), ask))
     started = time.perf_counter()

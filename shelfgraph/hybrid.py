@@ -112,6 +112,13 @@ def blend(agent: float | None, baseline: float | None, weight: float) -> float |
     return weight * agent + (1 - weight) * baseline
 
 
+def attribute_shares(products: Sequence[Product]) -> dict[tuple[str, str], float]:
+    """(type, attribute) -> share of the type's products that have a value for it."""
+    by_type = Counter(p.product_type or "" for p in products)
+    having = Counter((p.product_type or "", a) for p in products for a, values in p.attributes.items() if values)
+    return {key: n / by_type[key[0]] for key, n in having.items()}
+
+
 def _unsure(extraction: Extraction | None, threshold: float) -> bool:
     return extraction is None or (extraction.confidence is not None and extraction.confidence < threshold)
 
@@ -142,9 +149,7 @@ class HybridImputation(_Hybrid, ImputationStep):
 
     def initialize(self, train: Sequence[Product]) -> None:
         super().initialize(train)
-        by_type = Counter(p.product_type or "" for p in train)
-        having = Counter((p.product_type or "", a) for p in train for a, values in p.attributes.items() if values)
-        self.shares = {key: n / by_type[key[0]] for key, n in having.items()}
+        self.shares = attribute_shares(train)
 
     def _worth_asking(self, product: Product, attribute: str, baseline: Extraction | None) -> bool:
         if baseline is not None or not self.shares:  # unsure, or nothing known to judge by
