@@ -117,18 +117,34 @@ class Fact(BaseModel):
     provenance: Provenance
 
     @property
-    def id(self) -> str:
-        """Hash of the triple and its provenance, without the run and the confidence."""
+    def key(self) -> bytes:
+        """The 16-byte hash of the triple and its provenance, without the run and the
+        confidence: what the ledger indexes. `id` is its text form."""
         p = self.provenance
         # Unit-separated fields, NUL for None: unambiguous and far cheaper than JSON on hot paths
         # (the first five are required strings; this runs once per fact stored).
-        text = "\x1f".join((self.subject, self.predicate, self.object, p.step, p.method, _part(p.model),
-                            _part(p.prompt), _part(p.source_field), _part(p.start), _part(p.end)))
-        return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+        text = "\x1f".join((self.subject, self.predicate, self.object, p.step, p.method,
+                            _NUL if p.model is None else p.model, _NUL if p.prompt is None else p.prompt,
+                            _NUL if p.source_field is None else p.source_field,
+                            _NUL if p.start is None else str(p.start), _NUL if p.end is None else str(p.end)))
+        return hashlib.sha256(text.encode("utf-8")).digest()[:16]
+
+    @property
+    def id(self) -> str:
+        return id_of_key(self.key)
 
 
-def _part(value: str | int | None) -> str:
-    return "\x00" if value is None else str(value)
+_NUL = "\x00"
+
+
+def id_of_key(key: bytes) -> str:
+    """A fact's key -> its id, the text form shown and exported: `sha256:` + 32 hex digits."""
+    return "sha256:" + key.hex()
+
+
+def key_of_id(fact_id: str) -> bytes:
+    """A fact's id -> the key the ledger indexes."""
+    return bytes.fromhex(fact_id.removeprefix("sha256:"))
 
 
 class Run(BaseModel):

@@ -3,6 +3,8 @@
 Facts are never deleted: a step marks them (`rejected` by cleaning, `retracted` when the
 input they came from changed) and every status change is kept in `fact_events`, so the
 history of the graph stays auditable. Writes go in batches inside one transaction.
+Facts are dictionary-encoded (`fact_rows` holds ids of interned terms and provenance); the
+view `facts` reads them back as text, for queries and for people.
 """
 
 from __future__ import annotations
@@ -16,13 +18,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .interning import InternTable
 from .migrations import migrate, pending
-from .models import PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode, attribute_predicate
+from .models import (PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode, attribute_predicate,
+                     id_of_key, key_of_id)
 
+# Columns of the `facts` view that make a Fact (the table `fact_rows` holds interned ids).
 _FACT_COLUMNS = (
-    "id, subject, predicate, object, confidence, status, step, method, model, prompt, "
+    "subject, predicate, object, confidence, status, step, method, model, prompt, "
     'source_field, start, "end", run_id'
 )
+_FACT_ROW_COLUMNS = 'key, subject, predicate, object, confidence, status, provenance, start, "end", created_at'
+# Subjects of active facts `predicate = value`, the value matched case-insensitively; the
+# value's term ids are looked up first so the (predicate, object) index is used.
+_SUBJECTS_WITH_VALUE = (
+    "SELECT DISTINCT s.text FROM fact_rows f JOIN terms s ON s.id = f.subject "
+    "WHERE f.predicate = (SELECT id FROM terms WHERE text = ?) "
+    "AND f.object IN (SELECT id FROM terms WHERE text = ? COLLATE NOCASE) AND f.status = 'active'"
+)
+_PROVENANCE_COLUMNS = ("step", "method", "model", "prompt", "source_field", "run_id")
 
 
 def new_run_id() -> str:
@@ -47,15 +61,22 @@ class Ledger:
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoint every ~40 MB of WAL, not every 4 MB: each checkpoint syncs and rewrites the
+            # index pages a batch touched, and at the default a big batch paid for one every commit.
+            self.db.execute("PRAGMA wal_autocheckpoint=10000")
         self.db.execute("PRAGMA busy_timeout=30000")
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot in big batches
         self._depth = 0
+        self._terms = InternTable(self.db, "terms", ("text",))
+        self._provenance = InternTable(self.db, "provenance", _PROVENANCE_COLUMNS)
         if read_only:
             behind = pending(self.db)
             if behind:
                 raise ValueError(f"{self.path}: schema is behind ({', '.join(behind)} not applied); "
                                  "open it once for writing, e.g. `shelfgraph stats`")
         else:
+            if sqlite3.sqlite_version_info < (3, 41):  # m002 converts text ids with unhex() (SQLite 3.41+)
+                self.db.create_function("unhex", 1, bytes.fromhex, deterministic=True)
             migrate(self.db)
 
     def __enter__(self) -> "Ledger":
@@ -77,6 +98,8 @@ class Ledger:
             yield
         except BaseException:
             self._depth -= 1
+            self._terms.forget()  # ids interned inside the undone transaction are gone
+            self._provenance.forget()
             self.db.execute("ROLLBACK" if self._depth == 0 else f"ROLLBACK TO {name}")
             raise
         self._depth -= 1
@@ -152,19 +175,13 @@ class Ledger:
 
     def products_with_value(self, attribute: str, value: str) -> list[str]:
         """Ids of products with an active fact `attribute = value` (case-insensitive)."""
-        rows = self.db.execute(
-            "SELECT DISTINCT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE "
-            "AND status='active' ORDER BY subject",
-            (attribute_predicate(attribute), value),
-        )
+        rows = self.db.execute(f"{_SUBJECTS_WITH_VALUE} ORDER BY 1", (attribute_predicate(attribute), value))
         return [r[0] for r in rows]
 
     def product_ids_by_type(self, type_name: str) -> list[str]:
         """Ids of products of a type: given in the catalogue or asserted by an active fact."""
         rows = self.db.execute(
-            "SELECT id FROM products WHERE product_type=? COLLATE NOCASE UNION "
-            "SELECT subject FROM facts WHERE predicate=? AND object=? COLLATE NOCASE "
-            "AND status='active' ORDER BY 1",
+            f"SELECT id FROM products WHERE product_type=? COLLATE NOCASE UNION {_SUBJECTS_WITH_VALUE} ORDER BY 1",
             (type_name, PRODUCT_TYPE, type_name),
         )
         return [r[0] for r in rows]
@@ -223,36 +240,37 @@ class Ledger:
     def add_facts(self, facts: Iterable[Fact]) -> int:
         """Store facts in one transaction; returns how many were new. A fact already stored
         (same id) is left as it is, unless it was retracted: then it becomes active again."""
+        facts = list(facts)
+        sources = [(p.step, p.method, p.model, p.prompt, p.source_field, p.run_id)
+                   for p in (fact.provenance for fact in facts)]
         now = time.time()
-        rows = []
-        for fact in facts:
-            p = fact.provenance
-            rows.append((fact.id, fact.subject, fact.predicate, fact.object, fact.confidence, fact.status,
-                         p.step, p.method, p.model, p.prompt, p.source_field, p.start, p.end, p.run_id, now))
         with self.atomic():
+            term = self._terms.ids(text for f in facts for text in (f.subject, f.predicate, f.object))
+            source = self._provenance.ids(sources)
+            rows = [(f.key, term[f.subject], term[f.predicate], term[f.object], f.confidence, f.status,
+                     source[s], f.provenance.start, f.provenance.end, now) for f, s in zip(facts, sources)]
             before = self.db.total_changes
             self.db.executemany(
-                f"INSERT OR IGNORE INTO facts ({_FACT_COLUMNS}, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR IGNORE INTO fact_rows ({_FACT_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             new = self.db.total_changes - before
             if new < len(rows):  # some were stored before: those retracted come back
-                self._reactivate({row[0]: row[13] for row in rows}, now)
+                self._reactivate({row[0]: f.provenance.run_id for row, f in zip(rows, facts)}, now)
         return new
 
-    def _reactivate(self, run_of: dict[str, str], now: float) -> None:
-        ids = list(run_of)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+    def _reactivate(self, run_of: dict[bytes, str], now: float) -> None:
+        keys = list(run_of)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
             marks = ",".join("?" * len(chunk))
             retracted = [r[0] for r in self.db.execute(
-                f"SELECT id FROM facts WHERE status='retracted' AND id IN ({marks})", chunk)]
-            for fact_id in retracted:
-                self.db.execute("UPDATE facts SET status='active', status_run_id=? WHERE id=?",
-                                (run_of[fact_id], fact_id))
+                f"SELECT key FROM fact_rows WHERE status='retracted' AND key IN ({marks})", chunk)]
+            for key in retracted:
+                self.db.execute("UPDATE fact_rows SET status='active', status_run_id=? WHERE key=?",
+                                (run_of[key], key))
                 self.db.execute("INSERT INTO fact_events VALUES (?, 'active', ?, 'asserted again', ?)",
-                                (fact_id, run_of[fact_id], now))
+                                (id_of_key(key), run_of[key], now))
 
     def set_status(
         self, fact_ids: Sequence[str], status: FactStatus, run_id: str, reason: str | None = None,
@@ -267,8 +285,8 @@ class Ledger:
         with self.atomic():
             for fact_id in fact_ids:
                 cursor = self.db.execute(
-                    f"UPDATE facts SET status=?, status_run_id=? WHERE id=? AND {condition}",
-                    (status, run_id, fact_id, status if only_from is None else only_from),
+                    f"UPDATE fact_rows SET status=?, status_run_id=? WHERE key=? AND {condition}",
+                    (status, run_id, key_of_id(fact_id), status if only_from is None else only_from),
                 )
                 if cursor.rowcount:
                     changed += 1
@@ -298,7 +316,7 @@ class Ledger:
                 clauses.append(f"{column} = ?")
                 args.append(value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.db.execute(f"SELECT {_FACT_COLUMNS} FROM facts{where} ORDER BY rowid", args)
+        rows = self.db.execute(f"SELECT {_FACT_COLUMNS} FROM facts{where} ORDER BY seq", args)
         return [_fact_from_row(row) for row in rows]
 
     def fact_history(self, fact_id: str) -> list[dict[str, Any]]:
@@ -311,10 +329,10 @@ class Ledger:
     def stats(self) -> dict[str, Any]:
         """Counts a person reads first: products, types, facts by predicate and status."""
         one = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
-        by_status = dict(self.db.execute("SELECT status, COUNT(*) FROM facts GROUP BY status"))
+        by_status = dict(self.db.execute("SELECT status, COUNT(*) FROM fact_rows GROUP BY status"))
         by_predicate = dict(
-            self.db.execute("SELECT predicate, COUNT(*) FROM facts WHERE status='active' "
-                            "GROUP BY predicate ORDER BY COUNT(*) DESC")
+            self.db.execute("SELECT t.text, COUNT(*) FROM fact_rows f JOIN terms t ON t.id = f.predicate "
+                            "WHERE f.status='active' GROUP BY f.predicate ORDER BY COUNT(*) DESC")
         )
         types = one(
             "SELECT COUNT(*) FROM (SELECT lower(product_type) FROM products WHERE product_type "
@@ -343,7 +361,7 @@ class Ledger:
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:
-    (_, subject, predicate, obj, confidence, status, step, method, model, prompt, field, start,
+    (subject, predicate, obj, confidence, status, step, method, model, prompt, field, start,
      end, run_id) = row
     return Fact(
         subject=subject, predicate=predicate, object=obj, confidence=confidence, status=status,

@@ -134,7 +134,7 @@ def test_hostile_questions_change_nothing_in_the_store(demo_store: Path, session
         result = runner.invoke(app, ["ask", question, "--store", str(demo_store), "--no-llm"])
         assert result.exit_code == 0, result.output
     with pytest.raises(sqlite3.OperationalError):  # the connection itself cannot write
-        session.graph.db.execute("DELETE FROM facts")
+        session.graph.db.execute("DELETE FROM fact_rows")
     assert digest(demo_store) == before
     with Ledger(demo_store) as ledger:
         assert ledger.stats() == stats_before

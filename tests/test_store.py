@@ -20,9 +20,9 @@ def test_ledger_uses_wal_and_records_migrations(tmp_path):
     with Ledger(tmp_path / "g.db") as ledger:
         assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = [r[0] for r in ledger.db.execute("SELECT name FROM _migrations")]
-    assert names == ["m001_initial"]
+    assert names == ["m001_initial", "m002_dictionary_encoded_facts"]
     with Ledger(tmp_path / "g.db") as ledger:  # reopening applies nothing twice
-        assert ledger.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == 1
+        assert ledger.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == 2
 
 
 def test_same_fact_twice_is_stored_once_whatever_the_run(tmp_path):
@@ -105,7 +105,7 @@ def test_another_connection_reads_while_a_batch_is_open(tmp_path):
     with Ledger(path) as ledger:
         ledger.add_facts([_fact("Illy")])
         with ledger.atomic():
-            ledger.db.execute("UPDATE facts SET confidence = 0.1")
+            ledger.db.execute("UPDATE fact_rows SET confidence = 0.1")
             reader = sqlite3.connect(path)
             assert reader.execute("SELECT confidence FROM facts").fetchone()[0] == 0.9  # WAL snapshot
             reader.close()
@@ -138,5 +138,42 @@ def test_read_only_ledger_refuses_a_missing_file_or_an_old_schema(tmp_path):
         Ledger(tmp_path / "absent.db", read_only=True)
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE facts (id TEXT)").connection.close()
-    with pytest.raises(ValueError, match="m001_initial not applied"):
+    with pytest.raises(ValueError, match="m001_initial, m002_dictionary_encoded_facts not applied"):
         Ledger(old, read_only=True)
+
+
+def test_a_ledger_written_before_dictionary_encoding_migrates_with_its_facts_and_ids(tmp_path):
+    from shelfgraph.migrations import MIGRATIONS, migrate
+
+    path = tmp_path / "old.db"
+    kept, rejected = _fact("Lavazza"), _fact("Illy")
+    rejected.provenance.model = "crf"
+    db = sqlite3.connect(path, isolation_level=None)
+    migrate(db, MIGRATIONS[:1])  # the schema as m001 shipped it, facts written as it wrote them
+    for fact, status in ((kept, "active"), (rejected, "rejected")):
+        p = fact.provenance
+        db.execute("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (fact.id, fact.subject, fact.predicate, fact.object, fact.confidence, status, p.step,
+                    p.method, p.model, p.prompt, p.source_field, p.start, p.end, p.run_id, None, 1.0))
+    db.close()
+    with Ledger(path) as ledger:
+        assert ledger.facts(status=None) == [kept, rejected.model_copy(update={"status": "rejected"})]
+        assert ledger.add_facts([kept, rejected]) == 0  # same ids: already stored
+        assert ledger.set_status([kept.id], "retracted", run_id="r2") == 1
+        assert ledger.products_with_value("Brand", "illy") == []  # rejected
+        assert ledger.stats()["facts"]["by_status"] == {"rejected": 1, "retracted": 1}
+
+
+def test_terms_from_an_undone_transaction_or_another_writer_are_never_confused(tmp_path):
+    """Subjects and values are interned to ids cached per connection: an id undone by a rollback
+    may be handed out again, and another connection adds terms this one has not seen."""
+    path = tmp_path / "g.db"
+    with Ledger(path) as ledger:
+        with pytest.raises(RuntimeError), ledger.atomic():
+            ledger.add_facts([_fact("Kimbo")])
+            raise RuntimeError("step failed")
+        with Ledger(path) as other:
+            other.add_facts([_fact("Segafredo")])  # may take the id "Kimbo" had
+        ledger.add_facts([_fact("Illy"), _fact("Kimbo")])
+        assert [f.object for f in ledger.facts()] == ["Segafredo", "Illy", "Kimbo"]
+        assert ledger.products_with_value("Brand", "KIMBO") == ["p1"]
