@@ -55,7 +55,7 @@ def run(facts: int, batch: int, store: Path) -> dict:
     for suffix in ("", "-wal", "-shm"):
         Path(str(store) + suffix).unlink(missing_ok=True)
     with Ledger(store) as ledger:
-        insert_seconds = 0.0  # time inside add_facts only: making the synthetic facts is not the store's work
+        insert_seconds = 0.0  # add_facts and the final checkpoint: making the synthetic facts is not the store's work
         started = time.perf_counter()
         buffer = []
         for fact in synthetic_facts(facts):
