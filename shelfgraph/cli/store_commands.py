@@ -84,6 +84,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A product's text and every fact about it, with provenance and evidence."""
+    from ..models import product_subject
     from ..store import Ledger
 
     _require(store)
@@ -92,7 +93,7 @@ def show(
         if product is None:
             typer.echo(f"no product {product_id!r} in {store}", err=True)
             raise typer.Exit(1)
-        facts = ledger.facts(subject=product_id, status=None if all_statuses else "active")
+        facts = ledger.facts(subject=product_subject(product_id), status=None if all_statuses else "active")
     if as_json:
         typer.echo(json.dumps({"product": product.model_dump(),
                                "facts": [dict(id=f.id, **f.model_dump()) for f in facts]}))
