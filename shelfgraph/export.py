@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -64,8 +65,21 @@ def export(ledger: Ledger, fmt: ExportFormat, out: Path, include_all: bool = Fal
     if fmt == "neo4j-csv":
         return _neo4j(ledger, out, include_all)
     graph = to_rdf(ledger, include_all)
-    graph.serialize(destination=str(out), format="turtle" if fmt == "turtle" else "json-ld")
+    if fmt == "turtle":
+        out.write_text(_escape_controls(graph.serialize(format="turtle")), encoding="utf-8")
+    else:  # JSON escapes control characters itself
+        graph.serialize(destination=str(out), format="json-ld")
     return [out]
+
+
+# Control characters but tab and newline: rdflib writes them raw into Turtle literals, where a
+# NUL ends the text for many tools. They can only be in literals (IRIs are percent-encoded),
+# where rdflib escapes every backslash, so `\uXXXX` always reads back as the same character.
+_TURTLE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(turtle: str) -> str:
+    return _TURTLE_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04X}", turtle)
 
 
 # ------------------------------------------------------------------ RDF
