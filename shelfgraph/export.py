@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
 from .models import (
     APPLICABLE,
+    ATTRIBUTE_NODE_PREFIX,
     ATTRIBUTE_PREFIX,
     BROADER,
     IMPORTANCE_PREFIX,
     PRODUCT_TYPE,
     SAME_AS,
+    TAXONOMY_PREFIX,
+    TYPE_PREFIX,
+    VALUE_PREFIX,
     Fact,
+    node_label,
+    product_id_of,
+    product_subject,
     type_subject,
+    value_subject,
 )
 from .store import Ledger
 
@@ -56,8 +65,21 @@ def export(ledger: Ledger, fmt: ExportFormat, out: Path, include_all: bool = Fal
     if fmt == "neo4j-csv":
         return _neo4j(ledger, out, include_all)
     graph = to_rdf(ledger, include_all)
-    graph.serialize(destination=str(out), format="turtle" if fmt == "turtle" else "json-ld")
+    if fmt == "turtle":
+        out.write_text(_escape_controls(graph.serialize(format="turtle")), encoding="utf-8")
+    else:  # JSON escapes control characters itself
+        graph.serialize(destination=str(out), format="json-ld")
     return [out]
+
+
+# Control characters but tab and newline: rdflib writes them raw into Turtle literals, where a
+# NUL ends the text for many tools. They can only be in literals (IRIs are percent-encoded),
+# where rdflib escapes every backslash, so `\uXXXX` always reads back as the same character.
+_TURTLE_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(turtle: str) -> str:
+    return _TURTLE_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04X}", turtle)
 
 
 # ------------------------------------------------------------------ RDF
@@ -65,12 +87,18 @@ def _iri(kind: str, key: str) -> str:
     return f"{BASE}{kind}/{quote(key, safe='')}"
 
 
-def node_iri(subject: str) -> str:
-    """IRI of a fact's subject/object node id: products, types, values, taxonomy nodes."""
-    kind, sep, rest = subject.partition(":")
-    if sep and kind in ("type", "value"):
-        return _iri(kind, rest)
-    return _iri("product", subject)
+def node_iri(node_id: str) -> str:
+    """IRI of a node id of the ledger: a type, a value or a product, each in its own namespace
+    (a product id that looks like another node's is escaped: `models.product_subject`)."""
+    for kind, prefix in (("type", TYPE_PREFIX), ("value", VALUE_PREFIX)):
+        if node_id.startswith(prefix):
+            return _iri(kind, node_id[len(prefix):])
+    return _iri("product", product_id_of(node_id))
+
+
+def _is_product_fact(fact: Fact) -> bool:
+    """Facts about a product, told by their predicate, never by the look of the subject."""
+    return fact.predicate == PRODUCT_TYPE or fact.predicate.startswith(ATTRIBUTE_PREFIX)
 
 
 def to_rdf(ledger: Ledger, include_all: bool = False):
@@ -84,7 +112,7 @@ def to_rdf(ledger: Ledger, include_all: bool = False):
         g.bind(prefix, ns)
 
     for product in ledger.products():
-        p = URIRef(node_iri(product.id))
+        p = URIRef(_iri("product", product.id))
         g.add((p, RDF.type, schema.Product))
         g.add((p, schema.productID, Lit(product.id)))
         g.add((p, schema.name, Lit(product.title)))
@@ -104,7 +132,8 @@ def to_rdf(ledger: Ledger, include_all: bool = False):
         return c
 
     for fact in ledger.facts(status=None if include_all else "active"):
-        s = URIRef(node_iri(fact.subject))
+        s = URIRef(_iri("product", product_id_of(fact.subject)) if _is_product_fact(fact)
+                   else node_iri(fact.subject))
         if fact.predicate.startswith(ATTRIBUTE_PREFIX):
             value = BNode()
             g.add((s, schema.additionalProperty, value))
@@ -119,7 +148,7 @@ def to_rdf(ledger: Ledger, include_all: bool = False):
             predicate, obj = SKOS.broader, URIRef(_iri("taxonomy", fact.object))
         elif fact.predicate == SAME_AS:
             predicate, obj = SKOS.exactMatch, URIRef(node_iri(fact.object))
-            g.add((obj, SKOS.altLabel, Lit(fact.subject.split(":")[-1])))
+            g.add((obj, SKOS.altLabel, Lit(node_label(fact.subject))))
         elif fact.predicate == APPLICABLE:
             predicate, obj = sg.applicableAttribute, Lit(fact.object)
         elif fact.predicate.startswith(IMPORTANCE_PREFIX):
@@ -161,35 +190,16 @@ def _neo4j(ledger: Ledger, folder: Path, include_all: bool) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     nodes: dict[str, tuple[str, str]] = {}  # id -> (name, label)
     for product in ledger.products():
-        nodes[product.id] = (product.title, "Product")
+        nodes[product_subject(product.id)] = (product.title, "Product")
     for node in ledger.taxonomy_nodes():
-        nodes[f"taxonomy:{node.id}"] = (node.name, "Category")
+        nodes[TAXONOMY_PREFIX + node.id] = (node.name, "Category")
     relationships = []
     for fact in ledger.facts(status=None if include_all else "active"):
-        start, rel = fact.subject, fact.predicate.upper()
-        if fact.predicate.startswith(ATTRIBUTE_PREFIX):
-            attribute = fact.predicate[len(ATTRIBUTE_PREFIX):]
-            end, rel = f"value:{attribute}:{fact.object}", "HAS_VALUE"
-            nodes.setdefault(end, (fact.object, "Value"))
-        elif fact.predicate == PRODUCT_TYPE:
-            end, rel = type_subject(fact.object), "HAS_TYPE"
-            nodes.setdefault(end, (fact.object, "ProductType"))
-        elif fact.predicate == BROADER:
-            end = f"taxonomy:{fact.object}"
-        elif fact.predicate == APPLICABLE:
-            end = f"attribute:{fact.object}"
-            nodes.setdefault(end, (fact.object, "Attribute"))
-        elif fact.predicate.startswith(IMPORTANCE_PREFIX):
-            end, rel = f"attribute:{fact.predicate[len(IMPORTANCE_PREFIX):]}", "IMPORTANCE"
-            nodes.setdefault(end, (end.split(":", 1)[1], "Attribute"))
-        else:
-            end = fact.object
-        for node_id in (start, end):
-            kind = node_id.split(":", 1)[0]
-            nodes.setdefault(node_id, (node_id.split(":")[-1], {"type": "ProductType", "value": "Value"}
-                                       .get(kind, "Node")))
+        start, end, rel = _neo4j_edge(fact)
+        for node_id, name, label in (start, end):
+            nodes.setdefault(node_id, (name, label))
         p = fact.provenance
-        relationships.append([start, end, rel, fact.confidence, fact.status, p.step, p.method, p.model,
+        relationships.append([start[0], end[0], rel, fact.confidence, fact.status, p.step, p.method, p.model,
                               p.prompt, p.source_field, p.start, p.end, p.run_id, fact.id])
     nodes_file, rels_file = folder / "nodes.csv", folder / "relationships.csv"
     with nodes_file.open("w", newline="", encoding="utf-8") as handle:
@@ -201,3 +211,35 @@ def _neo4j(ledger: Ledger, folder: Path, include_all: bool) -> list[Path]:
         writer.writerow([":START_ID", ":END_ID", ":TYPE", *_REL_FIELDS])
         writer.writerows(["" if v is None else v for v in row] for row in relationships)
     return [nodes_file, rels_file]
+
+
+_Node = tuple[str, str, str]  # id, name, label
+
+
+def _neo4j_edge(fact: Fact) -> tuple[_Node, _Node, str]:
+    """A fact as (start node, end node, relationship type). What each node is follows from the
+    predicate, so a product never becomes a type, a value or a category."""
+    predicate = fact.predicate
+    if _is_product_fact(fact):
+        product_id = product_id_of(fact.subject)
+        start = (product_subject(product_id), product_id, "Product")
+        if predicate == PRODUCT_TYPE:
+            return start, (type_subject(fact.object), fact.object, "ProductType"), "HAS_TYPE"
+        attribute = predicate[len(ATTRIBUTE_PREFIX):]
+        return start, (value_subject(attribute, fact.object), fact.object, "Value"), "HAS_VALUE"
+    start = _ledger_node(fact.subject)
+    if predicate == BROADER:
+        return start, (TAXONOMY_PREFIX + fact.object, fact.object, "Category"), predicate.upper()
+    if predicate == APPLICABLE:
+        return start, (ATTRIBUTE_NODE_PREFIX + fact.object, fact.object, "Attribute"), predicate.upper()
+    if predicate.startswith(IMPORTANCE_PREFIX):
+        attribute = predicate[len(IMPORTANCE_PREFIX):]
+        return start, (ATTRIBUTE_NODE_PREFIX + attribute, attribute, "Attribute"), "IMPORTANCE"
+    return start, _ledger_node(fact.object), predicate.upper()
+
+
+def _ledger_node(node_id: str) -> _Node:
+    """A type or value node of the ledger (synonyms, a type's relations) by its namespace."""
+    label = ("ProductType" if node_id.startswith(TYPE_PREFIX) else
+             "Value" if node_id.startswith(VALUE_PREFIX) else "Product")
+    return node_id, node_label(node_id), label

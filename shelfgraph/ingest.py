@@ -28,6 +28,7 @@ from .models import (
     TextSnippet,
     attribute_predicate,
     content_hash,
+    product_subject,
 )
 from .labelled import oa_mine_record, record_to_product, wdc_pave_record
 from .store import Ledger
@@ -224,8 +225,10 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row
 
 
-def read_products(path: Path, fmt: Format) -> Iterator[Product | RejectedRow]:
-    """Products of a catalogue file; each bad row becomes a RejectedRow (file, line, reason)."""
+def read_products(path: Path, fmt: Format, seen: dict[str, str] | None = None) -> Iterator[Product | RejectedRow]:
+    """Products of a catalogue file; each bad row becomes a RejectedRow (file, line, reason).
+    `seen` (product id -> "file:line" of its row, filled while reading) spans the files of one
+    batch: a row repeating an id is rejected, so the first row is the one stored."""
     convert = _PRODUCT_READERS[fmt]
     rows = {"catalog-csv": _csv_rows, "catalog-parquet": _parquet_rows}.get(fmt, _json_rows)(path)
     for item in rows:
@@ -237,6 +240,11 @@ def read_products(path: Path, fmt: Format) -> Iterator[Product | RejectedRow]:
             product = convert(record)
         except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
             yield RejectedRow(file=str(path), line=number, reason=_reason(err),
+                              raw=json.dumps(record, default=str)[:500])
+            continue
+        if seen is not None and seen.setdefault(product.id, f"{path}:{number}") != f"{path}:{number}":
+            yield RejectedRow(file=str(path), line=number,
+                              reason=f"duplicate product id {product.id!r} (first at {seen[product.id]})",
                               raw=json.dumps(record, default=str)[:500])
             continue
         yield product.model_copy(update={"source": f"{path.name}:{number}"})
@@ -263,7 +271,7 @@ def gold_facts(product: Product, run_id: str) -> list[Fact]:
     """The catalogue's own values as the graph's starting facts, located in the text."""
     facts = []
     if product.product_type:
-        facts.append(Fact(subject=product.id, predicate=PRODUCT_TYPE, object=product.product_type,
+        facts.append(Fact(subject=product_subject(product.id), predicate=PRODUCT_TYPE, object=product.product_type,
                           confidence=1.0,
                           provenance=Provenance(step="ingest", method="gold", run_id=run_id,
                                                 source_field="catalogue")))
@@ -276,7 +284,7 @@ def gold_facts(product: Product, run_id: str) -> list[Fact]:
                     field = name
                     break
             facts.append(Fact(
-                subject=product.id, predicate=attribute_predicate(attribute), object=value,
+                subject=product_subject(product.id), predicate=attribute_predicate(attribute), object=value,
                 confidence=1.0,
                 provenance=Provenance(step="ingest", method="gold", run_id=run_id, source_field=field,
                                       start=span[0] if span else None, end=span[1] if span else None),
@@ -372,8 +380,10 @@ def _read_taxonomy_csv(path: Path) -> list[TaxonomyNode]:
 
 
 # ---------------------------------------------------------------- into the ledger
-def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500) -> IngestReport:
-    """Ingest one file of any supported format; bad rows are reported, the rest stored."""
+def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
+                seen: dict[str, str] | None = None) -> IngestReport:
+    """Ingest one file of any supported format; bad rows are reported, the rest stored.
+    `seen`: the product ids of the batch read so far (see `read_products`)."""
     fmt = detect_format(path)
     report = IngestReport(file=str(path), format=fmt)
     if fmt in TAXONOMY_FORMATS:
@@ -383,7 +393,7 @@ def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500) 
         _ingest_texts(ledger, path, report, run_id)
         return report
     batch: list[Product] = []
-    for item in read_products(path, fmt):
+    for item in read_products(path, fmt, seen):
         if isinstance(item, RejectedRow):
             report.rejected.append(item)
             continue
@@ -405,7 +415,8 @@ def _store_products(ledger: Ledger, products: list[Product], run_id: str, report
         report.facts += ledger.add_facts(f for p in products for f in facts[p.id])
         for product_id in changed:  # a changed record no longer says what it used to
             current = {f.id for f in facts[product_id]}
-            stale = [f.id for f in ledger.facts(subject=product_id, step="ingest") if f.id not in current]
+            stale = [f.id for f in ledger.facts(subject=product_subject(product_id), step="ingest")
+                     if f.id not in current]
             ledger.set_status(stale, "retracted", run_id, reason="ingest: the record changed")
     report.products += len(products)
     report.product_ids += [p.id for p in products]
@@ -439,7 +450,9 @@ def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str)
 
 
 def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str) -> list[IngestReport]:
-    return [ingest_file(ledger, Path(p), run_id) for p in paths]
+    """Ingest the files of one batch; a product id may appear once in the whole batch."""
+    seen: dict[str, str] = {}
+    return [ingest_file(ledger, Path(p), run_id, seen=seen) for p in paths]
 
 
 def rejected_rows_path(store: Path) -> Path:

@@ -28,9 +28,47 @@ def attribute_predicate(attribute: str) -> str:
     return f"{ATTRIBUTE_PREFIX}{attribute}"
 
 
+# Node ids. Types, attribute values, taxonomy nodes and attributes are nodes named by a
+# prefix; a product's node id is its own id, so the facts of every ordinary product keep the
+# subject (and the fact ids) they always had. A product id that starts with a reserved prefix
+# is escaped with `product:`, so no catalogue row can take over another node's facts.
+PRODUCT_PREFIX = "product:"
+TYPE_PREFIX = "type:"
+VALUE_PREFIX = "value:"
+TAXONOMY_PREFIX = "taxonomy:"  # taxonomy nodes and attributes are nodes only in exports
+ATTRIBUTE_NODE_PREFIX = "attribute:"
+RESERVED_PREFIXES = (TYPE_PREFIX, VALUE_PREFIX, TAXONOMY_PREFIX, ATTRIBUTE_NODE_PREFIX, PRODUCT_PREFIX)
+
+
+def product_subject(product_id: str) -> str:
+    """The node id a product's facts are stated about (its id, escaped when reserved)."""
+    return PRODUCT_PREFIX + product_id if product_id.startswith(RESERVED_PREFIXES) else product_id
+
+
+def product_id_of(subject: str) -> str:
+    """The product id of a product fact's subject: the inverse of `product_subject`."""
+    return subject.removeprefix(PRODUCT_PREFIX)
+
+
 def type_subject(type_name: str) -> str:
     """Subject id of a product type: types are graph nodes of their own."""
-    return f"type:{normalise_label(type_name)}"
+    return f"{TYPE_PREFIX}{normalise_label(type_name)}"
+
+
+def value_subject(attribute: str, value: str) -> str:
+    """Node id of an attribute value (synonym facts are about values). `%` and `:` in the
+    attribute are percent-escaped, so the first `:` after the prefix always ends the attribute
+    ("a:b" = "c" and "a" = "b:c" were one node before); other attributes read as they always did."""
+    return f"{VALUE_PREFIX}{attribute.replace('%', '%25').replace(':', '%3A')}:{value}"
+
+
+def node_label(node_id: str) -> str:
+    """What a node id names, for people: a type's name, a value's text, a product's id."""
+    if node_id.startswith(TYPE_PREFIX):
+        return node_id[len(TYPE_PREFIX):]
+    if node_id.startswith(VALUE_PREFIX):
+        return node_id[len(VALUE_PREFIX):].partition(":")[2]
+    return product_id_of(node_id)
 
 
 def normalise_label(text: str) -> str:
@@ -121,12 +159,18 @@ class Fact(BaseModel):
         """The 16-byte hash of the triple and its provenance, without the run and the
         confidence: what the ledger indexes. `id` is its text form."""
         p = self.provenance
-        # Unit-separated fields, NUL for None: unambiguous and far cheaper than JSON on hot paths
-        # (the first five are required strings; this runs once per fact stored).
+        # Unit-separated fields, NUL for None: far cheaper than JSON on hot paths (this runs once
+        # per fact stored). It reads back unambiguously unless a field holds \x1f or an optional
+        # field is "\x00" itself; such a fact is hashed as canonical JSON of its fields instead.
+        # JSON writes every control character as an escape, so its text never holds \x1f, while
+        # the joined form always holds nine: the two cannot meet, and other facts keep their ids.
         text = "\x1f".join((self.subject, self.predicate, self.object, p.step, p.method,
                             _NUL if p.model is None else p.model, _NUL if p.prompt is None else p.prompt,
                             _NUL if p.source_field is None else p.source_field,
                             _NUL if p.start is None else str(p.start), _NUL if p.end is None else str(p.end)))
+        if text.count("\x1f") != 9 or _NUL in (p.model, p.prompt, p.source_field):
+            text = canonical_json([self.subject, self.predicate, self.object, p.step, p.method, p.model,
+                                   p.prompt, p.source_field, p.start, p.end])
         return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
     @property

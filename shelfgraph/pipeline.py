@@ -35,7 +35,9 @@ from .models import (
     attribute_predicate,
     content_hash,
     normalise_label,
+    product_subject,
     type_subject,
+    value_subject,
 )
 from .steps import Pair, RelationQuery, StepKind, Triple
 from .store import Ledger
@@ -116,8 +118,8 @@ def process_type(step: Any, payloads: Sequence[dict], run_id: str, options: dict
     for product, found in zip(products, step.predict(products)):
         facts = []
         if found is not None and found.value.strip():
-            facts.append(Fact(subject=product.id, predicate=PRODUCT_TYPE, object=normalise_label(found.value),
-                              confidence=found.confidence,
+            facts.append(Fact(subject=product_subject(product.id), predicate=PRODUCT_TYPE,
+                              object=normalise_label(found.value), confidence=found.confidence,
                               provenance=_provenance(step, "type", run_id, source_field=found.field,
                                                      start=found.start, end=found.end)))
         outputs.append(UnitOutput(key=product.id, facts=facts))
@@ -166,7 +168,8 @@ def process_imputation(step: Any, payloads: Sequence[dict], run_id: str, options
         for extraction in found:
             if extraction.attribute not in wanted or not _grounded(product, extraction):
                 continue
-            facts.append(Fact(subject=product.id, predicate=attribute_predicate(extraction.attribute),
+            facts.append(Fact(subject=product_subject(product.id),
+                              predicate=attribute_predicate(extraction.attribute),
                               object=extraction.value, confidence=extraction.confidence,
                               provenance=_provenance(step, "imputation", run_id, source_field=extraction.field,
                                                      start=extraction.start, end=extraction.end)))
@@ -216,7 +219,7 @@ def process_synonyms(step: Any, payloads: Sequence[dict], run_id: str, options: 
 
 
 def _synonym_node(pair: Pair, label: str) -> str:
-    return type_subject(label) if pair.kind == "type" else f"value:{pair.attribute}:{label}"
+    return type_subject(label) if pair.kind == "type" else value_subject(pair.attribute or "", label)
 
 
 PROCESSORS: dict[StepKind, Callable[..., list[UnitOutput]]] = {
@@ -256,7 +259,8 @@ class Build:
 
     def types_of(self, product: Product) -> list[str]:
         names = [normalise_label(product.product_type)] if product.product_type else []
-        names += [f.object for f in self.ledger.facts(subject=product.id, predicate=PRODUCT_TYPE)
+        names += [f.object for f in self.ledger.facts(subject=product_subject(product.id),
+                                                      predicate=PRODUCT_TYPE)
                   if f.provenance.step != "ingest"]
         return list(dict.fromkeys(names))
 
@@ -311,7 +315,8 @@ class Build:
         for product in self.products():
             # What the catalogue states counts even when cleaning rejected it: imputation must
             # not read cleaning's output, or a re-run would never settle.
-            have = {f.predicate[len(ATTRIBUTE_PREFIX):] for f in self.ledger.facts(subject=product.id, status=None)
+            facts = self.ledger.facts(subject=product_subject(product.id), status=None)
+            have = {f.predicate[len(ATTRIBUTE_PREFIX):] for f in facts
                     if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.provenance.step == "ingest"
                     and f.status != "retracted"}
             wanted = sorted({a for t in self.types_of(product) for a in self.applicable(t)} - have)
@@ -322,7 +327,7 @@ class Build:
     def _units_cleaning(self) -> list[tuple[str, dict]]:
         units = []
         for product in self.products():
-            facts = [f for f in self.ledger.facts(subject=product.id, status=None)
+            facts = [f for f in self.ledger.facts(subject=product_subject(product.id), status=None)
                      if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.status != "retracted"]
             triples = sorted((f.id, f.predicate[len(ATTRIBUTE_PREFIX):], f.object) for f in facts)
             if triples:
@@ -334,7 +339,7 @@ class Build:
 
         values: dict[str, set[str]] = defaultdict(set)
         for product in self.products():
-            for fact in self.ledger.facts(subject=product.id):
+            for fact in self.ledger.facts(subject=product_subject(product.id)):
                 if fact.predicate.startswith(ATTRIBUTE_PREFIX):
                     values[fact.predicate[len(ATTRIBUTE_PREFIX):]].add(fact.object)
         groups = {f"value:{a}": ("value", a, v) for a, v in values.items()}

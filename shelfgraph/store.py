@@ -20,8 +20,17 @@ from typing import Any
 
 from .interning import InternTable
 from .migrations import migrate, pending
-from .models import (PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode, attribute_predicate,
-                     id_of_key, key_of_id)
+from .models import (PRODUCT_PREFIX, PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode,
+                     attribute_predicate, id_of_key, key_of_id)
+
+
+def product_id_sql(subject: str) -> str:
+    """`models.product_id_of` as an SQL expression over the column `subject`, for queries that
+    join the subjects of product facts to the products table."""
+    n = len(PRODUCT_PREFIX)
+    return (f"CASE WHEN substr({subject}, 1, {n}) = '{PRODUCT_PREFIX}' THEN substr({subject}, {n + 1}) "
+            f"ELSE {subject} END")
+
 
 # Columns of the `facts` view that make a Fact (the table `fact_rows` holds interned ids).
 _FACT_COLUMNS = (
@@ -29,10 +38,10 @@ _FACT_COLUMNS = (
     'source_field, start, "end", run_id'
 )
 _FACT_ROW_COLUMNS = 'key, subject, predicate, object, confidence, status, provenance, start, "end", created_at'
-# Subjects of active facts `predicate = value`, the value matched case-insensitively; the
+# Products of active facts `predicate = value`, the value matched case-insensitively; the
 # value's term ids are looked up first so the (predicate, object) index is used.
 _SUBJECTS_WITH_VALUE = (
-    "SELECT DISTINCT s.text FROM fact_rows f JOIN terms s ON s.id = f.subject "
+    f"SELECT DISTINCT {product_id_sql('s.text')} FROM fact_rows f JOIN terms s ON s.id = f.subject "
     "WHERE f.predicate = (SELECT id FROM terms WHERE text = ?) "
     "AND f.object IN (SELECT id FROM terms WHERE text = ? COLLATE NOCASE) AND f.status = 'active'"
 )

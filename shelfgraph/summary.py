@@ -9,6 +9,8 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from .terminal import safe_markup
+
     console = Console()
     increase = summary["facts_increase_percent"]
     console.print(
@@ -23,20 +25,21 @@ def print_summary(summary: dict[str, Any]) -> None:
     if summary["placements"]:
         table = Table("new type", "placed under", title="New product types")
         for name, path in list(summary["placements"].items())[:15]:
-            table.add_row(name, path or "[dim]not placed[/]")
+            table.add_row(safe_markup(name), safe_markup(path) if path else "[dim]not placed[/]")
         if len(summary["placements"]) > 15:
             table.add_row(f"... {len(summary['placements']) - 15} more", "")
         console.print(table)
     if summary["applicable_attributes"]:
         table = Table("type", "applicable attributes", title="Relation discovery")
         for name, attributes in list(summary["applicable_attributes"].items())[:12]:
-            table.add_row(name, ", ".join(attributes))
+            table.add_row(safe_markup(name), safe_markup(", ".join(attributes)))
         console.print(table)
     if summary["synonym_groups"]:
-        console.print("Synonym groups: " + "; ".join(" = ".join(g) for g in summary["synonym_groups"][:8]))
+        groups = "; ".join(" = ".join(g) for g in summary["synonym_groups"][:8])
+        console.print("Synonym groups: " + safe_markup(groups))
     table = Table("step", "method", "units", "done", "skipped", "facts added", "retracted", "flagged", "seconds",
                   title="Steps")
     for step in summary["steps"]:
-        table.add_row(step["step"], step["method"], *(str(step[k]) for k in
+        table.add_row(step["step"], safe_markup(step["method"]), *(str(step[k]) for k in
                       ("units", "done", "skipped", "facts_added", "retracted", "flagged", "seconds")))
     console.print(table)

@@ -36,7 +36,9 @@ def open_session(store: Path, index_dir: Path | None, llm: str, model: str | Non
 
 
 def _print(answer, as_json: bool) -> None:
-    typer.echo(answer.model_dump_json(indent=2) if as_json else answer.text)
+    from shelfgraph.terminal import safe_text
+
+    typer.echo(answer.model_dump_json(indent=2) if as_json else safe_text(answer.text, multiline=True))
 
 
 def ask(

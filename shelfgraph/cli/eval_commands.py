@@ -79,6 +79,7 @@ def compare(
 ) -> None:
     """Metric deltas (B - A) and the examples whose prediction changed."""
     from eval.runs import compare_runs, load_run
+    from shelfgraph.terminal import safe_text
 
     try:
         diff = compare_runs(load_run(run_a, runs_dir), load_run(run_b, runs_dir))
@@ -97,14 +98,14 @@ def compare(
     for change in diff["changed"][:show]:
         a, b = change["a"], change["b"]
         label = change["row"].get("title") or change["row"].get("text") or ""
-        typer.echo(f"- {change['key']}: {label}")
+        typer.echo(safe_text(f"- {change['key']}: {label}"))
         if isinstance(a, dict) and isinstance(b, dict):
             for key in dict.fromkeys([*a, *b]):
                 if a.get(key) != b.get(key):
                     gold = (change["gold"] or {}).get(key) if isinstance(change["gold"], dict) else None
                     moved = change.get("outcomes", {}).get(key)
                     outcome = f" ({moved[0]} -> {moved[1]})" if moved else " (not scored)" if "outcomes" in change else ""
-                    typer.echo(f"    {key}: {a.get(key)!r} -> {b.get(key)!r}   gold {gold!r}{outcome}")
+                    typer.echo(f"    {safe_text(key)}: {a.get(key)!r} -> {b.get(key)!r}   gold {gold!r}{outcome}")
         else:
             typer.echo(f"    {a!r} -> {b!r}   gold {change['gold']!r}")
 

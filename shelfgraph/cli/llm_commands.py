@@ -37,6 +37,7 @@ def logs(
 
     from shelfgraph.context import shelfgraph_home
     from shelfgraph.llm.calllog import CallLog
+    from shelfgraph.terminal import safe_markup
 
     path = shelfgraph_home() / "logs.db"
     if not path.exists():
@@ -52,9 +53,9 @@ def logs(
     table = Table("id", "model", "verb", "prompt", "in", "out", "ms", "cached", "result")
     for row in rows:
         result = f"ERROR {row['error']}" if row["error"] else (row["output"] or "")
-        table.add_row(str(row["id"]), row["model"], row["verb"], row["prompt_ref"] or "-",
-                      str(row["tokens_in"] or "-"), str(row["tokens_out"] or "-"), f"{row['latency_ms']:.0f}",
-                      "yes" if row["cached"] else "", result[:60])
+        cells = [row["id"], row["model"], row["verb"], row["prompt_ref"] or "-", row["tokens_in"] or "-",
+                 row["tokens_out"] or "-", f"{row['latency_ms']:.0f}", "yes" if row["cached"] else "", result[:60]]
+        table.add_row(*map(safe_markup, cells))
     Console().print(table)
 
 

@@ -27,6 +27,7 @@ def ingest(
     line, written to the rejected-rows file, and the exit status is 3; the rest is stored."""
     from ..ingest import ingest_paths, rejected_rows_path, write_rejected
     from ..store import Ledger
+    from ..terminal import safe_text
 
     paths = [*(taxonomy or []), *files, *(reviews or [])]
     with Ledger(store) as ledger:
@@ -38,7 +39,7 @@ def ingest(
         ledger.finish_run(run, {"reports": [r.model_dump(exclude={"rejected"}) for r in reports],
                                 "rejected": len(bad)})
     for row in bad:
-        typer.echo(f"rejected {row.message()}", err=True)
+        typer.echo(f"rejected {safe_text(row.message())}", err=True)
     if as_json:
         typer.echo(json.dumps([r.model_dump() for r in reports]))
     else:
@@ -67,13 +68,15 @@ def stats(
     from rich.console import Console
     from rich.table import Table
 
+    from ..terminal import safe_markup
+
     console = Console()
-    console.print(f"[bold]{store}[/]: {counts['products']} products, {counts['product_types']} "
+    console.print(f"[bold]{safe_markup(store)}[/]: {counts['products']} products, {counts['product_types']} "
                   f"product types, {counts['taxonomy_nodes']} taxonomy nodes, "
                   f"{counts['facts']['total']} facts {counts['facts']['by_status']}")
     table = Table("predicate", "active facts")
     for predicate, n in counts["facts"]["by_predicate"].items():
-        table.add_row(predicate, str(n))
+        table.add_row(safe_markup(predicate), str(n))
     console.print(table)
 
 
@@ -84,6 +87,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """A product's text and every fact about it, with provenance and evidence."""
+    from ..models import product_subject
     from ..store import Ledger
 
     _require(store)
@@ -92,7 +96,7 @@ def show(
         if product is None:
             typer.echo(f"no product {product_id!r} in {store}", err=True)
             raise typer.Exit(1)
-        facts = ledger.facts(subject=product_id, status=None if all_statuses else "active")
+        facts = ledger.facts(subject=product_subject(product_id), status=None if all_statuses else "active")
     if as_json:
         typer.echo(json.dumps({"product": product.model_dump(),
                                "facts": [dict(id=f.id, **f.model_dump()) for f in facts]}))
@@ -100,17 +104,19 @@ def show(
     from rich.console import Console
     from rich.table import Table
 
+    from ..terminal import safe_markup
+
     console = Console()
-    console.print(f"[bold]{product.id}[/] {product.title}")
+    console.print(f"[bold]{safe_markup(product.id)}[/] {safe_markup(product.title)}")
     table = Table("predicate", "object", "conf", "status", "evidence", "step/method", "model", "prompt", "run")
     for fact in facts:
         p = fact.provenance
         evidence = p.source_field or ""
         if p.start is not None and p.source_field:
             evidence = f"{p.source_field}[{p.start}:{p.end}]"
-        table.add_row(fact.predicate, fact.object,
-                      "" if fact.confidence is None else f"{fact.confidence:.2f}", fact.status,
-                      evidence, f"{p.step}/{p.method}", p.model or "", p.prompt or "", p.run_id)
+        cells = [fact.predicate, fact.object, "" if fact.confidence is None else f"{fact.confidence:.2f}",
+                 fact.status, evidence, f"{p.step}/{p.method}", p.model or "", p.prompt or "", p.run_id]
+        table.add_row(*map(safe_markup, cells))
     console.print(table)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..models import ATTRIBUTE_PREFIX, Fact, Product
+from ..models import ATTRIBUTE_PREFIX, Fact, Product, product_id_of
 from .graph import GraphReader
 from .planner import leading_number
 from .query import TYPE_KEY, Citation, Filter, GraphQuery, Group, QueryResult, Row
@@ -22,17 +22,17 @@ def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
         facts = graph.attribute_facts(flt.attributes, ids)
         holding = [f for f in facts if _holds(flt, f.object)]
         if flt.op == "ne":
-            ids -= {f.subject for f in holding}
+            ids -= {product_id_of(f.subject) for f in holding}
         else:
-            ids &= {f.subject for f in holding}
+            ids &= {product_id_of(f.subject) for f in holding}
             for fact in holding:
-                evidence[fact.subject].append(fact)
+                evidence[product_id_of(fact.subject)].append(fact)
     ordered = sorted(ids)
     total = len(ordered)
     kept = ordered[: query.limit] if query.limit else ordered
     shown = graph.attribute_facts(query.show, kept) if query.show else []
     for fact in shown:
-        evidence[fact.subject].append(fact)
+        evidence[product_id_of(fact.subject)].append(fact)
     products = graph.products(kept)
     type_facts = graph.type_facts(kept)
     rows = [_row(products[pid], type_facts.get(pid), evidence.get(pid, [])) for pid in kept if pid in products]
@@ -57,8 +57,9 @@ def citation(fact: Fact, product: Product | None) -> Citation:
             evidence = product.field_text(p.source_field)[p.start : p.end]
         except KeyError:
             evidence = None
-    return Citation(fact_id=fact.id, product_id=fact.subject, predicate=fact.predicate, value=fact.object,
-                    method=p.method, source_field=p.source_field, start=p.start, end=p.end, evidence=evidence)
+    return Citation(fact_id=fact.id, product_id=product_id_of(fact.subject), predicate=fact.predicate,
+                    value=fact.object, method=p.method, source_field=p.source_field, start=p.start, end=p.end,
+                    evidence=evidence)
 
 
 def _row(product: Product, type_fact: Fact | None, facts: list[Fact]) -> Row:
@@ -87,9 +88,10 @@ def _groups(query: GraphQuery, rows: list[Row], graph: GraphReader, products: di
         facts = graph.attribute_facts([query.group_by], ids)  # type: ignore[list-item]
         by_row = {row.product_id: row for row in rows}
         for fact in facts:
-            if fact.subject not in members[fact.object]:
-                members[fact.object].append(fact.subject)
-                by_row[fact.subject].citations.append(citation(fact, products.get(fact.subject)))
+            product_id = product_id_of(fact.subject)
+            if product_id not in members[fact.object]:
+                members[fact.object].append(product_id)
+                by_row[product_id].citations.append(citation(fact, products.get(product_id)))
         with_value = {pid for pids in members.values() for pid in pids}
         missing = sorted(ids - with_value)
         if missing:

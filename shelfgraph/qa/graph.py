@@ -10,8 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product
-from ..store import Ledger
+from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, product_id_of
+from ..store import Ledger, product_id_sql
 
 
 class GraphReader:
@@ -36,7 +36,7 @@ class GraphReader:
         rows = self.db.execute(
             "SELECT name, COUNT(DISTINCT id) FROM ("
             " SELECT id, product_type AS name FROM products WHERE product_type IS NOT NULL"
-            " UNION SELECT subject, object FROM facts WHERE predicate=? AND status='active')"
+            f" UNION SELECT {product_id_sql('subject')}, object FROM facts WHERE predicate=? AND status='active')"
             " GROUP BY lower(name) ORDER BY 2 DESC",
             (PRODUCT_TYPE,),
         )
@@ -46,7 +46,7 @@ class GraphReader:
         """(attribute, value, product type or "", products) for every active attribute fact."""
         rows = self.db.execute(
             "SELECT substr(f.predicate, ?), f.object, coalesce(p.product_type, ''), COUNT(DISTINCT f.subject)"
-            " FROM facts f LEFT JOIN products p ON p.id = f.subject"
+            f" FROM facts f LEFT JOIN products p ON p.id = {product_id_sql('f.subject')}"
             " WHERE f.predicate LIKE ? AND f.status='active' GROUP BY 1, 2, 3",
             (len(ATTRIBUTE_PREFIX) + 1, ATTRIBUTE_PREFIX + "%"),
         )
@@ -72,11 +72,13 @@ class GraphReader:
         if not predicates:
             return []
         wanted = None if ids is None else set(ids)
-        return [f for f in self.ledger.facts(predicate=predicates) if wanted is None or f.subject in wanted]
+        return [f for f in self.ledger.facts(predicate=predicates)
+                if wanted is None or product_id_of(f.subject) in wanted]
 
     def type_facts(self, ids: Iterable[str]) -> dict[str, Fact]:
         wanted = set(ids)
-        return {f.subject: f for f in self.ledger.facts(predicate=PRODUCT_TYPE) if f.subject in wanted}
+        facts = self.ledger.facts(predicate=PRODUCT_TYPE)
+        return {product_id_of(f.subject): f for f in facts if product_id_of(f.subject) in wanted}
 
     def products(self, ids: Iterable[str]) -> dict[str, Product]:
         found: dict[str, Product] = {}
@@ -94,11 +96,11 @@ class GraphReader:
         are generated from."""
         index: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         rows = self.db.execute(
-            "SELECT p.product_type, substr(f.predicate, ?), f.object, f.subject FROM facts f"
-            " JOIN products p ON p.id = f.subject WHERE f.predicate LIKE ? AND f.status='active'"
+            "SELECT p.product_type, substr(f.predicate, ?), f.object, p.id FROM facts f"
+            f" JOIN products p ON p.id = {product_id_sql('f.subject')} WHERE f.predicate LIKE ? AND f.status='active'"
             " AND f.method='gold' AND p.product_type IS NOT NULL",
             (len(ATTRIBUTE_PREFIX) + 1, ATTRIBUTE_PREFIX + "%"),
         )
-        for type_name, attribute, value, subject in rows:
-            index[(type_name, attribute, value)].add(subject)
+        for type_name, attribute, value, product_id in rows:
+            index[(type_name, attribute, value)].add(product_id)
         return dict(index)
