@@ -225,10 +225,12 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row
 
 
-def read_products(path: Path, fmt: Format, seen: dict[str, str] | None = None) -> Iterator[Product | RejectedRow]:
+def read_products(path: Path, fmt: Format, seen: dict[str, tuple[str, str]] | None = None
+                  ) -> Iterator[Product | RejectedRow]:
     """Products of a catalogue file; each bad row becomes a RejectedRow (file, line, reason).
-    `seen` (product id -> "file:line" of its row, filled while reading) spans the files of one
-    batch: a row repeating an id is rejected, so the first row is the one stored."""
+    `seen` (product id -> "file:line" and content hash of its row, filled while reading) spans
+    the files of one batch: a row repeating an id with other content is rejected, so the first
+    row is the one stored; an identical repeat is skipped."""
     convert = _PRODUCT_READERS[fmt]
     rows = {"catalog-csv": _csv_rows, "catalog-parquet": _parquet_rows}.get(fmt, _json_rows)(path)
     for item in rows:
@@ -242,11 +244,15 @@ def read_products(path: Path, fmt: Format, seen: dict[str, str] | None = None) -
             yield RejectedRow(file=str(path), line=number, reason=_reason(err),
                               raw=json.dumps(record, default=str)[:500])
             continue
-        if seen is not None and seen.setdefault(product.id, f"{path}:{number}") != f"{path}:{number}":
-            yield RejectedRow(file=str(path), line=number,
-                              reason=f"duplicate product id {product.id!r} (first at {seen[product.id]})",
-                              raw=json.dumps(record, default=str)[:500])
-            continue
+        if seen is not None:
+            here, digest = f"{path}:{number}", product.content_hash()
+            first, first_digest = seen.setdefault(product.id, (here, digest))
+            if first != here:
+                if first_digest != digest:  # a byte-identical repeat replaces nothing: skipped quietly
+                    yield RejectedRow(file=str(path), line=number,
+                                      reason=f"duplicate product id {product.id!r} (first at {first})",
+                                      raw=json.dumps(record, default=str)[:500])
+                continue
         yield product.model_copy(update={"source": f"{path.name}:{number}"})
 
 
@@ -381,7 +387,7 @@ def _read_taxonomy_csv(path: Path) -> list[TaxonomyNode]:
 
 # ---------------------------------------------------------------- into the ledger
 def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
-                seen: dict[str, str] | None = None) -> IngestReport:
+                seen: dict[str, tuple[str, str]] | None = None) -> IngestReport:
     """Ingest one file of any supported format; bad rows are reported, the rest stored.
     `seen`: the product ids of the batch read so far (see `read_products`)."""
     fmt = detect_format(path)
@@ -451,7 +457,7 @@ def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str)
 
 def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str) -> list[IngestReport]:
     """Ingest the files of one batch; a product id may appear once in the whole batch."""
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, str]] = {}
     return [ingest_file(ledger, Path(p), run_id, seen=seen) for p in paths]
 
 

@@ -157,3 +157,14 @@ def test_a_product_id_repeated_in_one_batch_is_rejected_with_file_and_line(tmp_p
     assert again.exit_code == 0, again.output
     with Ledger(store) as ledger:
         assert ledger.product("p1").title == "Lavazza Crema e Gusto"
+
+
+def test_an_identical_repeated_row_is_skipped_not_rejected(tmp_path):
+    """OA-Mine's train file repeats two lines byte for byte: nothing is replaced, nothing lost."""
+    catalog = _write_jsonl(tmp_path / "a.jsonl", [{"id": "p1", "title": "Lavazza Espresso"},
+                                                   {"id": "p1", "title": "Lavazza Espresso"}])
+    result = _ingest(tmp_path / "g.db", catalog)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "g.db.rejected.jsonl").exists() or not (tmp_path / "g.db.rejected.jsonl").read_text()
+    with Ledger(tmp_path / "g.db") as ledger:
+        assert [p.title for p in ledger.products()] == ["Lavazza Espresso"]
