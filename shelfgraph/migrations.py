@@ -104,23 +104,41 @@ MIGRATIONS: list[tuple[str, str]] = [
 
 def migrate(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
     """Apply the migrations not yet recorded in `_migrations`; return the names applied.
-    The fact ledger and the LLM call log each pass their own list."""
+    The fact ledger and the LLM call log each pass their own list.
+
+    Safe when several processes open one new file at once: each migration is one
+    `BEGIN IMMEDIATE` transaction that records its name first, so a second process waits for
+    the first and, finding the name taken, leaves the schema as the first one made it."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL)")
     todo = set(pending(db, migrations))
     applied = []
     for name, script in migrations:
         if name not in todo:
             continue
-        # One transaction per migration: the schema change and its record land together.
-        db.executescript(
-            f"BEGIN; {script}; INSERT INTO _migrations VALUES ('{name}', strftime('%s','now')); COMMIT;"
-        )
+        try:
+            db.executescript(f"BEGIN IMMEDIATE; INSERT INTO _migrations VALUES ('{name}', "
+                             f"strftime('%s','now')); {script}; COMMIT;")
+        except sqlite3.IntegrityError:
+            db.execute("ROLLBACK")
+            if name in pending(db, migrations):
+                raise  # the script's own failure, not another process's record of it
+            continue
         applied.append(name)
     return applied
 
 
 def pending(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
     """Names of the migrations not applied yet (read-only: applies nothing)."""
-    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name='_migrations'").fetchone()
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")} if has_table else set()
+    done = _applied(db)
     return [name for name, _ in migrations if name not in done]
+
+
+def unknown(db: sqlite3.Connection, migrations: list[tuple[str, str]] = MIGRATIONS) -> list[str]:
+    """Names applied that this code does not know: a newer shelfgraph wrote the schema."""
+    known = {name for name, _ in migrations}
+    return sorted(_applied(db) - known)
+
+
+def _applied(db: sqlite3.Connection) -> set[str]:
+    has_table = db.execute("SELECT 1 FROM sqlite_master WHERE name='_migrations'").fetchone()
+    return {row[0] for row in db.execute("SELECT name FROM _migrations")} if has_table else set()
