@@ -16,10 +16,12 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from . import writelock
+from .errors import StoreError
 from .interning import InternTable
-from .migrations import migrate, pending
+from .migrations import migrate, pending, unknown
 from .models import (PRODUCT_PREFIX, PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode,
                      attribute_predicate, id_of_key, key_of_id)
 
@@ -55,38 +57,33 @@ def new_run_id() -> str:
 class Ledger:
     """A SQLite fact ledger. Open with `Ledger(path)`; use as a context manager."""
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    def __init__(self, path: str | Path, read_only: bool = False, exclusive: bool = False):
         """`read_only` opens an existing ledger with `mode=ro` and `query_only`, so not even a
-        bug can write through this connection (questions are answered this way)."""
+        bug can write through this connection (questions and the read commands use it); it
+        works in a read-only folder too. `exclusive` holds the store's writer lock while open
+        (`build` and `ingest`: one writing process at a time, see writelock.py).
+
+        Opening for writing refuses, before writing anything, a file that is not an intact
+        SQLite database (`PRAGMA quick_check`) and a schema written by a newer shelfgraph."""
         self.path = Path(path)
+        self._lock: IO[str] | None = None
         if read_only:
-            if not self.path.is_file():
-                raise FileNotFoundError(f"no graph at {self.path}; create one with `shelfgraph ingest`")
-            self.db = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True, isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA query_only=ON")
+            self.db = _connect_read_only(self.path)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            # Checkpoint every ~40 MB of WAL, not every 4 MB: each checkpoint syncs and rewrites the
-            # index pages a batch touched, and at the default a big batch paid for one every commit.
-            self.db.execute("PRAGMA wal_autocheckpoint=10000")
-        self.db.execute("PRAGMA busy_timeout=30000")
+            if exclusive:
+                self._lock = writelock.acquire(self.path)
+            try:
+                self.db = _connect_for_writing(self.path)
+            except BaseException:
+                self._release()
+                raise
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot in big batches
         self._depth = 0
         self._terms = InternTable(self.db, "terms", ("text",))
         self._provenance = InternTable(self.db, "provenance", _PROVENANCE_COLUMNS)
-        if read_only:
-            behind = pending(self.db)
-            if behind:
-                raise ValueError(f"{self.path}: schema is behind ({', '.join(behind)} not applied); "
-                                 "open it once for writing, e.g. `shelfgraph stats`")
-        else:
-            if sqlite3.sqlite_version_info < (3, 41):  # m002 converts text ids with unhex() (SQLite 3.41+)
-                self.db.create_function("unhex", 1, bytes.fromhex, deterministic=True)
-            migrate(self.db)
+        if self._lock is not None:
+            self._fail_abandoned_runs()
 
     def __enter__(self) -> "Ledger":
         return self
@@ -96,6 +93,12 @@ class Ledger:
 
     def close(self) -> None:
         self.db.close()
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops its flock
+            self._lock = None
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -122,6 +125,24 @@ class Ledger:
             (run.id, run.command, json.dumps(run.config, default=str), run.started_at),
         )
         return run
+
+    @contextmanager
+    def recorded_run(self, command: str, config: dict[str, Any] | None = None) -> Iterator[Run]:
+        """A run around a block: finished with the `run.summary` filled inside it, or, if the
+        block raises anything (Ctrl-C too), marked failed with the error: never left `running`."""
+        run = self.start_run(command, config)
+        try:
+            yield run
+        except BaseException as err:
+            self.finish_run(run, {**run.summary, "error": repr(err)}, status="failed")
+            raise
+        self.finish_run(run, run.summary)
+
+    def _fail_abandoned_runs(self) -> None:
+        """Runs still `running` when the writer lock is free belong to a process that died
+        without finishing them (killed, power cut): they are marked failed."""
+        self.db.execute("UPDATE runs SET status='failed', finished_at=?, summary=? WHERE status='running'",
+                        (time.time(), json.dumps({"error": "abandoned: its process ended before finishing it"})))
 
     def finish_run(self, run: Run, summary: dict[str, Any], status: str = "finished") -> Run:
         run = run.model_copy(update={"finished_at": time.time(), "status": status, "summary": summary})
@@ -221,25 +242,11 @@ class Ledger:
 
     def taxonomy_path(self, node_id: str) -> list[TaxonomyNode]:
         """The node and its ancestors, root first."""
-        return self._nodes(
-            "WITH RECURSIVE up(id, name, parent, attributes, depth) AS ("
-            " SELECT id, name, parent, attributes, 0 FROM taxonomy WHERE id=?"
-            " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, up.depth + 1"
-            " FROM taxonomy t JOIN up ON t.id = up.parent WHERE up.depth < 64)"
-            " SELECT id, name, parent, attributes FROM up ORDER BY depth DESC",
-            (node_id,),
-        )
+        return self._nodes(_taxonomy_walk("t.id = walk.parent", "depth DESC"), (node_id,))
 
     def taxonomy_subtree(self, node_id: str) -> list[TaxonomyNode]:
         """The node and all its descendants, breadth first."""
-        return self._nodes(
-            "WITH RECURSIVE down(id, name, parent, attributes, depth) AS ("
-            " SELECT id, name, parent, attributes, 0 FROM taxonomy WHERE id=?"
-            " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, down.depth + 1"
-            " FROM taxonomy t JOIN down ON t.parent = down.id WHERE down.depth < 64)"
-            " SELECT id, name, parent, attributes FROM down ORDER BY depth, id",
-            (node_id,),
-        )
+        return self._nodes(_taxonomy_walk("t.parent = walk.id", "depth, id"), (node_id,))
 
     def find_taxonomy_nodes(self, name: str) -> list[TaxonomyNode]:
         return self._nodes("SELECT id, name, parent, attributes FROM taxonomy WHERE name=? COLLATE NOCASE",
@@ -367,6 +374,113 @@ class Ledger:
                     outputs: dict[str, Any]) -> None:
         self.db.execute("INSERT OR REPLACE INTO step_work VALUES (?, ?, ?, ?, ?)",
                         (step, key, input_hash, run_id, json.dumps(outputs)))
+
+
+def _taxonomy_walk(step: str, order: str) -> str:
+    """A query walking the taxonomy from one node (`?`) along `step`, selecting id, name,
+    parent, attributes. Ingest keeps cycles out, but files ingested one after another can
+    still close one, so a walk never enters a node it has been through (`seen` holds the ids,
+    each between unit separators), and stops at 64 levels."""
+    return ("WITH RECURSIVE walk(id, name, parent, attributes, depth, seen) AS ("
+            " SELECT id, name, parent, attributes, 0, char(31) || id || char(31) FROM taxonomy WHERE id=?"
+            " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, walk.depth + 1,"
+            f" walk.seen || t.id || char(31) FROM taxonomy t JOIN walk ON {step}"
+            " WHERE walk.depth < 64 AND instr(walk.seen, char(31) || t.id || char(31)) = 0)"
+            f" SELECT id, name, parent, attributes FROM walk ORDER BY {order}")
+
+
+def _connect_for_writing(path: Path) -> sqlite3.Connection:
+    """A writing connection, migrated, to an intact ledger this shelfgraph knows: checked
+    before anything is written, so a damaged or newer file is left exactly as it was."""
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as err:
+        raise StoreError(f"cannot open {path} for writing: {err}") from err
+    try:
+        db.execute("PRAGMA busy_timeout=30000")  # first: another process may be setting the file up
+        _check_intact(db, path)
+        newer = unknown(db)
+        if newer:
+            raise StoreError(f"{path} was written by a newer shelfgraph (schema {', '.join(newer)} unknown "
+                             "here); upgrade shelfgraph to write to it (reading it still works)")
+        _use_wal(db)
+        db.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint every ~40 MB of WAL, not every 4 MB: each checkpoint syncs and rewrites the
+        # index pages a batch touched, and at the default a big batch paid for one every commit.
+        db.execute("PRAGMA wal_autocheckpoint=10000")
+        if sqlite3.sqlite_version_info < (3, 41):  # m002 converts text ids with unhex() (SQLite 3.41+)
+            db.create_function("unhex", 1, bytes.fromhex, deterministic=True)
+        migrate(db)
+    except sqlite3.OperationalError as err:  # a read-only file or folder, locked past the timeout
+        db.close()
+        raise StoreError(f"cannot write to {path}: {err}") from err
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL. When two processes switch one new file at the same moment, SQLite answers
+    "database is locked" at once instead of waiting (each holds the read lock the other's switch
+    needs), so this retries for up to five seconds."""
+    for attempt in range(100):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorname != "SQLITE_BUSY" or attempt == 99:
+                raise
+            time.sleep(0.05)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A `mode=ro`, `query_only` connection. In a folder this process cannot write, a WAL
+    file cannot be opened that way (SQLite would need to create its `-shm` index beside it);
+    SQLite says so only when no `-wal` file is there either, so no write is unfinished and no
+    writer can be at work: the file alone is the database, and `immutable=1` reads it as is."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no graph at {path}; create one with `shelfgraph ingest`")
+    db = _connect_uri(path, "mode=ro")
+    try:
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorname != "SQLITE_READONLY_DIRECTORY":
+                raise
+            db.close()
+            db = _connect_uri(path, "immutable=1")
+        behind = pending(db)
+    except sqlite3.DatabaseError as err:  # "file is not a database", a damaged schema
+        db.close()
+        raise StoreError(f"cannot read {path}: {err}") from err
+    if behind:
+        db.close()
+        raise StoreError(f"{path}: schema is behind ({', '.join(behind)} not applied); a writing command "
+                         f"(`shelfgraph ingest` or `build` with --store {path}) upgrades it")
+    return db
+
+
+def _connect_uri(path: Path, flags: str) -> sqlite3.Connection:
+    db = sqlite3.connect(f"file:{path.resolve()}?{flags}", uri=True, isolation_level=None,
+                         check_same_thread=False)
+    db.execute("PRAGMA query_only=ON")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def _check_intact(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file that is not a SQLite database or fails `PRAGMA quick_check`; writing
+    into a damaged file would spread the damage (cost: docs/benchmarks.md)."""
+    try:
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(5)")]
+    except sqlite3.OperationalError:
+        raise  # locked or unreadable: not a verdict on the file's contents
+    except sqlite3.DatabaseError as err:  # "file is not a database", "database disk image is malformed"
+        problems = [str(err)]
+    if problems != ["ok"]:
+        raise StoreError(f"{path} is damaged ({'; '.join(problems)}); nothing was written to it. "
+                         "Restore it from a backup or build into a new store")
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:

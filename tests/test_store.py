@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from shelfgraph.errors import StoreError
 from shelfgraph.models import Fact, Product, Provenance, TaxonomyNode, attribute_predicate
 from shelfgraph.store import Ledger
 
@@ -138,7 +139,7 @@ def test_read_only_ledger_refuses_a_missing_file_or_an_old_schema(tmp_path):
         Ledger(tmp_path / "absent.db", read_only=True)
     old = tmp_path / "old.db"
     sqlite3.connect(old).execute("CREATE TABLE facts (id TEXT)").connection.close()
-    with pytest.raises(ValueError, match="m001_initial, m002_dictionary_encoded_facts not applied"):
+    with pytest.raises(StoreError, match="m001_initial, m002_dictionary_encoded_facts not applied"):
         Ledger(old, read_only=True)
 
 
