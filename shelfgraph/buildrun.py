@@ -27,9 +27,9 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
     """Returns the build summary and the number of rejected input rows."""
     from retrieval.index import index_beside
 
-    with Ledger(store) as ledger:
-        run = ledger.start_run("build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
-                                         "llm": llm.model_dump()})
+    with Ledger(store, exclusive=True) as ledger, ledger.recorded_run(
+            "build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
+                      "llm": llm.model_dump()}) as run:
         paths = ([taxonomy] if taxonomy else []) + list(catalog) + list(reviews)
         reports = ingest_paths(ledger, paths, run.id)
         rejected = write_rejected([r for rep in reports for r in rep.rejected],
@@ -43,16 +43,12 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
         try:
             progress.start()
             build = Build(ledger, config, context, product_ids, training, run.id, progress)
-            summary = build.run()
-        except BaseException as err:
-            ledger.finish_run(run, {"error": repr(err)}, status="failed")
-            raise
+            run.summary.update(build.run())
         finally:
             progress.stop()
-        summary.update(run_id=run.id, llm=llm_call_stats(context.home, since=run.started_at),
-                       rejected_rows=rejected)
-        ledger.finish_run(run, summary)
-    return summary, rejected
+        run.summary.update(run_id=run.id, llm=llm_call_stats(context.home, since=run.started_at),
+                           rejected_rows=rejected)
+    return run.summary, rejected
 
 
 def llm_call_stats(home: Path, since: float) -> dict[str, int]:

@@ -72,7 +72,7 @@ def export(
     formats = ("turtle", "jsonld", "jsonl", "neo4j-csv", "parquet")
     if format not in formats:
         raise typer.BadParameter(f"{format!r}; valid: {', '.join(formats)}", param_hint="--format")
-    with Ledger(store) as ledger:
+    with Ledger(store, read_only=True) as ledger:
         files = write_export(ledger, format, out, include_all=all_statuses)
     for file in files:
         typer.echo(str(file))

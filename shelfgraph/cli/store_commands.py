@@ -30,14 +30,13 @@ def ingest(
     from ..terminal import safe_text
 
     paths = [*(taxonomy or []), *files, *(reviews or [])]
-    with Ledger(store) as ledger:
-        run = ledger.start_run("ingest", {"files": [str(p) for p in paths]})
+    with Ledger(store, exclusive=True) as ledger, ledger.recorded_run(
+            "ingest", {"files": [str(p) for p in paths]}) as run:
         reports = ingest_paths(ledger, paths, run.id)
         bad = [row for r in reports for row in r.rejected]
         rejected_path = rejected or rejected_rows_path(store)
         write_rejected(bad, rejected_path)
-        ledger.finish_run(run, {"reports": [r.model_dump(exclude={"rejected"}) for r in reports],
-                                "rejected": len(bad)})
+        run.summary.update(reports=[r.model_dump(exclude={"rejected"}) for r in reports], rejected=len(bad))
     for row in bad:
         typer.echo(f"rejected {safe_text(row.message())}", err=True)
     if as_json:
@@ -60,7 +59,7 @@ def stats(
     from ..store import Ledger
 
     _require(store)
-    with Ledger(store) as ledger:
+    with Ledger(store, read_only=True) as ledger:
         counts = ledger.stats()
     if as_json:
         typer.echo(json.dumps(counts))
@@ -91,7 +90,7 @@ def show(
     from ..store import Ledger
 
     _require(store)
-    with Ledger(store) as ledger:
+    with Ledger(store, read_only=True) as ledger:
         product = ledger.product(product_id)
         if product is None:
             typer.echo(f"no product {product_id!r} in {store}", err=True)
