@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -316,21 +316,92 @@ def read_texts(path: Path) -> Iterator[tuple[int, str, str, TextSnippet] | Rejec
 
 
 # ---------------------------------------------------------------- taxonomies
-def read_taxonomy(path: str | Path) -> list[TaxonomyNode]:
-    """Nodes of a Shopify folder, a Google `taxonomy-with-ids` file or a CSV id,name,parent_id."""
+class _Placed(NamedTuple):
+    """A taxonomy node and where it was read, for the file and line a problem names."""
+    file: str
+    line: int
+    node: TaxonomyNode
+
+
+def read_taxonomy(path: str | Path) -> list[TaxonomyNode | RejectedRow]:
+    """Nodes of a Shopify folder, a Google `taxonomy-with-ids` file or a CSV id,name,parent_id,
+    made into a forest (see `_forest`); each bad row or broken link a RejectedRow (file, line)."""
     path = Path(path)
+    readers = {"shopify": _read_shopify, "google-taxonomy": _read_google, "taxonomy-csv": _read_taxonomy_csv}
     fmt = detect_format(path)
-    if fmt == "shopify":
-        return _read_shopify(path)
-    if fmt == "google-taxonomy":
-        return _read_google(path)
-    if fmt == "taxonomy-csv":
-        return _read_taxonomy_csv(path)
-    raise RowError(f"{path}: not a taxonomy (a Shopify folder, a Google taxonomy-with-ids file "
-                   "or a CSV with id,name,parent_id)")
+    if fmt not in readers:
+        raise RowError(f"{path}: not a taxonomy (a Shopify folder, a Google taxonomy-with-ids file "
+                       "or a CSV with id,name,parent_id)")
+    return _forest(readers[fmt](path))
 
 
-def _read_shopify(folder: Path) -> list[TaxonomyNode]:
+def _taxonomy_node(file: Path, line: int, raw: Any, **fields: Any) -> _Placed | RejectedRow:
+    """A node from one row, or the row rejected alone when it has no id or no name."""
+    if not all(isinstance(fields.get(k), str) and fields[k].strip() for k in ("id", "name")):
+        return RejectedRow(file=str(file), line=line, reason="a taxonomy row needs an id and a name",
+                           raw=json.dumps(raw, default=str)[:500])
+    try:
+        return _Placed(str(file), line, TaxonomyNode(**{**fields, "id": fields["id"].strip(),
+                                                        "name": fields["name"].strip()}))
+    except ValidationError as err:
+        return RejectedRow(file=str(file), line=line, reason=_reason(err), raw=json.dumps(raw, default=str)[:500])
+
+
+def _rooted(place: _Placed, problem: str) -> RejectedRow:
+    return RejectedRow(file=place.file, line=place.line, reason=f"{problem}; stored as a root",
+                       raw=place.node.model_dump_json()[:500])
+
+
+def _forest(items: Iterable[_Placed | RejectedRow]) -> list[TaxonomyNode | RejectedRow]:
+    """The nodes with every parent link checked, then the rejected rows in file order.
+
+    A node whose parent is not in the taxonomy (dangling), or whose parent link closes a cycle
+    (a self-loop included), is kept as a root and reported: its name and attributes are good,
+    and dropping only the bad link invents no edge. A cycle is broken at its node read first,
+    so the rest of the cycle stays a chain under it. The last row of an id wins, as in the store."""
+    rejected: list[RejectedRow] = []
+    placed: dict[str, _Placed] = {}
+    for item in items:
+        if isinstance(item, RejectedRow):
+            rejected.append(item)
+        else:
+            placed[item.node.id] = item
+    parent_of = {node_id: place.node.parent for node_id, place in placed.items()}
+    for node_id, place in placed.items():
+        if parent_of[node_id] is not None and parent_of[node_id] not in placed:
+            rejected.append(_rooted(place, f"parent {parent_of[node_id]!r} is not in this taxonomy "
+                                           "(or its row was rejected)"))
+            parent_of[node_id] = None
+    order = {node_id: i for i, node_id in enumerate(placed)}
+    for cycle in _cycles(parent_of):
+        first = min(cycle, key=order.__getitem__)
+        turn = cycle.index(first)
+        names = [placed[n].node.name for n in cycle[turn:] + cycle[:turn] + [first]]
+        rejected.append(_rooted(placed[first], f"{names[0]!r} is its own parent" if len(cycle) == 1
+                                else f"parent cycle {' > '.join(map(repr, names))}"))
+        parent_of[first] = None
+    nodes = [place.node.model_copy(update={"parent": parent_of[node_id]}) for node_id, place in placed.items()]
+    return [*nodes, *sorted(rejected, key=lambda r: (r.file, r.line))]
+
+
+def _cycles(parent_of: dict[str, str | None]) -> list[list[str]]:
+    """Every cycle of parent links (each parent a key or None), each listed child to parent."""
+    state: dict[str, bool] = {}  # False while on the current walk up, True once done
+    cycles = []
+    for start in parent_of:
+        walk: list[str] = []
+        node = start
+        while node is not None and node not in state:
+            state[node] = False
+            walk.append(node)
+            node = parent_of[node]
+        if node is not None and state[node] is False:  # walked back into this walk
+            cycles.append(walk[walk.index(node):])
+        state.update(dict.fromkeys(walk, True))
+    return cycles
+
+
+def _read_shopify(folder: Path) -> Iterator[_Placed | RejectedRow]:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -341,48 +412,72 @@ def _read_shopify(folder: Path) -> list[TaxonomyNode]:
         for group in data.values():
             for attribute in group or []:
                 names[attribute["friendly_id"]] = attribute["name"]
-    nodes: list[TaxonomyNode] = []
     for file in sorted((folder / "categories").glob("*.yml")):
+        entries = _yaml_items(file, loader)
         parents: dict[str, str] = {}
-        entries = yaml.load(file.read_text(encoding="utf-8"), Loader=loader) or []
-        for entry in entries:
-            for child in entry.get("children") or []:
-                parents[child] = entry["id"]
-        for entry in entries:
-            nodes.append(TaxonomyNode(
-                id=entry["id"], name=entry["name"], parent=parents.get(entry["id"]),
-                attributes=[names.get(a, a) for a in entry.get("attributes") or []],
-            ))
-    return nodes
+        for _, entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                for child in entry.get("children") or []:
+                    parents[str(child)] = entry["id"]
+        for line, entry in entries:
+            if not isinstance(entry, dict):
+                yield RejectedRow(file=str(file), line=line, reason="a category must be a mapping",
+                                  raw=json.dumps(entry, default=str)[:500])
+                continue
+            yield _taxonomy_node(file, line, entry, id=entry.get("id"), name=entry.get("name"),
+                                 parent=parents.get(str(entry.get("id"))),
+                                 attributes=[names.get(a, a) if isinstance(a, str) else a
+                                             for a in entry.get("attributes") or []])
 
 
-def _read_google(path: Path) -> list[TaxonomyNode]:
-    nodes: list[TaxonomyNode] = []
-    by_path: dict[str, str] = {}
-    for number, text, _ in _decoded_lines(path):
-        if text is None or not text.strip() or text.startswith("#"):
+def _yaml_items(file: Path, loader: Any) -> list[tuple[int, Any]]:
+    """(line, value) of each item of a YAML list file: parsed once, lines from the nodes."""
+    parser = loader(file.read_text(encoding="utf-8"))
+    try:
+        root = parser.get_single_node()
+        items = root.value if root is not None and root.id == "sequence" else []
+        return [(item.start_mark.line + 1, parser.construct_document(item)) for item in items]
+    finally:
+        parser.dispose()
+
+
+def _read_google(path: Path) -> Iterator[_Placed | RejectedRow]:
+    """Nodes of `ID - A > B > C` lines; a parent is the line whose path is this one's less its
+    last level, wherever it is in the file."""
+    rows: list[tuple[int, str, list[str], str]] = []
+    for number, text, raw in _decoded_lines(path):
+        if text is None:
+            yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
+                              raw=raw.decode("latin-1")[:500])
+            continue
+        if not text.strip() or text.startswith("#"):
             continue
         node_id, sep, full_path = text.strip().partition(" - ")
-        if not sep:
-            raise RowError(f"{path}:{number}: expected 'ID - A > B > C'")
         parts = [p.strip() for p in full_path.split(">")]
-        parent = by_path.get(" > ".join(parts[:-1])) if len(parts) > 1 else None
-        by_path[" > ".join(parts)] = node_id
-        nodes.append(TaxonomyNode(id=node_id, name=parts[-1], parent=parent))
-    return nodes
+        if not sep or not all(parts):
+            yield RejectedRow(file=str(path), line=number, reason="expected 'ID - A > B > C', a name at every level",
+                              raw=text[:500])
+            continue
+        rows.append((number, node_id, parts, text))
+    by_path = {" > ".join(parts): node_id for _, node_id, parts, _ in rows}
+    for number, node_id, parts, text in rows:
+        parent_path = " > ".join(parts[:-1])
+        parent = by_path.get(parent_path) if parent_path else None
+        node = _taxonomy_node(path, number, text, id=node_id, name=parts[-1], parent=parent)
+        if parent_path and parent is None and isinstance(node, _Placed):
+            yield _rooted(node, f"parent {parent_path!r} is not in this taxonomy")
+        yield node
 
 
-def _read_taxonomy_csv(path: Path) -> list[TaxonomyNode]:
-    nodes = []
+def _read_taxonomy_csv(path: Path) -> Iterator[_Placed | RejectedRow]:
     for item in _csv_rows(path):
         if isinstance(item, RejectedRow):
-            raise RowError(item.message())
+            yield item
+            continue
         number, row = item
         row = {k.strip().lower(): (v or "").strip() for k, v in row.items()}
-        if not row.get("id") or not row.get("name"):
-            raise RowError(f"{path}:{number}: a taxonomy row needs id and name")
-        nodes.append(TaxonomyNode(id=row["id"], name=row["name"], parent=row.get("parent_id") or None))
-    return nodes
+        yield _taxonomy_node(path, number, row, id=row.get("id"), name=row.get("name"),
+                             parent=row.get("parent_id") or None)
 
 
 # ---------------------------------------------------------------- into the ledger
@@ -393,7 +488,10 @@ def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
     fmt = detect_format(path)
     report = IngestReport(file=str(path), format=fmt)
     if fmt in TAXONOMY_FORMATS:
-        report.taxonomy_nodes = ledger.upsert_taxonomy(read_taxonomy(path), source=str(path))
+        items = read_taxonomy(path)
+        report.rejected += [item for item in items if isinstance(item, RejectedRow)]
+        report.taxonomy_nodes = ledger.upsert_taxonomy(
+            [item for item in items if isinstance(item, TaxonomyNode)], source=str(path))
         return report
     if fmt == "texts":
         _ingest_texts(ledger, path, report, run_id)

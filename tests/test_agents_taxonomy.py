@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from eval.datasets import load_records, record_to_product
 from shelfgraph.context import LLMConfig, StepContext
 from shelfgraph.ingest import read_taxonomy
+from shelfgraph.models import TaxonomyNode
 from shelfgraph.prompting import PromptNotFoundError
 from shelfgraph.registry import create
 from shelfgraph.steps import RelationQuery
@@ -26,7 +27,7 @@ def context(packaged_gguf: Path, shelfgraph_home: Path, tmp_path: Path) -> StepC
 
 @pytest.fixture
 def taxonomy(demo_data: Path):
-    return read_taxonomy(demo_data / "taxonomy")
+    return [n for n in read_taxonomy(demo_data / "taxonomy") if isinstance(n, TaxonomyNode)]
 
 
 def test_type_agent_finds_a_span_of_the_title_at_its_offsets(context: StepContext, demo_data: Path) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from baselines.hypernym import head_word, singular
 from shelfgraph.ingest import read_taxonomy
+from shelfgraph.models import TaxonomyNode
 from shelfgraph.registry import create
 
 
@@ -19,7 +20,8 @@ def test_head_word_is_the_last_word_singular() -> None:
 
 @pytest.fixture(scope="module")
 def step():
-    nodes = read_taxonomy(Path(__file__).resolve().parents[1] / "data" / "demo" / "taxonomy")
+    nodes = [n for n in read_taxonomy(Path(__file__).resolve().parents[1] / "data" / "demo" / "taxonomy")
+             if isinstance(n, TaxonomyNode)]
     built = create("hypernym", "baseline")
     built.initialize(nodes)
     return built, {n.id: n for n in nodes}

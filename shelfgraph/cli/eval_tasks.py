@@ -83,9 +83,10 @@ def _records(path: Path, limit: int | None = None) -> list:
 
 def _taxonomy(path: Path) -> list:
     from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
 
     try:
-        return read_taxonomy(path)
+        return [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--taxonomy") from None
 
