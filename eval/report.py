@@ -41,8 +41,12 @@ def confidence_curve(predictions: Sequence[dict]) -> tuple[list[int], list[float
 
 
 def decision_curve(predictions: Sequence[dict]) -> tuple[list[int], list[float | None]] | None:
-    rows = [r for r in predictions if "label" in r and "score" in r]
-    return ([int(r["label"]) for r in rows], [r["score"] for r in rows]) if rows else None
+    """(label, score) of scored yes/no decisions: rows with `label` and `score`, or the rows eval
+    saves for cleaning and synonyms (`gold` 0/1, `pred` the score)."""
+    pairs = [(r["label"], r["score"]) if "label" in r else (r.get("gold"), r.get("pred")) for r in predictions]
+    scored = [(int(y), s) for y, s in pairs
+              if y in (0, 1) and (s is None or isinstance(s, (int, float)))]
+    return ([y for y, _ in scored], [s for _, s in scored]) if scored else None
 
 
 def _cell(value) -> str:
