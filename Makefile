@@ -9,7 +9,7 @@ DEMO_STORE ?= out/demo.db
 # the embedded model); `make demo DEMO_ARGS=` runs all 200. A second run resumes / does no work.
 DEMO_ARGS ?= --limit 30
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,19 @@ demo: $(STAMP)
 		--labelled data/demo/labelled.jsonl --store $(DEMO_STORE) --method hybrid $(DEMO_ARGS)
 	$(BIN)/shelfgraph stats --store $(DEMO_STORE)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The web tests drive a headless Chromium (Debian's chromium + chromium-driver). Installed here
+# when missing and we are root with apt; otherwise those tests skip and say why. Never fails.
+browser:
+	@if command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive \
+		  apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } || \
+		echo "could not install chromium: the browser tests will skip"; \
+	else echo "no chromedriver (install chromium and chromium-driver): the browser tests will skip"; fi
 
 clean:
 	rm -rf $(VENV) out runs

@@ -335,6 +335,19 @@ class Ledger:
         rows = self.db.execute(f"SELECT {_FACT_COLUMNS} FROM facts{where} ORDER BY seq", args)
         return [_fact_from_row(row) for row in rows]
 
+    def facts_with_values(self, predicates: Sequence[str], values: Sequence[str]) -> list[Fact]:
+        """Active facts of any of `predicates` whose value is one of `values` (case-insensitive),
+        in the order they were stored. The term ids are looked up first, so only those facts
+        are read (through the view, SQLite would scan every fact of the predicates)."""
+        if not predicates or not values:
+            return []
+        rows = self.db.execute(
+            f"SELECT {_FACT_COLUMNS} FROM facts WHERE seq IN (SELECT rowid FROM fact_rows WHERE status = 'active' "
+            f"AND predicate IN (SELECT id FROM terms WHERE text IN ({','.join('?' * len(predicates))})) "
+            f"AND object IN (SELECT id FROM terms WHERE text COLLATE NOCASE IN ({','.join('?' * len(values))}))) "
+            "ORDER BY seq", [*predicates, *values])
+        return [_fact_from_row(row) for row in rows]
+
     def fact_history(self, fact_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT status, run_id, reason, at FROM fact_events WHERE fact_id=? ORDER BY rowid",

@@ -19,8 +19,8 @@ def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
         ids &= graph.ids_with_title_word(term)
     evidence: dict[str, list[Fact]] = defaultdict(list)
     for flt in query.filters:
-        facts = graph.attribute_facts(flt.attributes, ids)
-        holding = [f for f in facts if _holds(flt, f.object)]
+        by_value = flt.values if flt.op in ("eq", "ne") else None  # read only the facts with those values
+        holding = [f for f in graph.attribute_facts(flt.attributes, ids, by_value) if _holds(flt, f.object)]
         if flt.op == "ne":
             ids -= {product_id_of(f.subject) for f in holding}
         else:

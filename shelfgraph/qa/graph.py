@@ -66,14 +66,17 @@ class GraphReader:
         rows = self.db.execute("SELECT id FROM products WHERE title LIKE ? ESCAPE '\\'", (pattern,))
         return {r[0] for r in rows}
 
-    def attribute_facts(self, attributes: Iterable[str], ids: Iterable[str] | None = None) -> list[Fact]:
-        """Active facts of these attributes (of these products when `ids` is given)."""
+    def attribute_facts(self, attributes: Iterable[str], ids: Iterable[str] | None = None,
+                        values: Iterable[str] | None = None) -> list[Fact]:
+        """Active facts of these attributes (of these products when `ids` is given; with one
+        of `values`, compared case-insensitively, when given: then only those facts are read)."""
         predicates = [ATTRIBUTE_PREFIX + a for a in attributes]
         if not predicates:
             return []
         wanted = None if ids is None else set(ids)
-        return [f for f in self.ledger.facts(predicate=predicates)
-                if wanted is None or product_id_of(f.subject) in wanted]
+        facts = self.ledger.facts(predicate=predicates) if values is None else \
+            self.ledger.facts_with_values(predicates, list(values))
+        return [f for f in facts if wanted is None or product_id_of(f.subject) in wanted]
 
     def type_facts(self, ids: Iterable[str]) -> dict[str, Fact]:
         wanted = set(ids)

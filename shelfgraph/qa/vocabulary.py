@@ -8,6 +8,7 @@ see `values_matching`.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -88,6 +89,12 @@ class Vocabulary:
     _value_tokens: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
     _known_tokens: set[str] = field(default_factory=set)
     _display: dict[str, str] = field(default_factory=dict)  # token -> a word as the graph writes it
+    # attribute -> token -> values holding it, in `values` order: a phrase is compared only with
+    # the values that hold its first word (comparing with all 50,000 values of the web benchmark
+    # took ~80 ms a question)
+    _holding: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    _one_word: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # attribute -> sorted (token, value)
+    _order: dict[str, dict[str, int]] = field(default_factory=dict)  # attribute -> value -> place in `values`
 
     @classmethod
     def from_graph(cls, graph: GraphReader) -> "Vocabulary":
@@ -114,9 +121,15 @@ class Vocabulary:
         for attribute in self.attributes:
             phrases[tuple(tokens(attribute))].append(("attribute", attribute))
         for attribute, by_value in self.values.items():
+            holding: dict[str, list[str]] = self._holding.setdefault(attribute, defaultdict(list))
+            self._order[attribute] = {value: i for i, value in enumerate(by_value)}
             for value in by_value:
                 words = tuple(tokens(value))
                 self._value_tokens[(attribute, value)] = words
+                for word in dict.fromkeys(words):
+                    holding[word].append(value)
+                if len(words) == 1:
+                    self._one_word.setdefault(attribute, []).append((words[0], value))
                 self._known_tokens.update(words)
                 if len(words) == 1 and (len(words[0]) < 3 or words[0].isdigit()):
                     phrases[words].append(("short", attribute))  # "18", "xl": only right after its attribute
@@ -132,6 +145,7 @@ class Vocabulary:
                         if not all(w in STOPWORDS for w in sub):
                             phrases[sub].append(("value", attribute))
         self._phrases = {k: list(dict.fromkeys(v)) for k, v in phrases.items()}
+        self._one_word = {a: sorted(pairs) for a, pairs in self._one_word.items()}
         names = [*self.types, *self.attributes, *(v for by_value in self.values.values() for v in by_value)]
         for name in names:
             for raw in _TOKEN.findall(name.lower()):
@@ -158,9 +172,24 @@ class Vocabulary:
         exact, containing = self._matching(attribute, words)
         return exact or containing
 
+    def _candidates(self, attribute: str, words: tuple[str, ...], prefix: bool = False) -> list[str]:
+        """Values of `attribute` holding the phrase's first word (with `prefix`, also one-word
+        values starting with it), in `values` order: every value a phrase can stand for."""
+        if attribute not in self._order:
+            return []
+        found = set(self._holding[attribute].get(words[0], ()))
+        if prefix:
+            pairs = self._one_word.get(attribute, [])
+            for token, value in pairs[bisect.bisect_left(pairs, (words[0], "")):]:
+                if not token.startswith(words[0]):
+                    break
+                found.add(value)
+        return sorted(found, key=self._order[attribute].__getitem__)
+
     def _matching(self, attribute: str, words: tuple[str, ...]) -> tuple[list[str], list[str]]:
         exact, containing = [], []
-        for value in self.values.get(attribute, {}):
+        prefix = len(words) == 1 and len(words[0]) >= 5 and words[0].isalpha()
+        for value in self._candidates(attribute, words, prefix):
             value_words = self._value_tokens[(attribute, value)]
             if value_words == words or (
                 len(words) == len(value_words) == 1 and len(words[0]) >= 5 and words[0].isalpha()
@@ -237,8 +266,8 @@ class Vocabulary:
         phrase = tuple(tokens(mention.text))
         scoped: dict[str, list[str]] = {}
         for attribute, values in mention.values.items():
-            if not mention.quoted:  # "whole bean" for coffee also stands for "Whole Bean Coffee"
-                values = values + [v for v in self.values[attribute] if v not in values and tuple(
+            if not mention.quoted and phrase:  # "whole bean" for coffee also stands for "Whole Bean Coffee"
+                values = values + [v for v in self._candidates(attribute, phrase) if v not in values and tuple(
                     w for w in self._value_tokens[(attribute, v)] if w not in type_words) == phrase]
             kept = [v for v in values if any(t.lower() in wanted for t in self.values[attribute][v])]
             if kept:

@@ -11,7 +11,7 @@ from .data import RunGrowth
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 48  # margins around the plot area
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 40, 48  # margins around the plot area (the legend is in the top one)
 
 
 class Tick(BaseModel):

@@ -1,0 +1,186 @@
+"""`shelfgraph serve` at scale: latency of the pages and of answers over a big store.
+
+    python -m eval.bench.web [--facts 1000000] [--store /tmp/shelfgraph-web-bench.db] [--requests 200]
+
+The store is made once (kept at --store; --rebuild makes it again): --facts / 10 products of
+20 types, each with a title and a description built from its ten attribute values, and the ten
+values as facts whose spans point into that text, as an imputation run would store them.
+Then a real `shelfgraph serve` process (read-only, no model) is asked over HTTP, one request at
+a time: product pages of random products, answers (`/api/ask` and the `/ask` page) to questions
+naming a type and a value, and the other pages once each. Reported: p50 / p95 per kind, the first
+answer (which builds the question vocabulary) apart, and the server's peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+from shelfgraph.models import Fact, Product, Provenance, attribute_predicate, product_subject
+from shelfgraph.store import Ledger
+
+from .store import percentile
+
+TYPES = ["Coffee", "Tea", "Granola", "Shampoo", "Conditioner", "Sunscreen", "Toothbrush", "Vitamin", "Detergent",
+         "Shoes", "Face Mask", "Soap", "Candle", "Socks", "Notebook", "Pasta", "Olive Oil", "Honey", "Jam", "Soup"]
+SYLLABLES = ["ka", "lo", "mi", "ra", "ten", "vo", "su", "bel", "dor", "fin", "gra", "hul", "jo", "kel", "mar",
+             "nor", "pel", "quin", "sor", "tav"]
+VALUES = 5000  # distinct values per attribute
+
+
+def _word(n: int) -> str:
+    """A pronounceable name for number n (three syllables: 8,000 of them)."""
+    a, rest = divmod(n, len(SYLLABLES) ** 2)
+    b, c = divmod(rest, len(SYLLABLES))
+    return (SYLLABLES[a % len(SYLLABLES)] + SYLLABLES[b] + SYLLABLES[c]).capitalize()
+
+
+# attribute -> how its i-th value reads
+ATTRIBUTES = {
+    "Brand": lambda i: f"{_word(i)} {_word(i * 7 + 3)}",
+    "Flavor": lambda i: f"{_word(i + 900).lower()} flavor",
+    "Net content": lambda i: f"{i % 97 + 1}.{i % 10} oz",
+    "Pack size": lambda i: f"{i % 24 + 1} pack",
+    "Roast type": lambda i: ["light", "medium", "dark", "french", "italian"][i % 5] + f" {_word(i + 1700).lower()}",
+    "Caffeine content": lambda i: ["decaf", "regular", "half caf", "extra caffeine"][i % 4],
+    "Form": lambda i: ["whole bean", "ground", "pods", "liquid", "powder", "bar", "tablet"][i % 7],
+    "Gender": lambda i: ["women", "men", "unisex", "kids"][i % 4],
+    "Color": lambda i: f"{_word(i + 2600).lower()} blue",
+    "Material": lambda i: f"{_word(i + 3500).lower()} cotton",
+}
+
+
+def product_of(n: int) -> tuple[Product, dict[str, str]]:
+    """Product n and its ten values (the same every time: questions name values the store has)."""
+    rng = random.Random(n)
+    values = {name: make(rng.randrange(VALUES)) for name, make in ATTRIBUTES.items()}
+    kind = TYPES[n % len(TYPES)]
+    title = f"{values['Brand']} {values['Flavor']} {kind}, {values['Net content']}, {values['Pack size']}"
+    description = (f"A {values['Roast type']} blend, {values['Caffeine content']}, sold as {values['Form']}. "
+                   f"For {values['Gender']}; the box is {values['Color']}, the bag {values['Material']}.")
+    return Product(id=f"p{n:07d}", title=title, description=description, product_type=kind), values
+
+
+def facts_of(product: Product, values: dict[str, str], run_id: str, rng: random.Random) -> Iterator[Fact]:
+    for attribute, value in values.items():
+        field = "title" if product.title.find(value) >= 0 else "description"
+        start = product.field_text(field).index(value)
+        yield Fact(subject=product_subject(product.id), predicate=attribute_predicate(attribute), object=value,
+                   confidence=round(rng.random(), 3),
+                   provenance=Provenance(step="imputation", method="baseline", model="crf", run_id=run_id,
+                                         source_field=field, start=start, end=start + len(value)))
+
+
+def make_store(path: Path, facts: int, batch: int = 10_000) -> float:
+    """Write the benchmark store; returns the seconds it took."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    started = time.perf_counter()
+    rng = random.Random(0)
+    with Ledger(path) as ledger, ledger.recorded_run("bench", {"facts": facts}) as run:
+        products, pending = [], []
+        for n in range(facts // len(ATTRIBUTES)):
+            product, values = product_of(n)
+            products.append(product)
+            pending.extend(facts_of(product, values, run.id, rng))
+            if len(pending) >= batch:
+                ledger.upsert_products(products, run.id)
+                ledger.add_facts(pending)
+                products, pending = [], []
+        ledger.upsert_products(products, run.id)
+        ledger.add_facts(pending)
+        ledger.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return time.perf_counter() - started
+
+
+def questions(count: int, products: int, rng: random.Random) -> list[str]:
+    """Questions naming a type and a value that some product of the store has."""
+    asked = []
+    for _ in range(count):
+        product, values = product_of(rng.randrange(products))
+        kind = product.product_type
+        attribute = rng.choice(["Brand", "Flavor", "Form", "Caffeine content"])
+        asked.append(f"Which {kind.lower()} products have {attribute.lower()} {values[attribute]}?")
+    return asked
+
+
+def _get(client, url: str) -> float:
+    started = time.perf_counter()
+    response = client.get(url)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise RuntimeError(f"{url}: HTTP {response.status_code}")
+    return elapsed
+
+
+def _summary(samples: list[float]) -> dict[str, float]:
+    return {"n": len(samples), "p50_ms": round(statistics.median(samples), 1),
+            "p95_ms": round(percentile(samples, 0.95), 1), "max_ms": round(max(samples), 1)}
+
+
+def measure(store: Path, requests: int, port: int) -> dict:
+    import httpx
+
+    server = subprocess.Popen([sys.executable, "-m", "shelfgraph", "serve", "--store", str(store), "--port", str(port),
+                               "--no-llm"], stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=600) as client:
+            for _ in range(600):
+                try:
+                    client.get("/static/style.css")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            with Ledger(store, read_only=True) as ledger:
+                products = ledger.db.execute("SELECT COUNT(*) FROM products").fetchone()[0]
+            rng = random.Random(7)
+            results: dict = {"products": products}
+            results["overview_first_ms"] = round(_get(client, "/"), 1)
+            results["overview_cached"] = _summary([_get(client, "/") for _ in range(20)])
+            results["product_page"] = _summary([_get(client, f"/products/p{rng.randrange(products):07d}")
+                                                for _ in range(requests)])
+            asked = questions(requests + 1, products, rng)
+            results["ask_first_ms"] = round(_get(client, "/api/ask?q=" + quote(asked[0])), 1)
+            results["api_ask"] = _summary([_get(client, "/api/ask?q=" + quote(q)) for q in asked[1:]])
+            results["ask_page"] = _summary([_get(client, "/ask?q=" + quote(q)) for q in asked[1: requests // 4 + 1]])
+            results["search_page"] = _summary([_get(client, "/products?q=" + quote(w))
+                                               for w in ("coffee", "Kalora", "zzz-none", "pods")])
+            results["attribute_page"] = _summary([_get(client, "/attributes/" + quote(a)) for a in ATTRIBUTES])
+            results["value_page"] = _summary([_get(client, f"/attributes/Form?value={quote(v)}")
+                                              for v in ("ground", "pods", "bar")])
+            results["review_page"] = _summary([_get(client, f"/review?page={p}") for p in (1, 2, 100)])
+            results["taxonomy_page"] = _summary([_get(client, "/taxonomy")])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--facts", type=int, default=1_000_000)
+    parser.add_argument("--store", type=Path, default=Path("/tmp/shelfgraph-web-bench.db"))
+    parser.add_argument("--rebuild", action="store_true", help="make the store again even if it exists")
+    parser.add_argument("--requests", type=int, default=200, help="product pages and questions measured")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    made = None
+    if args.rebuild or not args.store.exists():
+        made = round(make_store(args.store, args.facts), 1)
+    results = {"facts": args.facts, "store_mb": round(args.store.stat().st_size / 2**20), "made_store_s": made,
+               "load_average": os.getloadavg()[0], **measure(args.store, args.requests, args.port)}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
