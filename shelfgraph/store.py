@@ -335,18 +335,27 @@ class Ledger:
         rows = self.db.execute(f"SELECT {_FACT_COLUMNS} FROM facts{where} ORDER BY seq", args)
         return [_fact_from_row(row) for row in rows]
 
-    def facts_with_values(self, predicates: Sequence[str], values: Sequence[str]) -> list[Fact]:
-        """Active facts of any of `predicates` whose value is one of `values` (case-insensitive),
-        in the order they were stored. The term ids are looked up first, so only those facts
-        are read (through the view, SQLite would scan every fact of the predicates)."""
-        if not predicates or not values:
+    def facts_where(self, predicates: Sequence[str], values: Sequence[str] | None = None,
+                    subjects: Sequence[str] | None = None) -> list[Fact]:
+        """Active facts of any of `predicates`; when given, only those whose value is one of
+        `values` (case-insensitive) and whose subject is one of `subjects`; in the order they
+        were stored. Term ids are looked up first, so only those facts are read (through the
+        view, SQLite would scan every fact of the predicates)."""
+        if not predicates or (values is not None and not values) or (subjects is not None and not subjects):
             return []
-        rows = self.db.execute(
-            f"SELECT {_FACT_COLUMNS} FROM facts WHERE seq IN (SELECT rowid FROM fact_rows WHERE status = 'active' "
-            f"AND predicate IN (SELECT id FROM terms WHERE text IN ({','.join('?' * len(predicates))})) "
-            f"AND object IN (SELECT id FROM terms WHERE text COLLATE NOCASE IN ({','.join('?' * len(values))}))) "
-            "ORDER BY seq", [*predicates, *values])
-        return [_fact_from_row(row) for row in rows]
+        marks = lambda items: ",".join("?" * len(items))  # noqa: E731
+        where = f"predicate IN (SELECT id FROM terms WHERE text IN ({marks(predicates)}))"
+        if values is not None:
+            where += f" AND object IN (SELECT id FROM terms WHERE text COLLATE NOCASE IN ({marks(values)}))"
+        rows: list[Sequence[Any]] = []
+        for start in range(0, len(subjects) if subjects is not None else 1, 500):  # one query without subjects
+            batch = [] if subjects is None else list(subjects[start:start + 500])
+            restrict = f" AND subject IN (SELECT id FROM terms WHERE text IN ({marks(batch)}))" if batch else ""
+            rows += self.db.execute(
+                f"SELECT {_FACT_COLUMNS}, seq FROM facts WHERE seq IN (SELECT rowid FROM fact_rows "
+                f"WHERE status = 'active' AND {where}{restrict})", [*predicates, *(values or []), *batch]).fetchall()
+        rows.sort(key=lambda row: row[-1])
+        return [_fact_from_row(row[:-1]) for row in rows]
 
     def fact_history(self, fact_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

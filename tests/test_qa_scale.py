@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from eval.bench.web import make_store, questions
-from shelfgraph.models import attribute_predicate
-from shelfgraph.qa import Session
+from eval.bench.web import BROAD, SELECTIVE, make_store, questions
+from shelfgraph.models import ATTRIBUTE_PREFIX, attribute_predicate, product_id_of
+from shelfgraph.qa import Filter, GraphQuery, Session, execute
 from shelfgraph.qa.vocabulary import tokens
 from shelfgraph.store import Ledger
 
@@ -23,14 +23,56 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_facts_with_values_are_those_a_full_scan_finds(store: Path):
+def test_facts_where_are_those_a_full_scan_finds(store: Path):
     predicates = [attribute_predicate("Form"), attribute_predicate("Caffeine content")]
     with Ledger(store, read_only=True) as ledger:
+        every = ledger.facts(predicate=predicates)
         for values in (["PODS"], ["ground", "Decaf"], ["no such value"]):
             wanted = {v.lower() for v in values}
-            scanned = [f for f in ledger.facts(predicate=predicates) if f.object.lower() in wanted]
-            assert ledger.facts_with_values(predicates, values) == scanned
+            scanned = [f for f in every if f.object.lower() in wanted]
+            assert ledger.facts_where(predicates, values=values) == scanned
             assert scanned or values == ["no such value"]
+        subjects = [f"p{n:07d}" for n in range(0, 500, 3)] + ["nobody"]
+        assert ledger.facts_where(predicates, subjects=subjects) == [f for f in every if f.subject in subjects]
+        both = ledger.facts_where(predicates, values=["pods"], subjects=subjects)
+        assert both == [f for f in every if f.subject in subjects and f.object == "pods"] and both
+        assert ledger.facts_where(predicates, values=[]) == [] == ledger.facts_where(predicates, subjects=[])
+
+
+def _ids_by_scan(query: GraphQuery, graph) -> list[str]:
+    """`execute`'s products as it found them before: every product of the types, then every
+    fact of each filtered attribute."""
+    from shelfgraph.qa.executor import _holds
+
+    ids = graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
+    for flt in query.filters:
+        facts = [f for f in graph.ledger.facts(predicate=[ATTRIBUTE_PREFIX + a for a in flt.attributes])
+                 if product_id_of(f.subject) in ids and _holds(flt, f.object)]
+        holding = {product_id_of(f.subject) for f in facts}
+        ids = ids - holding if flt.op == "ne" else ids & holding
+    return sorted(ids)
+
+
+def test_queries_find_what_a_full_scan_finds(store: Path):
+    rng = random.Random(5)
+    found = 0
+    with Session(store) as session:
+        values = session.vocabulary.values
+        for _ in range(40):
+            types = rng.sample(["Coffee", "Tea", "Soap", "Jam"], rng.randrange(3))
+            filters = []
+            for attribute in rng.sample(["Form", "Caffeine content", "Brand", "Gender"], rng.randrange(1, 3)):
+                chosen = rng.sample(sorted(values[attribute]), 2)
+                filters.append(Filter(attributes=[attribute], op=rng.choice(["eq", "eq", "ne"]),
+                                      values=[chosen[0].upper(), chosen[1]]))
+            query = GraphQuery(product_types=types, filters=filters)
+            result = execute(query, session.graph)
+            assert result.product_ids == _ids_by_scan(query, session.graph), query.describe()
+            found += bool(result.product_ids)
+            for row in result.rows:  # every eq filter's value is cited for every product
+                cited = {c.predicate for c in row.citations}
+                assert all(ATTRIBUTE_PREFIX + f.attributes[0] in cited for f in filters if f.op == "eq")
+    assert found >= 10  # the queries are not all empty
 
 
 def _matching_by_scan(vocabulary, attribute: str, words: tuple[str, ...]) -> tuple[list[str], list[str]]:
@@ -65,7 +107,7 @@ def test_value_phrases_match_as_a_full_scan_does(store: Path):
 
 
 def test_benchmark_questions_are_answered_with_their_evidence(store: Path):
-    asked = questions(12, 500, random.Random(3))
+    asked = questions(8, 500, random.Random(3), SELECTIVE) + questions(4, 500, random.Random(4), BROAD)
     with Session(store) as session:
         for question in asked:
             answer = session.ask(question)

@@ -295,19 +295,26 @@ def test_queue_lists_flagged_then_conflicts_then_low_confidence(store: Path):
 
 
 def test_queue_pages_continue_across_kinds(store: Path):
-    from shelfgraph.web.review import review_queue
+    from shelfgraph.web.data import GraphData
 
-    with Ledger(store, read_only=True) as ledger:
-        whole, more = review_queue(ledger, 0, 1000)
-        assert not more
-        paged = []
-        for offset in range(0, len(whole) + 2, 2):
-            items, more = review_queue(ledger, offset, 2)
-            paged += items
-            assert more == (offset + 2 < len(whole))
-    assert [i.fact.id for i in paged] == [i.fact.id for i in whole]
-    assert [i.why for i in whole[:3]] == ["flagged", "conflict", "conflict"]
-    assert whole[0].detail == "cleaning: p(wrong)=0.910" and whole[1].detail == "other values: 'Medium Roast'"
+    data = GraphData(store, session=lambda: None)  # type: ignore[arg-type, return-value]
+    try:
+        whole = data.review_queue(1, 1000)
+        assert not whole.more
+        paged, page = [], 1
+        while True:
+            part = data.review_queue(page, 2)
+            paged += part.items
+            if not part.more:
+                break
+            page += 1
+    finally:
+        data.close()
+    assert page == (len(whole.items) + 1) // 2
+    assert [r.item.fact.id for r in paged] == [r.item.fact.id for r in whole.items]
+    items = [r.item for r in whole.items]
+    assert [i.why for i in items[:3]] == ["flagged", "conflict", "conflict"]
+    assert items[0].detail == "cleaning: p(wrong)=0.910" and items[1].detail == "other values: 'Medium Roast'"
 
 
 def test_accept_reject_and_correct_are_recorded_decisions(writable: Path):
@@ -388,3 +395,15 @@ def test_decision_curve_reads_the_rows_eval_saves():
 def test_serve_refuses_a_missing_store(tmp_path: Path):
     result = CliRunner().invoke(cli, ["serve", "--store", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "no graph at" in result.output
+
+
+def test_an_answer_page_lists_at_most_a_hundred_products_and_counts_the_rest(store: Path):
+    with client(store) as web:
+        page = web.get("/ask", params={"q": "which products are coffee"}).text
+        full = web.get("/api/ask", params={"q": "which products are coffee"}).json()
+        limited = web.get("/api/ask", params={"q": "which products are coffee", "limit": 3}).json()
+        count = web.get("/api/ask", params={"q": "how many coffee products are there", "limit": 3}).json()
+    total = len(full["product_ids"])
+    assert total > 3 and len(limited["product_ids"]) == 3 and f"{total} product(s) match" in limited["text"]
+    assert "showing 3" in limited["text"] and f"{total} product(s) match" in page
+    assert count["text"].startswith(f"{total} product(s)") and len(count["product_ids"]) == total

@@ -14,7 +14,7 @@ _COMPARE = {"lt": float.__lt__, "le": float.__le__, "gt": float.__gt__, "ge": fl
 
 
 def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
-    ids = graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
+    ids = _candidates(query, graph)
     for term in query.title_terms:
         ids &= graph.ids_with_title_word(term)
     evidence: dict[str, list[Fact]] = defaultdict(list)
@@ -38,6 +38,17 @@ def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
     rows = [_row(products[pid], type_facts.get(pid), evidence.get(pid, [])) for pid in kept if pid in products]
     groups = _groups(query, rows, graph, products) if query.intent == "group" else []
     return QueryResult(query=query, total=total, rows=rows, groups=groups)
+
+
+def _candidates(query: GraphQuery, graph: GraphReader) -> set[str]:
+    """Products of the query's types (all products without types). With an `eq` filter, only
+    those having one of its values: found from the facts of those values, then checked for
+    the types, instead of listing every product of a type (thousands, in a big graph)."""
+    first = next((f for f in query.filters if f.op == "eq"), None)
+    if first is None:
+        return graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
+    ids = graph.ids_with_values(first.attributes, first.values)
+    return graph.of_types(query.product_types, ids) if query.product_types else ids
 
 
 def _holds(flt: Filter, value: str) -> bool:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
 
-from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, product_id_of
+from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, product_id_of, product_subject
 from ..store import Ledger, product_id_sql
 
 
@@ -69,19 +69,36 @@ class GraphReader:
     def attribute_facts(self, attributes: Iterable[str], ids: Iterable[str] | None = None,
                         values: Iterable[str] | None = None) -> list[Fact]:
         """Active facts of these attributes (of these products when `ids` is given; with one
-        of `values`, compared case-insensitively, when given: then only those facts are read)."""
+        of `values`, compared case-insensitively, when given). Only those facts are read."""
         predicates = [ATTRIBUTE_PREFIX + a for a in attributes]
         if not predicates:
             return []
-        wanted = None if ids is None else set(ids)
-        facts = self.ledger.facts(predicate=predicates) if values is None else \
-            self.ledger.facts_with_values(predicates, list(values))
-        return [f for f in facts if wanted is None or product_id_of(f.subject) in wanted]
+        return self.ledger.facts_where(predicates, values=None if values is None else list(values),
+                                       subjects=None if ids is None else [product_subject(i) for i in ids])
+
+    def ids_with_values(self, attributes: Iterable[str], values: Iterable[str]) -> set[str]:
+        """Products with an active fact of any of these attributes whose value is one of
+        `values` (case-insensitive): ids only, no facts built."""
+        return {i for a in attributes for v in values for i in self.ledger.products_with_value(a, v)}
 
     def type_facts(self, ids: Iterable[str]) -> dict[str, Fact]:
-        wanted = set(ids)
-        facts = self.ledger.facts(predicate=PRODUCT_TYPE)
-        return {product_id_of(f.subject): f for f in facts if product_id_of(f.subject) in wanted}
+        facts = self.ledger.facts_where([PRODUCT_TYPE], subjects=[product_subject(i) for i in ids])
+        return {product_id_of(f.subject): f for f in facts}
+
+    def of_types(self, types: Iterable[str], ids: Iterable[str]) -> set[str]:
+        """Those of `ids` that are products of any of `types` (catalogue type or active
+        `product_type` fact, case-insensitive), read per product: what `ids_of_types` finds
+        among them, without listing every product of the types."""
+        wanted = {t.lower() for t in types}
+        ids = list(ids)
+        found = {product_id_of(f.subject) for f in self.ledger.facts_where(
+            [PRODUCT_TYPE], subjects=[product_subject(i) for i in ids]) if f.object.lower() in wanted}
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            rows = self.db.execute(f"SELECT id, product_type FROM products WHERE id IN ({','.join('?' * len(batch))})",
+                                   batch)
+            found.update(i for i, kind in rows if kind is not None and kind.lower() in wanted)
+        return found
 
     def products(self, ids: Iterable[str]) -> dict[str, Product]:
         found: dict[str, Product] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import hmac
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -75,6 +76,7 @@ def create_app(settings: WebSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        threading.Thread(target=data.prepare, name="prepare-questions", daemon=True).start()
         yield
         data.close()
 

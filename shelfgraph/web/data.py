@@ -23,7 +23,7 @@ from ..models import (ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, SAME_AS, TYPE_PRE
                       value_subject)
 from ..store import Ledger
 from .evidence import Evidence, evidence_of
-from .review import ReviewItem, review_queue
+from .review import ReviewItem, Why, queue_items, queue_order
 
 if TYPE_CHECKING:
     from ..qa import Answer, Session
@@ -122,8 +122,9 @@ class GraphData:
         self._make_session = session
         self._session: Session | None = None
         self._lock = threading.RLock()
-        self._ask_lock = threading.Lock()
+        self._ask_lock = threading.RLock()
         self._overview: tuple[int, Overview] | None = None
+        self._queue: tuple[int, list[tuple[int, Why]]] | None = None
 
     def close(self) -> None:
         with self._ask_lock:
@@ -135,10 +136,14 @@ class GraphData:
     # overview ------------------------------------------------------------------------------
     def overview(self) -> Overview:
         with self._lock:
-            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            version = self._version()
             if self._overview is None or self._overview[0] != version:
                 self._overview = (version, self._count_all())
             return self._overview[1]
+
+    def _version(self) -> int:
+        """Changes whenever another connection commits to the store (what the caches key on)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def _count_all(self) -> Overview:
         by_step: dict[str, dict[str, int]] = defaultdict(dict)
@@ -286,20 +291,32 @@ class GraphData:
 
     # review --------------------------------------------------------------------------------
     def review_queue(self, page: int = 1, size: int = PAGE_SIZE) -> Page[ReviewRow]:
+        """A page of the review queue. The queue's order is one pass over the attribute facts,
+        kept until the store changes (a decision changes it)."""
         with self._lock:
-            items, more = review_queue(self.ledger, offset=(page - 1) * size, limit=size)
+            version = self._version()
+            if self._queue is None or self._queue[0] != version:
+                self._queue = (version, queue_order(self.ledger))
+            order = self._queue[1]
+            items = queue_items(self.ledger, order[(page - 1) * size: page * size])
         rows = [ReviewRow(item=i, evidence=evidence_of(i.product, i.fact.provenance)) for i in items]
-        return Page(items=rows, number=page, size=size, more=more)
+        return Page(items=rows, number=page, size=size, more=len(order) > page * size)
 
     # questions -----------------------------------------------------------------------------
-    def ask(self, question: str) -> "Answer":
+    def prepare(self) -> None:
+        """Make the question session if not made yet: its vocabulary is read from every fact
+        (a minute at a million facts), so the server does it as it starts, not at the first question."""
+        with self._ask_lock:
+            if self._session is None:
+                self._session = self._make_session()
+
+    def ask(self, question: str, limit: int | None = None) -> "Answer":
         """One question on its own (no conversation between visitors): the session's history
         is cleared after each answer. The session has its own connection and lock, so a slow
         question (a model loading) holds up other questions, not the pages."""
         with self._ask_lock:
-            if self._session is None:
-                self._session = self._make_session()
+            self.prepare()
             try:
-                return self._session.ask(question)
+                return self._session.ask(question, limit)
             finally:
                 self._session.reset()

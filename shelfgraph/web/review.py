@@ -31,27 +31,15 @@ Why = Literal["flagged", "conflict", "low_confidence"]
 _FACT = ("SELECT f.rowid, f.key, s.text, p.text, o.text, f.confidence, f.status, v.step, v.method, v.model, "
          "v.prompt, v.source_field, f.start, f.\"end\", v.run_id FROM fact_rows f JOIN terms s ON s.id = f.subject "
          "JOIN terms p ON p.id = f.predicate JOIN terms o ON o.id = f.object JOIN provenance v ON v.id = f.provenance ")
-# Unreviewed attribute facts, as a condition on `f` (fact_rows).
-_OPEN = ("f.predicate IN (SELECT id FROM terms WHERE text >= 'attr:' AND text < 'attr;') "
-         "AND 'sha256:' || lower(hex(f.key)) NOT IN (SELECT e.fact_id FROM fact_events e JOIN runs r "
-         f"ON r.id = e.run_id WHERE r.command = '{REVIEW}') ")
+_ATTRIBUTE = "predicate IN (SELECT id FROM terms WHERE text >= 'attr:' AND text < 'attr;')"  # attr:*
 # (subject, predicate) of products with active values of an attribute that differ by more than
 # case and spacing (`normalise_label`, registered as `sg_norm`); the text is compared only
 # where the interned values already differ.
 _CONFLICTING = (
-    "WITH conflicting AS (SELECT f.subject, f.predicate FROM fact_rows f JOIN terms o ON o.id = f.object "
+    "SELECT f.subject, f.predicate FROM fact_rows f JOIN terms o ON o.id = f.object "
     "WHERE f.status = 'active' AND (f.subject, f.predicate) IN (SELECT subject, predicate FROM fact_rows "
-    "WHERE status = 'active' AND predicate IN (SELECT id FROM terms WHERE text >= 'attr:' AND text < 'attr;') "
-    "GROUP BY subject, predicate HAVING COUNT(DISTINCT object) > 1) "
-    "GROUP BY f.subject, f.predicate HAVING COUNT(DISTINCT sg_norm(o.text)) > 1) ")
-_KINDS: dict[Why, str] = {
-    "flagged": "f.status = 'rejected' AND " + _OPEN + "ORDER BY coalesce(f.confidence, 1.0), f.rowid",
-    "conflict": ("f.status = 'active' AND " + _OPEN + "AND (f.subject, f.predicate) IN (SELECT * FROM conflicting) "
-                 "ORDER BY f.subject, f.predicate, coalesce(f.confidence, 1.0), f.rowid"),
-    "low_confidence": ("f.status = 'active' AND f.confidence < :threshold AND " + _OPEN +
-                       "AND (f.subject, f.predicate) NOT IN (SELECT * FROM conflicting) "
-                       "ORDER BY f.confidence, f.rowid"),
-}
+    f"WHERE status = 'active' AND {_ATTRIBUTE} GROUP BY subject, predicate HAVING MIN(object) < MAX(object)) "
+    "GROUP BY f.subject, f.predicate HAVING COUNT(DISTINCT sg_norm(o.text)) > 1")
 
 
 class ReviewItem(BaseModel):
@@ -67,27 +55,36 @@ class ReviewItem(BaseModel):
         return self.fact.predicate[len(ATTRIBUTE_PREFIX):]
 
 
-def review_queue(ledger: Ledger, offset: int = 0, limit: int = 50,
-                 threshold: float = LOW_CONFIDENCE) -> tuple[list[ReviewItem], bool]:
-    """Items `offset` to `offset + limit` of the queue, and whether more follow."""
-    ledger.db.create_function("sg_norm", 1, normalise_label, deterministic=True)
-    items: list[ReviewItem] = []
-    wanted = limit + 1
-    for why, condition in _KINDS.items():
-        where, order = condition.split(" ORDER BY ")
-        args = {"threshold": threshold, "limit": wanted, "offset": offset}
-        rows = ledger.db.execute(f"{_CONFLICTING}{_FACT}WHERE {where} ORDER BY {order} LIMIT :limit OFFSET :offset",
-                                 args).fetchall()
-        if not rows:  # this kind ends before the page starts
-            offset = max(0, offset - ledger.db.execute(
-                f"{_CONFLICTING}SELECT COUNT(*) FROM fact_rows f WHERE {where}", args).fetchone()[0])
-            continue
-        offset = 0
-        items += [item for row in rows if (item := _item(ledger, why, row)) is not None]
-        wanted -= len(rows)
-        if wanted <= 0:
-            break
-    return items[:limit], len(items) > limit
+def queue_order(ledger: Ledger, threshold: float = LOW_CONFIDENCE) -> list[tuple[int, Why]]:
+    """The whole queue as (fact row id, why), in review order; pages are slices of it
+    (`queue_items`). One pass over the attribute facts: keep it while the store is unchanged."""
+    db = ledger.db
+    db.create_function("sg_norm", 1, normalise_label, deterministic=True)
+    reviewed = {key_of_id(r[0]) for r in db.execute(
+        "SELECT e.fact_id FROM fact_events e JOIN runs r ON r.id = e.run_id WHERE r.command = ?", (REVIEW,))}
+    conflicting = set(db.execute(_CONFLICTING).fetchall())
+    order: list[tuple[int, Why]] = []
+    flagged = db.execute(f"SELECT rowid, key FROM fact_rows WHERE status = 'rejected' AND {_ATTRIBUTE} "
+                         "ORDER BY coalesce(confidence, 1.0), rowid")
+    order += [(rowid, "flagged") for rowid, key in flagged if key not in reviewed]
+    for subject, predicate in sorted(conflicting):
+        rows = db.execute("SELECT rowid, key FROM fact_rows WHERE subject = ? AND predicate = ? AND status = 'active' "
+                          "ORDER BY coalesce(confidence, 1.0), rowid", (subject, predicate))
+        order += [(rowid, "conflict") for rowid, key in rows if key not in reviewed]
+    low = db.execute(f"SELECT rowid, key, subject, predicate FROM fact_rows WHERE status = 'active' "
+                     f"AND confidence < ? AND {_ATTRIBUTE} ORDER BY confidence, rowid", (threshold,))
+    order += [(rowid, "low_confidence") for rowid, key, subject, predicate in low
+              if key not in reviewed and (subject, predicate) not in conflicting]
+    return order
+
+
+def queue_items(ledger: Ledger, entries: list[tuple[int, Why]]) -> list[ReviewItem]:
+    """The review items of some queue entries, in their order (a fact whose product is gone is left out)."""
+    if not entries:
+        return []
+    rows = {row[0]: row for row in ledger.db.execute(
+        f"{_FACT}WHERE f.rowid IN ({','.join('?' * len(entries))})", [rowid for rowid, _ in entries])}
+    return [item for rowid, why in entries if rowid in rows and (item := _item(ledger, why, rows[rowid])) is not None]
 
 
 def _item(ledger: Ledger, why: Why, row: tuple) -> ReviewItem | None:
