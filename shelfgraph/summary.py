@@ -8,6 +8,7 @@ from typing import Any
 def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     increase = summary["facts_increase_percent"]
@@ -40,3 +41,5 @@ def print_summary(summary: dict[str, Any]) -> None:
         table.add_row(step["step"], step["method"], *(str(step[k]) for k in
                       ("units", "done", "skipped", "facts_added", "retracted", "flagged", "seconds")))
     console.print(table)
+    for note in summary["notes"]:
+        console.print(Text.assemble(("note", "yellow"), f": {note}"), soft_wrap=True)  # [brackets] are text
