@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode
-from shelfgraph.steps import HypernymStep, Scored
+from shelfgraph.steps import HypernymStep, NotEnoughData, Scored
 
 from ._llm_step import LLMStepMixin
 
@@ -42,7 +42,7 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
     def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None:
         self.nodes = {node.id: node for node in taxonomy}
         if not self.nodes:
-            raise ValueError("the hypernym agent needs a non-empty taxonomy")
+            raise NotEnoughData("the hypernym agent needs a non-empty taxonomy (--taxonomy)")
         self.inner = {node.parent for node in self.nodes.values() if node.parent}
         self.index = self._index()
         self.index.index_taxonomy(list(self.nodes.values()))

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode, normalise_label
-from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
+from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
 
 from ._llm_step import LLMStepMixin
 
@@ -59,7 +59,8 @@ class RelationsAgent(LLMStepMixin, RelationStep):
 
         self.known = {key: list(attributes) for key, attributes in known.items() if attributes}
         if not self.known:
-            raise ValueError("the relations agent needs types with known attributes")
+            raise NotEnoughData("the relations agent needs types with known attributes "
+                                "(labelled products with a type)")
         nodes = list(taxonomy)
         paths = taxonomy_paths(nodes)
         self.key_of = {node_id: key for node_id, names in paths.items() if (key := SEPARATOR.join(names)) in self.known}

@@ -25,8 +25,9 @@ def build(
                                                   "(per step in --config).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML: method, per-step [steps.<kind>] method and "
                                                    "config, thresholds, batch size.", exists=True)] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N products of the batch.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Parallel workers (Ray engine).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="Only the first N products of the batch "
+                                                 "(0: ingest only).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Parallel workers (Ray engine).")] = None,
     engine: Annotated[Optional[str], typer.Option(help="local | ray")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; the summary as JSON.")] = False,
     llm: LLMOpt = "local",
