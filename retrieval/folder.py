@@ -51,27 +51,24 @@ class ChromaFolder:
     def session(self) -> Iterator["ClientAPI"]:
         """The client, up to date and this process's alone until the block ends (re-entrant)."""
         with self._mutex:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self._client  # type: ignore[misc]
-                finally:
-                    self._depth -= 1
-                return
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX)
-            self._depth = 1
+            outermost = self._depth == 0
+            if outermost:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+            self._depth += 1
             try:
-                changes = self._changes()
-                if self._client is None or changes != self._seen:
-                    self._reopen()
-                self._seen = changes
+                if outermost:
+                    changes = self._changes()
+                    if self._client is None or changes != self._seen:
+                        self._reopen()
+                    self._seen = changes
                 yield self._client  # type: ignore[misc]
             finally:
-                if self._changed:
-                    self._seen = self._write_changes(self._seen + 1)
-                    self._changed = False
-                self._depth = 0
-                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                self._depth -= 1
+                if outermost:
+                    if self._changed:
+                        self._seen = self._write_changes(self._seen + 1)
+                        self._changed = False
+                    fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     def changed(self) -> None:
         """Called inside a session that added or deleted records: other processes reopen."""

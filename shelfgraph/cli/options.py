@@ -1,6 +1,7 @@
 """Options shared by every command that talks to a model, defined once.
 
-    from shelfgraph.cli.options import LLMOpt, ModelOpt, LLMKindOpt, NoCacheOpt, LLMTimeoutOpt, llm_config
+    from shelfgraph.cli.options import (LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+                                        llm_config)
 
     def build(llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
               no_cache: NoCacheOpt = False, llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S):
