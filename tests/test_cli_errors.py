@@ -187,3 +187,21 @@ def test_chat_with_a_hanging_model_asks_it_once_then_goes_on_without_it(demo_sto
     assert len(server.connections) == 1  # the failed model is not asked again
     notes = [line for line in result.stderr.splitlines() if line.startswith("note: the model failed")]
     assert len(notes) == 2 and result.stdout.count("product(s) match") == 2
+
+
+def test_permission_and_store_faults_this_machine_cannot_cause_are_named_too():
+    """Tests run as root here, so permission errors and a busy or read-only store are built
+    as the exceptions Python and SQLite raise for them."""
+    import errno
+    import sqlite3
+
+    from shelfgraph.cli.failures import expected
+
+    denied = expected(PermissionError(errno.EACCES, "Permission denied", "/srv/graph.db"))
+    assert isinstance(denied, InputError) and str(denied).startswith("/srv/graph.db: permission denied")
+    for message, hint in [("attempt to write a readonly database", "the store is read-only"),
+                          ("database is locked", "busy in another process"),
+                          ("database or disk is full", "free some space")]:
+        failure = expected(sqlite3.OperationalError(message))
+        assert isinstance(failure, StoreError) and hint in str(failure), message
+    assert expected(RuntimeError("a bug")) is None
