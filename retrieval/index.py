@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple, Sequence
 from urllib.parse import urlparse
@@ -47,6 +48,7 @@ CONTENT_KEY = "content"  # metadata: the record's content hash, the same in ever
 OWNER_KEY = {"products": "product_id", "chunks": "product_id", "examples": SCOPE_KEY, "taxonomy": SCOPE_KEY}
 EMBED_BATCH = 512  # records looked up (and added) per round; Chroma's own limit is larger
 OWNERS_PER_LOOKUP = 500
+GET_PAGE = 5000  # records read per `get`
 DESCRIPTION_CHARS = 1000  # MiniLM reads 256 word pieces at most: longer text is wasted work
 
 
@@ -59,9 +61,19 @@ class IndexCounts(BaseModel):
     taxonomy: int = 0
 
 
-class _Members(NamedTuple):
-    vectors: np.ndarray  # one unit row per record
+@dataclass
+class _Members:
+    """The records of one set: a unit vector per row, and their metadata."""
+
+    vectors: np.ndarray
     metadatas: list[dict[str, Any]]
+    _columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def column(self, key: str) -> np.ndarray:
+        """One metadata field of every record (None where absent), built on first use."""
+        if key not in self._columns:
+            self._columns[key] = np.array([m.get(key) for m in self.metadatas], dtype=object)
+        return self._columns[key]
 
 
 class _Record(NamedTuple):
@@ -301,7 +313,7 @@ class CatalogIndex:
             existing: set[str] = set()
             for start in range(0, len(owners), OWNERS_PER_LOOKUP):
                 batch = owners[start : start + OWNERS_PER_LOOKUP]
-                existing.update(collection.get(where={OWNER_KEY[name]: {"$in": batch}}, include=[])["ids"])
+                existing.update(_get_all(collection, {OWNER_KEY[name]: {"$in": batch}}, [])["ids"])
             stale = sorted(existing - wanted.keys())
             for start in range(0, len(stale), limit):
                 collection.delete(ids=stale[start : start + limit])
@@ -347,8 +359,6 @@ class CatalogIndex:
         members = self._members("examples", scope)
         query = embed([product_text(product)])[0]
         order = np.argsort(-(members.vectors @ query), kind="stable")  # most similar first; ties by id
-        product_ids = np.array([m["product_id"] for m in members.metadatas], dtype=object)
-        type_keys = np.array([m.get("type_key") for m in members.metadatas], dtype=object)
         pool = max(4 * k, 20)
         chosen: list[int] = []
         groups: list[str | None] = [None]
@@ -357,9 +367,10 @@ class CatalogIndex:
         for type_key in groups:
             if len(chosen) >= k:
                 break
-            allowed = ~np.isin(product_ids, [product.id, *product_ids[chosen]])
+            allowed = members.column("product_id") != product.id  # a set holds each product once
+            allowed[chosen] = False
             if type_key is not None:
-                allowed &= type_keys == type_key
+                allowed &= members.column("type_key") == type_key
             hits = order[allowed[order]][:pool]
             picks = mmr(query, members.vectors[hits], k - len(chosen), mmr_lambda)
             chosen.extend(int(hits[i]) for i in picks)
@@ -400,7 +411,7 @@ class CatalogIndex:
         """Every record of one set, sorted by id: read once, then searched exactly in memory."""
         if (name, scope) not in self._sets:
             with self._session() as collections:
-                found = collections[name].get(where={SCOPE_KEY: scope}, include=["embeddings", "metadatas"])
+                found = _get_all(collections[name], {SCOPE_KEY: scope}, ["embeddings", "metadatas"])
             order = sorted(range(len(found["ids"])), key=found["ids"].__getitem__)
             vectors = np.zeros((len(order), DIMENSIONS), dtype=np.float32)
             if order:
@@ -426,9 +437,21 @@ class CatalogIndex:
 def _same_content_vectors(collection: "Collection", batch: list[_Record]) -> dict[str, np.ndarray]:
     """Vectors of records of other sets with the same content, by the id of the new record."""
     contents = sorted({r.metadata[CONTENT_KEY] for r in batch})
-    found = collection.get(where={CONTENT_KEY: {"$in": contents}}, include=["embeddings", "metadatas"])
+    found = _get_all(collection, {CONTENT_KEY: {"$in": contents}}, ["embeddings", "metadatas"])
     by_content = {m[CONTENT_KEY]: vector for m, vector in zip(found["metadatas"], found["embeddings"])}
     return {r.id: by_content[r.metadata[CONTENT_KEY]] for r in batch if r.metadata[CONTENT_KEY] in by_content}
+
+
+def _get_all(collection: "Collection", where: dict[str, Any], include: list[str]) -> dict[str, list[Any]]:
+    """Every record matching `where`, a page at a time (one `get` of 100k records failed:
+    SQLite's limit on the variables of one statement)."""
+    found: dict[str, list[Any]] = {"ids": [], **{key: [] for key in include}}
+    while True:
+        page = collection.get(where=where, include=include, limit=GET_PAGE, offset=len(found["ids"]))
+        for key, values in found.items():
+            values.extend(page[key])
+        if len(page["ids"]) < GET_PAGE:
+            return found
 
 
 def _unique(products: Iterable[Product]) -> list[Product]:
