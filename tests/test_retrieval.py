@@ -190,6 +190,20 @@ def test_similar_examples_prefers_the_same_type_and_varied_neighbours(index):
     assert len(mixed) == 3 and all(e.product_type != "Tea" for e in mixed[1:])
 
 
+def test_a_set_is_read_a_page_at_a_time(index_dir, monkeypatch):
+    """Large sets are read in pages (one `get` of 100k records fails in SQLite); small pages
+    give the same set."""
+    import retrieval.index
+
+    query = Product(id="q", title="Nike running shoes for men", product_type="Shoes")
+    expected = [p.id for p in CatalogIndex.open(index_dir).similar_examples(query, k=4, scope=EXAMPLES_SET)]
+    monkeypatch.setattr(retrieval.index, "GET_PAGE", 2)
+    paged = CatalogIndex.open(index_dir)
+    assert [p.id for p in paged.similar_examples(query, k=4, scope=EXAMPLES_SET)] == expected
+    assert [n for n, _ in paged.taxonomy_candidates("sneakers", k=9, scope=TAXONOMY_SET)][0] == "sneak"
+    assert len(paged.taxonomy_candidates("sneakers", k=20, scope=TAXONOMY_SET)) == len(TAXONOMY)
+
+
 def test_similar_examples_never_returns_the_product_itself(index):
     examples = index.similar_examples(EXAMPLES[0], k=4, scope=EXAMPLES_SET)
     assert "c1" not in {e.id for e in examples}
