@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+from ..errors import REJECTED_ROWS_EXIT
+from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 
 def build(
@@ -34,6 +35,7 @@ def build(
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Grow the graph: ingest, then type extraction and hypernym placement, relation discovery,
     imputation, cleaning and synonym finding. Killed and restarted, it resumes; re-run on
@@ -44,7 +46,7 @@ def build(
     build_config = BuildConfig.from_toml(config, method=method, limit=limit, workers=workers, engine=engine)
     summary, rejected = run_build(
         store=store, catalog=catalog, taxonomy=taxonomy, reviews=reviews or [], labelled=labelled or [],
-        config=build_config, llm=llm_config(llm, model, llm_kind, no_cache), quiet=quiet,
+        config=build_config, llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), quiet=quiet,
     )
     if quiet:
         typer.echo(json.dumps(summary))
@@ -56,7 +58,7 @@ def build(
         from ..ingest import rejected_rows_path
 
         typer.echo(f"{rejected} input rows rejected (see {rejected_rows_path(store)})", err=True)
-        raise typer.Exit(3)
+        raise typer.Exit(REJECTED_ROWS_EXIT)
 
 
 def export(
