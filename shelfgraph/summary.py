@@ -10,7 +10,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .terminal import safe_markup
+    from .terminal import safe_markup, safe_text
 
     console = Console()
     increase = summary["facts_increase_percent"]
@@ -45,4 +45,4 @@ def print_summary(summary: dict[str, Any]) -> None:
                       ("units", "done", "skipped", "facts_added", "retracted", "flagged", "seconds")))
     console.print(table)
     for note in summary["notes"]:
-        console.print(Text.assemble(("note", "yellow"), f": {note}"), soft_wrap=True)  # [brackets] are text
+        console.print(Text.assemble(("note", "yellow"), f": {safe_text(note)}"), soft_wrap=True)  # [brackets] are text

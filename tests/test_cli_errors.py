@@ -94,7 +94,7 @@ def test_a_file_that_is_not_a_store_is_a_store_error(tmp_path: Path):
     fake.write_text("not a database\n" * 100)
     result = runner.invoke(app, ["stats", "--store", str(fake)])
     assert result.exit_code == StoreError.exit_code == 5
-    assert "not a SQLite database; check --store" in error_line(result)
+    assert f"cannot read {fake}: file is not a database; check --store" in error_line(result)
 
 
 def test_a_path_through_a_file_names_the_path(tmp_path: Path, demo_store: Path):
