@@ -61,9 +61,10 @@ class LLMStepMixin:
 
     def _index(self):
         """The Chroma index of the context; without one, a persistent one under home (its
-        records are content-hashed, so a later run embeds only what changed). A folder takes
-        one process at a time: processes running side by side need a Chroma server
-        (`chroma_url`); two writing one folder made queries fail here."""
+        records are content-hashed, so a later run embeds only what changed). Other runs'
+        training sets and taxonomies there are never retrieved: a step queries its own set.
+        Processes take turns on a folder (`retrieval.folder`); many writing at once go faster
+        through a Chroma server (`chroma_url`)."""
         from retrieval.index import CatalogIndex
 
         if self.context.index_dir is None and self.context.chroma_url is None:

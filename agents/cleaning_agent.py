@@ -50,6 +50,7 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         self.k = k
         self.evidence_k = evidence_k
         self._demos: dict[str, list[dict]] = {}
+        self.examples_set = ""  # the scope of the training set in the index (`initialize`)
 
     def _catalog(self):
         if self.index is None:
@@ -60,7 +61,10 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         """Index the trusted training products as demonstrations."""
         self._demos = {}
         if self.k:
-            self._catalog().index_examples(train)
+            from retrieval.index import examples_set
+
+            self.examples_set = examples_set(train)  # demonstrations come from this training set only
+            self._catalog().index_examples(train, self.examples_set)
 
     def score(self, triples: Sequence[Triple]) -> list[float | None]:
         scores: list[float | None] = [None] * len(triples)
@@ -73,7 +77,7 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         if not self.k:
             return []
         if product.id not in self._demos:
-            similar = self._catalog().similar_examples(product, self.k + 1)
+            similar = self._catalog().similar_examples(product, self.k + 1, scope=self.examples_set)
             self._demos[product.id] = [
                 {"product_type": e.product_type or "product", "title": e.title,
                  "checks": checks(e, [o for o in similar if o.id != e.id])}

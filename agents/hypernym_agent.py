@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode
-from shelfgraph.steps import HypernymStep, Scored
+from shelfgraph.steps import HypernymStep, NotEnoughData, Scored
 
 from ._llm_step import LLMStepMixin
 
@@ -42,10 +42,13 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
     def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None:
         self.nodes = {node.id: node for node in taxonomy}
         if not self.nodes:
-            raise ValueError("the hypernym agent needs a non-empty taxonomy")
+            raise NotEnoughData("the hypernym agent needs a non-empty taxonomy (--taxonomy)")
         self.inner = {node.parent for node in self.nodes.values() if node.parent}
+        from retrieval.index import taxonomy_set
+
         self.index = self._index()
-        self.index.index_taxonomy(list(self.nodes.values()))
+        self.taxonomy_set = taxonomy_set(list(self.nodes.values()))  # candidates come from this taxonomy only
+        self.index.index_taxonomy(list(self.nodes.values()), self.taxonomy_set)
         placed = sorted(n.id for n in self.nodes.values() if n.parent in self.nodes)
         picks = random.Random(self.seed).sample(placed, min(self.examples, len(placed)))
         self._fixed = [self._demo(self.nodes[i]) for i in picks]
@@ -54,10 +57,9 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
         return {"name": node.name, "parent": self.nodes[node.parent].name}
 
     def _retrieved(self, name: str) -> list[TaxonomyNode]:
-        """The nodes most similar to `name`. The collection may hold nodes this step was not
-        given (an index shared with other runs): those are skipped, so more are fetched."""
-        hits = self.index.taxonomy_candidates(name, k=self.retrieve + 20)
-        return [self.nodes[node_id] for node_id, _ in hits if node_id in self.nodes][: self.retrieve]
+        """The nodes of this step's taxonomy most similar to `name`."""
+        hits = self.index.taxonomy_candidates(name, k=self.retrieve, scope=self.taxonomy_set)
+        return [self.nodes[node_id] for node_id, _ in hits]
 
     def _candidates(self, similar: list[TaxonomyNode]) -> list[str]:
         """Each similar node's parent, then the node itself, in order, without repeats."""

@@ -48,6 +48,7 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         self.demos = demos
         self.forms: dict[str, list[str]] = {}  # type -> its attributes in training, most frequent first
         self._type_examples: dict[str, list[Product]] = {}
+        self.examples_set = ""  # the scope of the training set in the index (`initialize`)
         self.max_span_words = max_span_words
         self.evidence_k = evidence_k
 
@@ -64,7 +65,10 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         self.forms = {t: [a for a, _ in c.most_common()] for t, c in counts.items()}
         self._type_examples = {}
         if self.k:
-            self._catalog().index_examples(train)
+            from retrieval.index import examples_set
+
+            self.examples_set = examples_set(train)  # demonstrations come from this training set only
+            self._catalog().index_examples(train, self.examples_set)
 
     def predict(self, products: Sequence[Product], attributes: Sequence[Sequence[str]]) -> list[list[Extraction]]:
         if len(products) != len(attributes):
@@ -82,11 +86,11 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         if not self.k:
             return []
         if self.demos == "product":
-            return self._catalog().similar_examples(product, self.k)
+            return self._catalog().similar_examples(product, self.k, scope=self.examples_set)
         type_name = product.product_type or "product"
         if type_name not in self._type_examples:
             query = Product(id=f"type:{type_name}", title=type_name, product_type=product.product_type)
-            self._type_examples[type_name] = self._catalog().similar_examples(query, self.k)
+            self._type_examples[type_name] = self._catalog().similar_examples(query, self.k, scope=self.examples_set)
         return self._type_examples[type_name]
 
     def _predict_one(self, product: Product, wanted: list[str]) -> list[Extraction]:

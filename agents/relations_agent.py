@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode, normalise_label
-from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
+from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
 
 from ._llm_step import LLMStepMixin
 
@@ -55,11 +55,12 @@ class RelationsAgent(LLMStepMixin, RelationStep):
     def initialize(self, known: dict[str, list[str]], taxonomy: Sequence[TaxonomyNode] = ()) -> None:
         """`known` keys are "A > B > name" paths (or plain names); without a taxonomy, one is
         rebuilt from the keys so that retrieval sees each type with its path."""
-        from retrieval.index import taxonomy_paths
+        from retrieval.index import taxonomy_paths, taxonomy_set
 
         self.known = {key: list(attributes) for key, attributes in known.items() if attributes}
         if not self.known:
-            raise ValueError("the relations agent needs types with known attributes")
+            raise NotEnoughData("the relations agent needs types with known attributes "
+                                "(labelled products with a type)")
         nodes = list(taxonomy)
         paths = taxonomy_paths(nodes)
         self.key_of = {node_id: key for node_id, names in paths.items() if (key := SEPARATOR.join(names)) in self.known}
@@ -75,7 +76,8 @@ class RelationsAgent(LLMStepMixin, RelationStep):
         own = [node for node in nodes_from_paths(unplaced) if node.id not in paths]
         self.key_of.update({node.id: node.id for node in own if node.id in self.known})
         self.index = self._index()
-        self.index.index_taxonomy(nodes + own)
+        self.taxonomy_set = taxonomy_set(nodes + own)  # neighbours come from these types only
+        self.index.index_taxonomy(nodes + own, self.taxonomy_set)
         picks = random.Random(self.seed).sample(sorted(self.known), min(self.examples, len(self.known)))
         vocabulary = sorted({a for key in picks for a in self.known[key]})
         self._fixed = [self._demo(key, vocabulary) for key in picks]
@@ -85,10 +87,10 @@ class RelationsAgent(LLMStepMixin, RelationStep):
         return {"path": key, "answers": [{"attribute": a, "answer": "yes" if a in have else "no"} for a in attributes]}
 
     def _similar(self, query: RelationQuery) -> list[str]:
-        """Keys of the known types most similar to the query, most similar first (those the
-        index holds but this step was not given are skipped)."""
+        """Keys of the known types most similar to the query, most similar first (nodes of the
+        taxonomy that are not known types are skipped)."""
         text = f"{query.type_name}: {SEPARATOR.join([*query.path, query.type_name])}"
-        hits = self.index.taxonomy_candidates(text, k=self.neighbours + 20)
+        hits = self.index.taxonomy_candidates(text, k=self.neighbours + 20, scope=self.taxonomy_set)
         keys = [self.key_of[node_id] for node_id, _ in hits if node_id in self.key_of]
         return list(dict.fromkeys(keys))[: self.neighbours]
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from shelfgraph.corruption import corrupt, gold_triples
 from shelfgraph.models import Product, normalise_label
-from shelfgraph.steps import CleaningStep, Triple
+from shelfgraph.steps import CleaningStep, NotEnoughData, Triple
 
 FEATURES = ("in_title", "in_description", "partial_ratio", "known_exact", "known_log_count",
             "char_sim_known", "embed_sim_known", "embed_sim_other", "known_other_exact",
@@ -137,13 +137,15 @@ class LogisticCleaner(CleaningStep):
 
         products = list(train)
         if len(products) < self.folds:
-            raise ValueError(f"the cleaning baseline needs at least {self.folds} training products")
+            raise NotEnoughData(f"the cleaning baseline needs at least {self.folds} training products, "
+                                f"got {len(products)}")
         random.Random(self.seed).shuffle(products)
         fold_of = {p.id: i % self.folds for i, p in enumerate(products)}
         fold_known = [KnownValues([p for p in products if fold_of[p.id] != f]) for f in range(self.folds)]
         labelled = corrupt(gold_triples(products), rate=self.corrupt_rate, seed=self.seed)
-        if not any(item.corrupted for item in labelled):
-            raise ValueError("no training triple could be corrupted: the products need attribute values")
+        if len({item.corrupted for item in labelled}) < 2:
+            raise NotEnoughData(f"{len(labelled)} training triples, {sum(i.corrupted for i in labelled)} of them "
+                                "corrupted: the cleaner needs both right and corrupted values")
         self.known = KnownValues(products)
         triples = [item.triple for item in labelled]
         self.similarity = _Similarity(self.known.all_values() | {normalise_label(t.value) for t in triples})

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import Product
-from shelfgraph.steps import Extraction, ImputationStep, TypeStep
+from shelfgraph.steps import Extraction, ImputationStep, NotEnoughData, TypeStep
 
 from .linear_chain import LinearChain
 
@@ -256,7 +256,10 @@ class SpanTagger:
                 prepared.append((type_name, field, tokens, locate(text, tokens, values)))
                 folds.append((groups[k] if groups is not None else k) % FOLDS)
         if not prepared:
-            raise ValueError("no training text: every product has an empty title")
+            raise NotEnoughData("no training text: no labelled product has words in the fields read")
+        if not any(spans for _, _, _, spans in prepared):
+            raise NotEnoughData(f"no gold value occurs in its own text in the {len(prepared)} training texts: "
+                                "nothing to learn to tag")
         use_gazetteer = self.params["use_gazetteer"]
         if use_gazetteer:
             self.gazetteer = Gazetteer.build((t, tokens, spans) for t, _, tokens, spans in prepared)

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from shelfgraph.models import TaxonomyNode
-from shelfgraph.steps import HypernymStep, Scored
+from shelfgraph.steps import HypernymStep, NotEnoughData, Scored
 
 FEATURES = ("cos_name", "cos_path", "cos_child", "head_equal", "head_in_name", "head_in_path", "log_children")
 DEFAULT_WEIGHTS = np.array([1.0, 1.0, 2.0, 1.0, 0.5, 0.25, 0.1])
@@ -57,7 +57,7 @@ class EmbeddingHypernym(HypernymStep):
 
         self.nodes = list(taxonomy)
         if not self.nodes:
-            raise ValueError("the hypernym baseline needs a non-empty taxonomy")
+            raise NotEnoughData("the hypernym baseline needs a non-empty taxonomy (--taxonomy)")
         index = {node.id: i for i, node in enumerate(self.nodes)}
         self.parent_index = np.array([index.get(n.parent, -1) if n.parent else -1 for n in self.nodes])
         self.children = np.bincount(self.parent_index[self.parent_index >= 0], minlength=len(self.nodes))

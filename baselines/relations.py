@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from shelfgraph.models import Product, TaxonomyNode, normalise_label
-from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
+from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
 
 PATH_SEPARATOR = " > "
 
@@ -80,7 +80,8 @@ class NeighbourRelations(RelationStep):
         from retrieval.embeddings import embed
 
         if not known:
-            raise ValueError("the relations baseline needs types with known attributes")
+            raise NotEnoughData("the relations baseline needs types with known attributes "
+                                "(labelled products with a type)")
         self.known = {k: list(v) for k, v in known.items()}
         self.keys = list(self.known)
         self.vectors = embed(self.keys)

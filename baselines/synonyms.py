@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from shelfgraph.models import normalise_label
-from shelfgraph.steps import Pair, SynonymStep
+from shelfgraph.steps import NotEnoughData, Pair, SynonymStep
 
 FEATURES = ("ratio", "partial_ratio", "token_sort", "token_set", "jaro_winkler", "token_jaccard",
             "same_numbers", "acronym", "cosine")
@@ -78,7 +78,8 @@ class LogisticSynonyms(SynonymStep):
             return
         labels = [p.label for p in labelled]
         if len(set(labels)) < 2:
-            raise ValueError("synonym training pairs need both labels (1 = same meaning, 0 = not)")
+            raise NotEnoughData(f"synonym training pairs need both labels (1 = same meaning, 0 = not): "
+                                f"the {len(labels)} given are all {labels[0]}")
         from sklearn.linear_model import LogisticRegression
 
         self.model = LogisticRegression(C=self.C, max_iter=1000, class_weight="balanced")

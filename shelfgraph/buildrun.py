@@ -27,6 +27,8 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
     """Returns the build summary and the number of rejected input rows."""
     from retrieval.index import index_beside
 
+    context = StepContext(llm=llm, index_dir=index_beside(store))
+    config.check_steps(context)  # a bad method or step setting fails before anything is stored
     with Ledger(store, exclusive=True) as ledger, ledger.recorded_run(
             "build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
                       "llm": llm.model_dump()}) as run:
@@ -38,7 +40,6 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
                        for i in rep.product_ids]
         training = read_labelled(labelled) if labelled else [
             p for p in ledger.products() if p.attributes]
-        context = StepContext(llm=llm, index_dir=index_beside(store))
         progress = progress_bar(enabled=not quiet)
         try:
             progress.start()

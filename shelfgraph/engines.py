@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from . import registry
 from .context import StepContext
 from .models import Product, TaxonomyNode
-from .steps import Pair, StepKind
+from .steps import NotEnoughData, Pair, StepKind
 
 
 class StageSpec(BaseModel):
@@ -91,14 +91,24 @@ def _run_ray(spec: StageSpec, process: Callable[..., list], payloads: list[dict]
 
     class RayWorker:
         def __init__(self) -> None:
-            self.worker = StageWorker(spec, process, run_id, options)
+            # An actor that fails to start reaches the driver only as "actor died": a step
+            # that cannot learn says so in its output instead, for the driver to raise.
+            try:
+                self.worker: StageWorker | None = StageWorker(spec, process, run_id, options)
+                self.unfit = ""
+            except NotEnoughData as err:
+                self.worker, self.unfit = None, str(err)
 
         def __call__(self, batch: dict) -> dict:
+            if self.worker is None:
+                return {"output": [""] * len(batch["payload"]), "unfit": [self.unfit] * len(batch["payload"])}
             outputs = self.worker([json.loads(p) for p in batch["payload"]])
-            return {"output": [o.model_dump_json() for o in outputs]}
+            return {"output": [o.model_dump_json() for o in outputs], "unfit": [""] * len(outputs)}
 
     dataset = ray.data.from_items([{"payload": json.dumps(p)} for p in payloads])
     results = dataset.map_batches(RayWorker, batch_size=batch_size, concurrency=max(1, workers),
                                   batch_format="numpy")
     for batch in results.iter_batches(batch_size=batch_size, batch_format="numpy"):
+        if batch["unfit"][0]:
+            raise NotEnoughData(batch["unfit"][0])
         yield [UnitOutput.model_validate_json(o) for o in batch["output"]]

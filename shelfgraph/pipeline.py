@@ -10,17 +10,19 @@ whose input changed is redone with the facts it no longer asserts retracted (kep
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import registry
 from .context import StepContext
 from .engines import StageSpec, run_stage
+from .errors import UsageError
 from .models import (
     APPLICABLE,
     ATTRIBUTE_PREFIX,
@@ -39,7 +41,7 @@ from .models import (
     type_subject,
     value_subject,
 )
-from .steps import Pair, RelationQuery, StepKind, Triple
+from .steps import NotEnoughData, Pair, RelationQuery, StepKind, Triple
 from .store import Ledger
 
 STAGES: tuple[StepKind, ...] = ("type", "hypernym", "relations", "imputation", "cleaning", "synonyms")
@@ -48,24 +50,32 @@ PROVENANCE_STEP = {"type": "taxonomy", "hypernym": "taxonomy", "relations": "rel
 
 
 class StepSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     method: str | None = None  # None: the build's default method
     config: dict[str, Any] = Field(default_factory=dict)  # passed to the step's factory
 
 
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
 class BuildConfig(BaseModel):
-    """What `shelfgraph build` does; `--config shelfgraph.toml` fills it, flags override."""
+    """What `shelfgraph build` does; `--config shelfgraph.toml` fills it, flags override.
+    A misspelt key or an out-of-range value is an error: ignored, it would quietly do nothing."""
+
+    model_config = ConfigDict(extra="forbid")
 
     method: str = "baseline"
     steps: dict[StepKind, StepSettings] = Field(default_factory=dict)
-    limit: int | None = None
-    batch_size: int = 16
+    limit: int | None = Field(None, ge=0)  # 0: the batch is ingested and no step runs
+    batch_size: int = Field(16, ge=1)
     engine: Literal["local", "ray"] = "local"
-    workers: int = 1
-    applicable_threshold: float = 0.5
-    cleaning_threshold: float = 0.5
-    synonym_threshold: float = 0.5
-    synonym_candidates: int = 200  # most candidate pairs scored per attribute
-    hypernym_k: int = 5
+    workers: int = Field(1, ge=1)
+    applicable_threshold: Fraction = 0.5
+    cleaning_threshold: Fraction = 0.5
+    synonym_threshold: Fraction = 0.5
+    synonym_candidates: int = Field(200, ge=0)  # most candidate pairs scored per attribute
+    hypernym_k: int = Field(5, ge=1)
 
     def settings(self, kind: StepKind) -> StepSettings:
         return self.steps.get(kind, StepSettings())
@@ -75,11 +85,59 @@ class BuildConfig(BaseModel):
 
     @classmethod
     def from_toml(cls, path: Path | None, **overrides: Any) -> "BuildConfig":
-        import tomllib
+        """The file's settings under the command line's (`overrides`, None: not given).
+        Raises UsageError naming the file and line of bad TOML, or the key of a bad value."""
+        data = _read_toml(path) if path else {}
+        options = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            return cls.model_validate({**data, **options})
+        except ValidationError as err:
+            raise UsageError("; ".join(_config_error(e, path, options) for e in err.errors())) from None
 
-        data = tomllib.loads(path.read_text(encoding="utf-8")) if path else {}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.model_validate(data)
+    def check_steps(self, context: StepContext) -> None:
+        """Build every stage's step once, so that an unknown method, prompt or step setting
+        fails before anything is stored (steps learn nothing until their stage runs)."""
+        from .prompting import PromptNotFoundError
+
+        for kind in STAGES:
+            settings = self.settings(kind)
+            try:
+                registry.create(kind, self.method_for(kind), context=context, **settings.config)
+            except registry.UnknownStepError as err:
+                raise UsageError(str(err)) from None
+            except (PromptNotFoundError, TypeError, ValueError) as err:
+                raise UsageError(f"[steps.{kind}] config {settings.config}: {err}") from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:  # "Invalid value (at line 3, column 9)", or "at end of document"
+        found = re.match(r"(.*) \(at (?:line (\d+), column (\d+)|end of document)\)$", str(err), re.S)
+        if found is None:
+            raise UsageError(f"{path}: {err}") from None
+        message, line, column = found.groups()
+        where = f"line {line}, column {column}" if line else f"line {max(1, len(text.splitlines()))} (end of file)"
+        raise UsageError(f"{path}: {where}: {message}") from None
+
+
+def _config_error(error: Any, path: Path | None, options: dict[str, Any]) -> str:
+    """One pydantic error as "<file>: <key> = <value>: <what is wrong>", or "--<option> = ..."."""
+    loc = [str(part) for part in error["loc"] if part != "[key]"] or ["config"]
+    if loc[0] in options:
+        where = "--" + loc[0].replace("_", "-")
+    else:
+        where = (f"{path}: " if path else "") + ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        valid = StepSettings.model_fields if loc[0] == "steps" else BuildConfig.model_fields
+        return f"{where}: unknown key; valid: {', '.join(valid)}"
+    return f"{where} = {error['input']!r}: {error['msg']}"
 
 
 class UnitOutput(BaseModel):
@@ -100,6 +158,7 @@ class StageReport(BaseModel):
     retracted: int = 0
     flagged: int = 0
     seconds: float = 0.0
+    note: str | None = None  # why the stage was skipped, or ran untrained
 
 
 # ------------------------------------------------------------------ unit processing
@@ -238,7 +297,7 @@ class Build:
         self.ledger = ledger
         self.config = config
         self.context = context.model_copy(update={"run_id": run_id})
-        self.product_ids = list(product_ids)[: config.limit] if config.limit else list(product_ids)
+        self.product_ids = list(product_ids)[: config.limit] if config.limit is not None else list(product_ids)
         self.labelled = list(labelled)
         self.run_id = run_id
         self.progress = progress
@@ -378,7 +437,9 @@ class Build:
     def run(self) -> dict[str, Any]:
         before = self._census()
         started = time.time()
-        for kind in STAGES:
+        # No stage runs on an empty batch (`--limit 0`, every row rejected): a type-level stage
+        # would find none of its units and retire the facts of all of them.
+        for kind in STAGES if self.product_ids else ():
             self.reports.append(self.run_stage(kind))
         after = self._census()
         return self._summary(before, after, time.time() - started)
@@ -402,12 +463,20 @@ class Build:
         report = StageReport(step=kind, method=method, units=len(current), skipped=len(current) - len(todo))
         task = self.progress.add_task(f"{kind} ({method})", total=len(todo)) if self.progress else None
         hashes = {key: digest for key, digest, _ in todo}
-        for outputs in run_stage(spec, PROCESSORS[kind], [(k, p) for k, _, p in todo], self.run_id, options,
-                                 engine=self.config.engine, workers=self.config.workers,
-                                 batch_size=self.config.batch_size):
-            self._commit(kind, outputs, hashes, done, report)
-            if task is not None:
-                self.progress.advance(task, len(outputs))
+        try:
+            for outputs in run_stage(spec, PROCESSORS[kind], [(k, p) for k, _, p in todo], self.run_id, options,
+                                     engine=self.config.engine, workers=self.config.workers,
+                                     batch_size=self.config.batch_size):
+                self._commit(kind, outputs, hashes, done, report)
+                if task is not None:
+                    self.progress.advance(task, len(outputs))
+        except NotEnoughData as err:  # raised while the step learns, before any unit ran
+            if report.done:
+                raise
+            report.note = f"{kind} ({method}) skipped: {err}"
+        else:
+            if todo and not spec.init_args[0]:
+                report.note = f"{kind} ({method}): no training data, so the step ran untrained"
         self._retire_vanished(kind, done, current, report)
         report.seconds = round(time.time() - started, 3)
         return report
@@ -477,6 +546,8 @@ class Build:
             "rejected_by_cleaning": after["rejected"],
             "synonym_groups": synonyms,
             "steps": [r.model_dump() for r in self.reports],
+            "notes": [r.note for r in self.reports if r.note] or
+                     ([] if self.product_ids else ["the batch has no products: no step ran"]),
             "seconds": round(seconds, 2),
         }
 

@@ -21,6 +21,13 @@ StepKind = Literal["type", "hypernym", "relations", "imputation", "cleaning", "s
 STEP_KINDS: tuple[StepKind, ...] = ("type", "hypernym", "relations", "imputation", "cleaning", "synonyms")
 
 
+class NotEnoughData(ValueError):
+    """A step cannot learn from the training data it was given (none, one class, too few).
+
+    Raised by `initialize()` with a one-line reason; the pipeline then skips the step's stage
+    and records the reason as a note, instead of failing a build whose other steps can run."""
+
+
 class Extraction(BaseModel):
     """A value found in a product's text. `field/start/end` locate it exactly (grounding)."""
 

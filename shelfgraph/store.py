@@ -475,7 +475,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         behind = pending(db)
     except sqlite3.DatabaseError as err:  # "file is not a database", a damaged schema
         db.close()
-        raise StoreError(f"cannot read {path}: {err}") from err
+        raise StoreError(f"cannot read {path}: {err}; check --store") from err
     if behind:
         db.close()
         raise StoreError(f"{path}: schema is behind ({', '.join(behind)} not applied); a writing command "

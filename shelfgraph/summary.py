@@ -8,8 +8,9 @@ from typing import Any
 def print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from .terminal import safe_markup
+    from .terminal import safe_markup, safe_text
 
     console = Console()
     increase = summary["facts_increase_percent"]
@@ -43,3 +44,5 @@ def print_summary(summary: dict[str, Any]) -> None:
         table.add_row(step["step"], safe_markup(step["method"]), *(str(step[k]) for k in
                       ("units", "done", "skipped", "facts_added", "retracted", "flagged", "seconds")))
     console.print(table)
+    for note in summary["notes"]:
+        console.print(Text.assemble(("note", "yellow"), f": {safe_text(note)}"), soft_wrap=True)  # [brackets] are text

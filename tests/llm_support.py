@@ -94,6 +94,28 @@ class FakeServer:
         self.server.server_close()
 
 
+class SilentServer:
+    """Accepts connections and never answers: a model server that hangs. Counts connections."""
+
+    def __init__(self):
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.connections.append(self.socket.accept()[0])
+            except OSError:  # closed
+                return
+
+    def close(self) -> None:
+        self.socket.close()
+        for connection in self.connections:
+            connection.close()
+
+
 def chat_completion(content: str) -> dict:
     return {
         "id": "x", "object": "chat.completion", "created": 0, "model": "fake-model",

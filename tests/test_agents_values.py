@@ -112,3 +112,46 @@ def test_scored_hybrid_blends_with_the_configured_weight(context: StepContext) -
     test = [Pair(a="4MB", b="4 MB", attribute="Cache")]
     expected = 0.25 * hybrid.parts.agent.score(test)[0] + 0.75 * hybrid.parts.baseline.score(test)[0]
     assert hybrid.score(test)[0] == pytest.approx(expected)
+
+
+def test_an_agent_eval_gives_the_same_predictions_in_a_home_where_other_training_sets_were_indexed(
+        packaged_gguf: Path, tmp_path: Path) -> None:
+    """Retrieval reads the run's own training set only: the same eval, first in a fresh home,
+    then in a home where a larger training set of the same categories was indexed before,
+    shows the model the same demonstrations and predicts the same values. Each eval is its own
+    process, as a user runs them (in one process llama.cpp's reused KV cache makes outputs
+    depend on earlier calls)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from shelfgraph.llm.calllog import CallLog
+
+    lines = DEMO_LABELLED.read_text().splitlines()
+    coffee = [line for line in lines if json.loads(line)["category"] == "Coffee"]
+    tea = [line for line in lines if json.loads(line)["category"] == "Tea"]
+    files = {"small": coffee[:8] + tea[:8], "large": coffee[8:50] + tea[8:50], "test": coffee[58:60]}
+    for name, rows in files.items():
+        (tmp_path / f"{name}.jsonl").write_text("\n".join(rows) + "\n")
+
+    def run(home: str, train: str) -> tuple[list[dict], list[str]]:
+        started = time.time()
+        out = tmp_path / f"{home}-{train}.jsonl"
+        env = dict(os.environ, SHELFGRAPH_HOME=str(tmp_path / home), PYTHONPATH=str(DEMO_LABELLED.parents[2]))
+        done = subprocess.run([
+            sys.executable, "-m", "shelfgraph", "eval", "extraction", "--train", str(tmp_path / f"{train}.jsonl"),
+            "--test", str(tmp_path / "test.jsonl"), "--method", "agent", "--model", str(packaged_gguf),
+            "--set", "k=2", "--predictions", str(out), "--runs-dir", str(tmp_path / "runs"), "--no-progress"],
+            capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+        calls = [row for row in CallLog(tmp_path / home / "logs.db").recent(100) if row["at"] >= started]
+        prompts = sorted(json.loads(row["input"])["prompt"] for row in calls)
+        return [json.loads(line) for line in out.read_text().splitlines()], prompts
+
+    fresh = run("fresh", "small")
+    run("shared", "large")
+    again = run("shared", "small")
+    assert again[1] == fresh[1]  # the same demonstrations in every prompt
+    assert again[0] == fresh[0]

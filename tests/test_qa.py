@@ -240,4 +240,4 @@ def test_eval_questions_cli_generates_writes_and_scores(demo_store: Path, tmp_pa
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "Which teas?"}\nnot json\n')
     failed = runner.invoke(app, ["eval", "questions", "--store", str(demo_store), "--questions", str(bad), "--no-llm"])
-    assert failed.exit_code == 1 and "bad.jsonl:2" in failed.output
+    assert failed.exit_code == 4 and "bad.jsonl:2" in failed.output

@@ -14,7 +14,7 @@ import pytest
 
 from retrieval.chunks import product_chunks, sentence_spans
 from retrieval.embeddings import cosine_top_k, embed, mmr
-from retrieval.index import CatalogIndex
+from retrieval.index import CatalogIndex, examples_set, taxonomy_set
 from shelfgraph.models import Product, TaxonomyNode, TextSnippet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +69,7 @@ TAXONOMY = [
     TaxonomyNode(id="shoes", name="Shoes", parent="app"),
     TaxonomyNode(id="sneak", name="Sneakers", parent="shoes"),
 ]
+EXAMPLES_SET, TAXONOMY_SET = examples_set(EXAMPLES), taxonomy_set(TAXONOMY)
 
 
 @pytest.fixture(scope="module")
@@ -177,20 +178,34 @@ def test_examples_reuse_the_vectors_of_indexed_products(tmp_path, monkeypatch):
 
 def test_similar_examples_prefers_the_same_type_and_varied_neighbours(index):
     query = Product(id="q", title="Starbucks Pike Place Medium Roast Ground Coffee, 28 oz", product_type="coffee")
-    examples = index.similar_examples(query, k=3)
+    examples = index.similar_examples(query, k=3, scope=EXAMPLES_SET)
     assert [e.product_type for e in examples] == ["Coffee"] * 3
     assert examples[0].attributes["Brand"] == ["Starbucks"]
     # c1 and c2 are the same product under two ids: diversity keeps only one of them
     assert len({"c1", "c2"} & {e.id for e in examples}) == 1
     # with too few of its own type, the rest are filled from other types, own type first
     tea = Product(id="q2", title="Tetley Classic Black Tea, 80 bags", product_type="Tea")
-    mixed = index.similar_examples(tea, k=3)
+    mixed = index.similar_examples(tea, k=3, scope=EXAMPLES_SET)
     assert [e.id for e in mixed][0] == "t1"
     assert len(mixed) == 3 and all(e.product_type != "Tea" for e in mixed[1:])
 
 
+def test_a_set_is_read_a_page_at_a_time(index_dir, monkeypatch):
+    """Large sets are read in pages (one `get` of 100k records fails in SQLite); small pages
+    give the same set."""
+    import retrieval.index
+
+    query = Product(id="q", title="Nike running shoes for men", product_type="Shoes")
+    expected = [p.id for p in CatalogIndex.open(index_dir).similar_examples(query, k=4, scope=EXAMPLES_SET)]
+    monkeypatch.setattr(retrieval.index, "GET_PAGE", 2)
+    paged = CatalogIndex.open(index_dir)
+    assert [p.id for p in paged.similar_examples(query, k=4, scope=EXAMPLES_SET)] == expected
+    assert [n for n, _ in paged.taxonomy_candidates("sneakers", k=9, scope=TAXONOMY_SET)][0] == "sneak"
+    assert len(paged.taxonomy_candidates("sneakers", k=20, scope=TAXONOMY_SET)) == len(TAXONOMY)
+
+
 def test_similar_examples_never_returns_the_product_itself(index):
-    examples = index.similar_examples(EXAMPLES[0], k=4)
+    examples = index.similar_examples(EXAMPLES[0], k=4, scope=EXAMPLES_SET)
     assert "c1" not in {e.id for e in examples}
     assert len(examples) == 4
 
@@ -208,7 +223,7 @@ def test_evidence_offsets_point_at_the_text(index):
 
 
 def test_taxonomy_candidates_and_similar_products(index):
-    candidates = index.taxonomy_candidates("ice cream", k=3)
+    candidates = index.taxonomy_candidates("ice cream", k=3, scope=TAXONOMY_SET)
     assert candidates[0][0] == "ice"
     assert len(candidates) == 3 and candidates[0][1] >= candidates[1][1] >= candidates[2][1]
     neighbours = index.similar_products(EXAMPLES[0], k=3)
@@ -226,13 +241,13 @@ def test_reopening_the_store_from_disk_in_a_new_process(index_dir):
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from retrieval.index import CatalogIndex\n"
+        "from retrieval.index import CatalogIndex, examples_set\n"
         "from shelfgraph.models import Product\n"
         "index = CatalogIndex.open(Path(sys.argv[1]))\n"
         "products = [Product.model_validate(p) for p in json.loads(sys.stdin.read())]\n"
         "q = Product(id='q', title='Nike running shoes for men', product_type='Shoes')\n"
         "print(json.dumps({'counts': index.counts(),\n"
-        "  'examples': [p.id for p in index.similar_examples(q, k=2)],\n"
+        "  'examples': [p.id for p in index.similar_examples(q, k=2, scope=examples_set(products))],\n"
         "  'again': index.index_products(products)}))\n"
     )
     products = json.dumps([p.model_dump() for p in EXAMPLES + [REVIEWED]])
@@ -273,7 +288,7 @@ def test_index_command_embeds_the_store_once(tmp_path, demo_data):
     again = {name: int(n) for name, n in re.findall(r"^(\w+): (\d+) new or changed$", second.output, re.M)}
     assert again == {"products": 0, "chunks": 0, "examples": 0, "taxonomy": 0}
     index = CatalogIndex.open(tmp_path / "graph.db.chroma")
-    node_id, _ = index.taxonomy_candidates("granola", k=1)[0]
+    node_id, _ = index.taxonomy_candidates("granola", k=1, scope="store")[0]
     assert "granola" in index.collection("taxonomy").get(where={"node_id": node_id})["documents"][0].lower()
 
 
@@ -283,7 +298,7 @@ def test_index_command_names_a_missing_store(tmp_path):
     from shelfgraph.cli import app
 
     result = CliRunner().invoke(app, ["index", "--store", str(tmp_path / "none.db")])
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     assert "none.db" in result.output and "shelfgraph ingest" in result.output
 
 
@@ -332,9 +347,95 @@ def test_a_chroma_server_serves_several_clients(chroma_server):
     other = CatalogIndex.open(url=chroma_server)  # another client sees the same records
     assert other.index_products(EXAMPLES) == 0
     shoes = Product(id="q", title="Nike Air running shoe", product_type="Shoes")
-    assert [p.product_type for p in other.similar_examples(shoes, k=2)] == ["Shoes", "Shoes"]
+    assert [p.product_type for p in other.similar_examples(shoes, k=2, scope=EXAMPLES_SET)] == ["Shoes", "Shoes"]
 
 
 def test_bad_chroma_url_is_a_clear_error():
     with pytest.raises(ValueError, match="--chroma-url"):
         CatalogIndex.open(url="localhost:8000")
+
+
+MORE_COFFEE = [
+    coffee("m1", "Starbucks Pike Place Medium Roast Ground Coffee, 12 oz", Brand="Starbucks", Roast="Medium Roast"),
+    coffee("m2", "Starbucks Pike Place Roast Whole Bean Coffee, 28 oz", Brand="Starbucks"),
+    coffee("m3", "Peet's Major Dickason's Blend Dark Roast Ground Coffee, 18 oz", Brand="Peet's"),
+]
+
+
+def test_a_run_retrieves_from_its_own_training_set_and_taxonomy_only(tmp_path, monkeypatch):
+    """The same set gives the same demonstrations and candidates in a fresh folder and in one
+    where a larger set was indexed first; its examples' vectors are then reused, not embedded."""
+    import retrieval.index
+
+    small, large = EXAMPLES[:3] + EXAMPLES[5:7], EXAMPLES + MORE_COFFEE
+    small_taxonomy = [n for n in TAXONOMY if n.id not in ("shoes", "sneak")]
+    query = Product(id="q", title="Starbucks Pike Place Medium Roast Ground Coffee, 28 oz", product_type="Coffee")
+
+    def retrieved(index: CatalogIndex) -> tuple[list[str], list[str]]:
+        demos = index.similar_examples(query, k=3, scope=examples_set(small))
+        nodes = index.taxonomy_candidates("running sneakers", k=3, scope=taxonomy_set(small_taxonomy))
+        return [p.id for p in demos], [node_id for node_id, _ in nodes]
+
+    fresh = CatalogIndex.open(tmp_path / "fresh")
+    fresh.index_examples(small)
+    fresh.index_taxonomy(small_taxonomy)
+    expected = retrieved(fresh)
+    assert set(expected[0]) <= {p.id for p in small} and "sneak" not in expected[1]
+
+    shared = CatalogIndex.open(tmp_path / "shared")
+    shared.index_examples(large)
+    shared.index_taxonomy(TAXONOMY)
+    embedded: list[str] = []
+    monkeypatch.setattr(retrieval.index, "embed", lambda texts, batch_size=64: embedded.extend(texts) or embed(texts))
+    assert shared.index_examples(small) == len(small) and shared.index_taxonomy(small_taxonomy) == len(small_taxonomy)
+    assert embedded == []  # every record's content was already there, in the larger sets
+    assert retrieved(shared) == expected
+    assert shared.index_examples(small) == 0 and shared.index_taxonomy(small_taxonomy) == 0
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import chromadb, numpy as np
+from chromadb.config import Settings
+from retrieval.folder import ChromaFolder
+from retrieval.index import CatalogIndex, examples_set
+from shelfgraph.models import Product
+
+path, tag = Path(sys.argv[1]), sys.argv[2]
+index = CatalogIndex.open(path)
+mine = [Product(id=f"{tag}{i}", title=f"{tag} roast coffee number {i}", product_type="Coffee",
+                attributes={"Brand": [tag]}) for i in range(3)]
+index.index_examples(mine)
+(path.parent / f"ready-{tag}").touch()
+while len(list(path.parent.glob("ready-*"))) < 2:  # both loaded: now write at the same time
+    time.sleep(0.05)
+folder = ChromaFolder.of(path, lambda p: chromadb.PersistentClient(path=str(p), settings=Settings(anonymized_telemetry=False)))
+rng = np.random.default_rng(len(tag))
+for batch in range(30):
+    with folder.session() as client:
+        raw = client.get_or_create_collection("raw-vectors", configuration={"hnsw": {"space": "cosine"}})
+        raw.add(ids=[f"{tag}-{batch}-{i}" for i in range(100)], embeddings=rng.normal(size=(100, 8)).astype(np.float32))
+        folder.changed()
+print(" ".join(p.id for p in index.similar_examples(mine[0], k=2, scope=examples_set(mine))))
+"""
+
+
+def test_processes_writing_one_folder_at_once_lose_nothing(tmp_path):
+    """Two processes index their own sets and add 3,000 vectors each to one folder at once;
+    each reads back its own examples, and every vector is found afterwards (without the
+    folder's lock, 50-100 of 6,000 went missing from queries)."""
+    folder = tmp_path / "index"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), tag], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env) for tag in ("a", "b")]
+    outputs = [writer.communicate(timeout=600) for writer in writers]
+    for writer, (out, err) in zip(writers, outputs):
+        assert writer.returncode == 0, err
+    assert [out.split() for out, _ in outputs] == [["a1", "a2"], ["b1", "b2"]]
+    index = CatalogIndex.open(folder)
+    assert index.counts()["examples"] == 6
+    raw = index.client.get_collection("raw-vectors")
+    assert raw.count() == 6000
+    found = raw.query(query_embeddings=[np.ones(8, dtype=np.float32)], n_results=6000, include=[])
+    assert len(found["ids"][0]) == 6000

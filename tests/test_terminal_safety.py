@@ -62,7 +62,8 @@ def test_the_build_summary_prints_type_names_as_text(capsys):
                "llm": {"calls": 0, "cache_hits": 0}, "placements": {HOSTILE: f"Food > {HOSTILE}"},
                "applicable_attributes": {HOSTILE: [HOSTILE]}, "synonym_groups": [[f"type:{HOSTILE}", "type:x"]],
                "steps": [{"step": "type", "method": "baseline", "units": 1, "done": 1, "skipped": 0,
-                          "facts_added": 1, "retracted": 0, "flagged": 0, "seconds": 0.1}]}
+                          "facts_added": 1, "retracted": 0, "flagged": 0, "seconds": 0.1}],
+               "notes": [f"synonyms (baseline) skipped: no pairs for {HOSTILE}"]}
     print_summary(summary)
     _assert_neutralised(capsys.readouterr().out)
 

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "oa-mine"
+BENCH_SET = "bench"  # the one training set of the benchmark's store
 
 
 def load_records(name: str) -> list[dict[str, Any]]:
@@ -82,7 +83,7 @@ def synthetic_vectors(base: np.ndarray, size: int, noise: float, seed: int = 0) 
 
 def bench_store(size: int, base: np.ndarray, train: list[dict], queries: list[dict], noise: float) -> dict[str, Any]:
     from retrieval.embeddings import embed
-    from retrieval.index import CatalogIndex
+    from retrieval.index import SCOPE_KEY, CatalogIndex
     from shelfgraph.models import Product, normalise_label
 
     vectors, source = synthetic_vectors(base, size, noise)
@@ -100,6 +101,7 @@ def bench_store(size: int, base: np.ndarray, train: list[dict], queries: list[di
                 documents=[r["input"] for r in records],
                 metadatas=[
                     {
+                        SCOPE_KEY: BENCH_SET,
                         "product_id": f"item{i}",
                         "product_type": r["category"],
                         "type_key": normalise_label(r["category"]),
@@ -125,10 +127,10 @@ def bench_store(size: int, base: np.ndarray, train: list[dict], queries: list[di
         products = [
             Product(id=f"query{i}", title=q["input"], product_type=q["category"]) for i, q in enumerate(queries)
         ]
-        end_to_end = timed([lambda p=p: index.similar_examples(p, k=5) for p in products])
+        end_to_end = timed([lambda p=p: index.similar_examples(p, k=5, scope=BENCH_SET) for p in products])
         same_type = np.mean(
             [
-                all(e.product_type == p.product_type for e in index.similar_examples(p, k=5))
+                all(e.product_type == p.product_type for e in index.similar_examples(p, k=5, scope=BENCH_SET))
                 for p in products[:50]
             ]
         )

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+from ..errors import InputError, UsageError
+from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 if TYPE_CHECKING:
     from shelfgraph.qa import Session
@@ -23,21 +24,22 @@ NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (
 
 
 def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
-                 no_cache: bool, no_llm: bool) -> "Session":
+                 no_cache: bool, no_llm: bool, llm_timeout: float) -> "Session":
     from shelfgraph.llm import get_llm
     from shelfgraph.qa import Session
 
-    config = llm_config(llm, model, llm_kind, no_cache)  # type: ignore[arg-type]
+    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)  # type: ignore[arg-type]
     try:
         return Session(store, llm=None if no_llm else (lambda: get_llm(config)), index_dir=index_dir)
     except FileNotFoundError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from error
+        raise InputError(str(error)) from error
 
 
 def _print(answer, as_json: bool) -> None:
     from shelfgraph.terminal import safe_text
 
+    if answer.notice:
+        typer.echo(f"note: {safe_text(answer.notice)}", err=True)
     typer.echo(answer.model_dump_json(indent=2) if as_json else safe_text(answer.text, multiline=True))
 
 
@@ -48,9 +50,10 @@ def ask(
     as_json: JsonOpt = False,
     no_llm: NoLLMOpt = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Answer one question from the graph, citing the facts (ids and text spans) behind it."""
-    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm) as session:
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout) as session:
         _print(session.ask(question), as_json)
 
 
@@ -60,11 +63,12 @@ def chat(
     as_json: JsonOpt = False,
     no_llm: NoLLMOpt = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """A conversation: one question per line on stdin, follow-ups build on earlier answers
     ("and which of those are whole bean?"). Ends at end of input or "exit"; "reset" forgets."""
     interactive = sys.stdin.isatty()
-    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm) as session:
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout) as session:
         while True:
             if interactive:
                 typer.echo("> ", nl=False)
@@ -95,6 +99,7 @@ def eval_questions(
     index_dir: IndexOpt = None,
     no_llm: NoLLMOpt = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Score answers by the products they name against expected product sets: one JSON line
     per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
@@ -102,14 +107,12 @@ def eval_questions(
     from shelfgraph.qa.questions import answer_question, read_questions, summarise, write_questions
 
     if (questions is None) == (generate is None):
-        typer.echo("error: give exactly one of --questions FILE or --generate N", err=True)
-        raise typer.Exit(2)
-    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm) as session:
+        raise UsageError("give exactly one of --questions FILE or --generate N")
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout) as session:
         try:
             items = read_questions(questions) if questions else make_questions(session.graph, generate, seed)  # type: ignore[arg-type]
-        except (OSError, ValueError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from error
+        except ValueError as error:  # a bad line, named with its file and number
+            raise InputError(str(error)) from error
         if write:
             write_questions(items, write)
         scores, answers = [], []

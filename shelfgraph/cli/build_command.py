@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+from ..errors import REJECTED_ROWS_EXIT
+from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 
 def build(
@@ -25,14 +26,16 @@ def build(
                                                   "(per step in --config).")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML: method, per-step [steps.<kind>] method and "
                                                    "config, thresholds, batch size.", exists=True)] = None,
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N products of the batch.")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="Parallel workers (Ray engine).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=0, help="Only the first N products of the batch "
+                                                 "(0: ingest only).")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Parallel workers (Ray engine).")] = None,
     engine: Annotated[Optional[str], typer.Option(help="local | ray")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; the summary as JSON.")] = False,
     llm: LLMOpt = "local",
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Grow the graph: ingest, then type extraction and hypernym placement, relation discovery,
     imputation, cleaning and synonym finding. Killed and restarted, it resumes; re-run on
@@ -43,7 +46,7 @@ def build(
     build_config = BuildConfig.from_toml(config, method=method, limit=limit, workers=workers, engine=engine)
     summary, rejected = run_build(
         store=store, catalog=catalog, taxonomy=taxonomy, reviews=reviews or [], labelled=labelled or [],
-        config=build_config, llm=llm_config(llm, model, llm_kind, no_cache), quiet=quiet,
+        config=build_config, llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), quiet=quiet,
     )
     if quiet:
         typer.echo(json.dumps(summary))
@@ -55,7 +58,7 @@ def build(
         from ..ingest import rejected_rows_path
 
         typer.echo(f"{rejected} input rows rejected (see {rejected_rows_path(store)})", err=True)
-        raise typer.Exit(3)
+        raise typer.Exit(REJECTED_ROWS_EXIT)
 
 
 def export(

@@ -8,8 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import InputError
 from ._eval_app import eval_app
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config, step_settings
+from .options import (LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config,
+                      step_settings)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
 
@@ -25,6 +27,7 @@ def extraction(
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write one JSON object per test line here.")] = None,
     runs_dir: RunsDir = Path("runs"),
@@ -43,8 +46,8 @@ def extraction(
     try:
         train_records, test_records = load_records(train), load_records(test)
     except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
-    llm_settings = llm_config(llm, model, llm_kind, no_cache)
+        raise InputError(str(error)) from None
+    llm_settings = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
     step_config = step_settings(step_set, prompt)
     try:
         metrics, rows, step = evaluate_extraction(

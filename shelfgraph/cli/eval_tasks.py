@@ -12,8 +12,10 @@ from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from ..errors import InputError
 from ._eval_app import eval_app
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config, step_settings
+from .options import (LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config,
+                      step_settings)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
 MethodOpt = Annotated[str, typer.Option("--method", help="Step method: baseline, agent, hybrid...")]
@@ -33,7 +35,7 @@ TaxonomyPath = Annotated[Path, typer.Option("--taxonomy", exists=True, help="Sho
 def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
          runs_dir: Path, llm: str, model: str | None, llm_kind: str, no_cache: bool,
          plot: Path | None = None, prompt: str | None = None, step_set: list[str] | None = None,
-         **kwargs: Any) -> None:
+         llm_timeout: float = LLM_TIMEOUT_S, **kwargs: Any) -> None:
     """Evaluate, save the run, plot where the rows carry scores, print the metrics last.
     `prompt` and `--set` items are the step's config (a method rejects settings it lacks)."""
     from eval.metrics import plot_pr_curves
@@ -42,7 +44,7 @@ def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dic
     from shelfgraph.prompting import PromptNotFoundError
     from shelfgraph.registry import UnknownStepError, create
 
-    llm_settings = llm_config(llm, model, llm_kind, no_cache)
+    llm_settings = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
     context = StepContext(llm=llm_settings)
     step_config = step_settings(step_set, prompt)
     try:
@@ -77,7 +79,7 @@ def _records(path: Path, limit: int | None = None) -> list:
     try:
         records = load_records(path)
     except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+        raise InputError(str(error)) from None
     return records[:limit] if limit else records
 
 
@@ -88,7 +90,7 @@ def _taxonomy(path: Path) -> list:
     try:
         return [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--taxonomy") from None
+        raise InputError(str(error)) from None
 
 
 @eval_app.command("type")
@@ -97,14 +99,15 @@ def type_task(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
     model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Product type phrase from the title. WDC-PAVE: extraction score of "Product Type";
     OA-Mine: accuracy of the category the phrase maps to."""
     from eval.tasks import evaluate_type
 
     _run("type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
-         llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, train=_records(train),
-         test=_records(test, limit))
+         llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, llm_timeout=llm_timeout,
+         train=_records(train), test=_records(test, limit))
 
 
 @eval_app.command("hypernym")
@@ -114,13 +117,14 @@ def hypernym(
     method: MethodOpt = "baseline", prompt: PromptOpt = None, step_set: StepSetOpt = None,
     runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Hide sampled leaves of a taxonomy and predict each one's parent from its name."""
     from eval.tasks import evaluate_hypernym
 
     _run("hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
          evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
-         nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
+         llm_timeout=llm_timeout, nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
 
 
 @eval_app.command("applicability")
@@ -129,6 +133,7 @@ def applicability(
     method: MethodOpt = "baseline", prompt: PromptOpt = None, step_set: StepSetOpt = None,
     runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Hide the attribute lists of sampled Shopify categories and predict them from the
     category's name and path: P/R/F1 over (category, attribute) pairs, and AUPR."""
@@ -137,7 +142,7 @@ def applicability(
     _run("applicability", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
                                    "threshold": threshold},
          evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
-         nodes=_taxonomy(taxonomy), sample=sample, seed=seed, threshold=threshold)
+         llm_timeout=llm_timeout, nodes=_taxonomy(taxonomy), sample=sample, seed=seed, threshold=threshold)
 
 
 @eval_app.command("cleaning")
@@ -149,6 +154,7 @@ def cleaning(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     plot: PlotOpt = None, prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"),
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Corrupt a share of the test (product, attribute, value) triples and score how well
     each is flagged: AUPR with a PR-curve plot, and F1 at the threshold."""
@@ -157,8 +163,8 @@ def cleaning(
     _run("cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
                               "seed": seed, "threshold": threshold, "limit": limit},
          evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
-         train=_records(train), test=_records(test, limit), corrupt_rate=corrupt_rate, seed=seed,
-         threshold=threshold)
+         llm_timeout=llm_timeout, train=_records(train), test=_records(test, limit), corrupt_rate=corrupt_rate,
+         seed=seed, threshold=threshold)
 
 
 @eval_app.command("synonyms")
@@ -169,6 +175,7 @@ def synonyms(
     threshold: ThresholdOpt = 0.5, method: MethodOpt = "baseline", plot: PlotOpt = None,
     prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
     model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Score labelled pairs (1 = same meaning): AUPR with a PR-curve plot, F1 at the threshold."""
     from eval.pairs import read_pairs
@@ -177,10 +184,10 @@ def synonyms(
     try:
         test_pairs, train_pairs = read_pairs(pairs), read_pairs(train) if train else []
     except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+        raise InputError(str(error)) from None
     _run("synonyms", method, {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
          evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
-         test=test_pairs, train=train_pairs, threshold=threshold)
+         llm_timeout=llm_timeout, test=test_pairs, train=train_pairs, threshold=threshold)
 
 
 @eval_app.command("build-pairs")

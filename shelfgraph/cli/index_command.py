@@ -7,6 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import InputError, UsageError
+
+# The set the store's own examples and taxonomy are indexed as: one set, updated as they change
+# (a run's steps index their own training data and taxonomy under their content hashes).
+STORE_SCOPE = "store"
+
 
 def index_store(store: Path, index_dir: Path | None = None, chroma_url: str | None = None) -> dict[str, int]:
     """Index everything in the ledger at `store`; returns how many new or changed records each
@@ -15,16 +21,19 @@ def index_store(store: Path, index_dir: Path | None = None, chroma_url: str | No
     from shelfgraph.store import Ledger
 
     if not store.exists():
-        raise FileNotFoundError(f"no graph at {store}; create one with `shelfgraph ingest`")
-    index = CatalogIndex.open(path=None if chroma_url else (index_dir or index_beside(store)), url=chroma_url)
+        raise InputError(f"no graph at {store}; create one with `shelfgraph ingest`")
+    try:
+        index = CatalogIndex.open(path=None if chroma_url else (index_dir or index_beside(store)), url=chroma_url)
+    except ValueError as error:  # a --chroma-url that is not one
+        raise UsageError(str(error)) from error
     with Ledger(store) as ledger:
         products = list(ledger.products())
         nodes = ledger.taxonomy_nodes()
     counts = IndexCounts(
         products=index.index_products(products),
         chunks=index.index_chunks(products),
-        examples=index.index_examples(products),
-        taxonomy=index.index_taxonomy(nodes),
+        examples=index.index_examples(products, STORE_SCOPE),
+        taxonomy=index.index_taxonomy(nodes, STORE_SCOPE),
     )
     return counts.model_dump()
 
@@ -40,10 +49,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Embed the graph's products, evidence sentences, labelled examples and taxonomy for
         retrieval. Only what is new or changed is embedded: a second run embeds nothing."""
-        try:
-            counts = index_store(store, index_dir, chroma_url)
-        except (FileNotFoundError, ValueError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from error
+        counts = index_store(store, index_dir, chroma_url)
         for name, count in counts.items():
             typer.echo(f"{name}: {count} new or changed")

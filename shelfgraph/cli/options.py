@@ -1,9 +1,11 @@
 """Options shared by every command that talks to a model, defined once.
 
-    from shelfgraph.cli.options import LLMOpt, ModelOpt, LLMKindOpt, NoCacheOpt, llm_config
+    from shelfgraph.cli.options import (LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+                                        llm_config)
 
     def build(llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
-              no_cache: NoCacheOpt = False): config = llm_config(llm, model, llm_kind, no_cache)
+              no_cache: NoCacheOpt = False, llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S):
+        config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
 """
 
 from __future__ import annotations
@@ -23,13 +25,18 @@ ModelOpt = Annotated[Optional[str], typer.Option(
 LLMKindOpt = Annotated[LLMKind, typer.Option(
     "--llm-kind", help="Server kind, which decides the structured-output mode; 'auto' asks the server.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Call the model even for a call already logged.")]
+LLM_TIMEOUT_S = LLMConfig.model_fields["timeout_s"].default
+LLMTimeoutOpt = Annotated[float, typer.Option(
+    "--llm-timeout", min=0.1, envvar="SHELFGRAPH_LLM_TIMEOUT", metavar="SECONDS",
+    help="How long to wait for a model server's answer, retries included, before giving up.")]
 StepSetOpt = Annotated[Optional[list[str]], typer.Option(
     "--set", help="Step config KEY=VALUE (VALUE read as JSON when it parses), e.g. --set c1=0.1 or "
                   "--set weight=0.3 for a hybrid.")]
 
 
-def llm_config(llm: str = "local", model: str | None = None, llm_kind: LLMKind = "auto", no_cache: bool = False) -> LLMConfig:
-    return LLMConfig(backend=llm, model=model, kind=llm_kind, use_cache=not no_cache)
+def llm_config(llm: str = "local", model: str | None = None, llm_kind: LLMKind = "auto", no_cache: bool = False,
+               timeout_s: float = LLM_TIMEOUT_S) -> LLMConfig:
+    return LLMConfig(backend=llm, model=model, kind=llm_kind, use_cache=not no_cache, timeout_s=timeout_s)
 
 
 def step_settings(items: list[str] | None, prompt: str | None = None) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import REJECTED_ROWS_EXIT, InputError, ShelfgraphError
+
 StoreOption = Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.")]
 
 
@@ -48,7 +50,7 @@ def ingest(
                        f"{len(r.rejected)} rejected")
     if bad:
         typer.echo(f"{len(bad)} rows rejected; see {rejected_path}", err=True)
-        raise typer.Exit(3)
+        raise typer.Exit(REJECTED_ROWS_EXIT)
 
 
 def stats(
@@ -93,8 +95,7 @@ def show(
     with Ledger(store, read_only=True) as ledger:
         product = ledger.product(product_id)
         if product is None:
-            typer.echo(f"no product {product_id!r} in {store}", err=True)
-            raise typer.Exit(1)
+            raise ShelfgraphError(f"no product {product_id!r} in {store}; `shelfgraph export` lists them")
         facts = ledger.facts(subject=product_subject(product_id), status=None if all_statuses else "active")
     if as_json:
         typer.echo(json.dumps({"product": product.model_dump(),
@@ -121,8 +122,7 @@ def show(
 
 def _require(store: Path) -> None:
     if not store.exists():
-        typer.echo(f"{store} does not exist; create it with `shelfgraph ingest FILE --store {store}`", err=True)
-        raise typer.Exit(1)
+        raise InputError(f"{store} does not exist; create it with `shelfgraph ingest FILE --store {store}`")
 
 
 def register(app: typer.Typer) -> None:

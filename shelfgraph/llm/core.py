@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from pydantic import BaseModel
 
 from ..context import LLMConfig, shelfgraph_home
+from ..errors import ModelError
 from ..prompting import RenderedPrompt
 from .calllog import CallLog, cache_key
 from .grounding import NA, grounded_model, span_candidates
@@ -254,7 +255,8 @@ class LLM:
         if isinstance(cause, LLMError):
             return cause
         detail = f"{type(cause).__name__}: {cause}"
-        return LLMError(self.model_name, _ref(prompt), detail, max(self._tally.attempts, 1))
+        return LLMError(self.model_name, _ref(prompt), detail, max(self._tally.attempts, 1),
+                        server=getattr(self.backend, "url", None))
 
     def _call(self, verb: str, prompt: RenderedPrompt | str, params: dict[str, Any],
               run: Callable[[], Any], decode: Callable[[Any], Any]) -> Result[Any]:
@@ -318,5 +320,5 @@ def get_llm(config: LLMConfig | None = None, home: Path | None = None) -> LLM:
         kind = detected if kind == "auto" else kind
         model = model or served
     if not model:
-        raise ValueError(f"{config.backend} serves no model; pass --model NAME")
+        raise ModelError(f"{config.backend} serves no model; pass --model NAME")
     return LLM(config, home, RemoteModel(config.backend, kind, model, config.timeout_s))

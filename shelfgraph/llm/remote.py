@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 import httpx
 
+from ..errors import ModelError
+
 TRANSPORT_ATTEMPTS = 4
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 4.0
@@ -43,7 +45,8 @@ def detect_kind(url: str, timeout_s: float = 10.0) -> tuple[str, str | None]:
         response.raise_for_status()
         models = response.json().get("data") or []
     except (httpx.HTTPError, ValueError) as e:
-        raise ConnectionError(f"cannot list models at {api_base(url)}/models: {e}") from e
+        raise ModelError(f"cannot list the models at {api_base(url)}/models ({type(e).__name__}: {e}); is the "
+                         f"server running? Start one with `shelfgraph serve-model`, or check --llm") from e
     owner = (models[0].get("owned_by") or "") if models else ""
     model_id = models[0].get("id") if models else None
     kind = {"vllm": "vllm", "me": "llama_cpp", "library": "ollama", "ollama": "ollama"}.get(owner, "openai")

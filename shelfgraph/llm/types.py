@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..errors import ModelError
+
 T = TypeVar("T")
 
 
@@ -47,15 +49,27 @@ class Span:
     confidence: float | None = None
 
 
-class LLMError(RuntimeError):
-    """A call that failed for good: names the model, the prompt, the cause and the attempts."""
+class LLMError(ModelError):
+    """A call that failed for good: names the model and its server, the prompt, the cause, the
+    attempts, and what to try when the server is down or too slow."""
 
-    def __init__(self, model: str, prompt_ref: str | None, cause: str, attempts: int):
+    def __init__(self, model: str, prompt_ref: str | None, cause: str, attempts: int, server: str | None = None):
         self.model = model
         self.prompt_ref = prompt_ref
         self.cause = cause
         self.attempts = attempts
+        self.server = server
         super().__init__(
-            f"LLM call to {model} with prompt {prompt_ref or '(inline)'} failed after "
-            f"{attempts} attempt(s): {cause}"
+            f"LLM call to {model}{f' at {server}' if server else ''} with prompt {prompt_ref or '(inline)'} "
+            f"failed after {attempts} attempt(s): {cause}{_hint(cause, server)}"
         )
+
+
+def _hint(cause: str, server: str | None) -> str:
+    if server is None:
+        return ""
+    if "Timeout" in cause:
+        return "; the server did not answer in time: check it, or allow more with --llm-timeout SECONDS"
+    if "Connection" in cause:
+        return "; is the server running? Start one with `shelfgraph serve-model`, or check --llm"
+    return ""

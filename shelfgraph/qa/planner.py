@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal
 
+from ..errors import ModelError
 from .query import TYPE_KEY, Filter, GraphQuery, Intent
 from .vocabulary import NEGATIONS, STOPWORDS, Mention, Vocabulary, raw_tokens, tokens
 
@@ -68,14 +69,17 @@ class Plan:
     query: GraphQuery | None
     unknown_terms: list[str] = field(default_factory=list)
     follow_up: bool = False
+    notice: str | None = None  # set when the model was wanted but could not be used
 
 
 class Planner:
     def __init__(self, vocabulary: Vocabulary, llm: "LLM | Callable[[], LLM] | None" = None):
         """`llm` may be a function returning one: the model is then loaded only when a
-        question needs it."""
+        question needs it. A model that fails (server down, timeouts, garbage) is not asked
+        again: questions are then planned as without one, and each plan that wanted it says so."""
         self.vocabulary = vocabulary
         self._llm = llm
+        self.model_failure: str | None = None
 
     @property
     def llm(self) -> "LLM | None":
@@ -103,7 +107,7 @@ class Planner:
         title_terms = [w for _, w in leftovers if self.vocabulary.is_known(w)]
         if unknown:
             return Plan("not_found", None, unknown_terms=list(dict.fromkeys(unknown)), follow_up=follow_up)
-        intent = self._intent(question, words, group_by)
+        intent, notice = self._intent(question, words, group_by)
         limit = _LIMIT.search(question.lower())
         query = GraphQuery(product_types=list(dict.fromkeys(types)), filters=filters, title_terms=title_terms,
                            intent=intent, group_by=group_by if intent == "group" else None, show=shown,
@@ -112,7 +116,7 @@ class Planner:
             query = merge(previous, query)
         elif not (query.product_types or query.filters or query.title_terms or query.show or group_by):
             return Plan("not_found", None, follow_up=follow_up)
-        return Plan("graph", query, follow_up=follow_up)
+        return Plan("graph", query, follow_up=follow_up, notice=notice)
 
     # -- parts --------------------------------------------------------------------------
     def _comparisons(self, text: str) -> tuple[list[tuple[str, float, str | None]], str]:
@@ -196,15 +200,22 @@ class Planner:
         found.sort(reverse=True)
         return [a for _, a in found[:1]] if unit is None else [a for _, a in found]
 
-    def _intent(self, question: str, words: list[str], group_by: str | None) -> Intent:
+    def _intent(self, question: str, words: list[str], group_by: str | None) -> tuple[Intent, str | None]:
+        """The intent, and a notice when the model was wanted for it but failed."""
         text = " ".join(words)
         if group_by is not None:
-            return "group"
+            return "group", None
         if re.search(r"\bhow many\b|\bnumber of\b|\bcount\b|\bhow much\b", text):
-            return "count"
+            return "count", None
         if LIST_CUES & set(words) or self._llm is None:
-            return "list"
-        return self._ask_intent(question)
+            return "list", None
+        if self.model_failure is None:
+            try:
+                return self._ask_intent(question), None
+            except ModelError as error:
+                self.model_failure = str(error)
+        return "list", (f"the model failed ({self.model_failure}); answered with the model-free planner, "
+                        "which reads a question with no cue word as a list")
 
     def _ask_intent(self, question: str) -> Intent:
         """The model's reading of a question with no cue word, calibrated against an empty

@@ -136,3 +136,4 @@ class Answer(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)
     unknown_terms: list[str] = Field(default_factory=list)
+    notice: str | None = None  # how the answer was reached when not as asked (e.g. without the model)

@@ -92,7 +92,8 @@ class Session:
             return not_found_answer(question, plan.unknown_terms, suggestions={t: w for t, w in hints.items() if w})
         if plan.route == "text":
             return self._text(question, plan.query)
-        return graph_answer(question, execute(plan.query, self.graph))  # type: ignore[arg-type]
+        answer = graph_answer(question, execute(plan.query, self.graph))  # type: ignore[arg-type]
+        return answer.model_copy(update={"notice": plan.notice}) if plan.notice else answer
 
     def _text(self, question: str, query: GraphQuery | None) -> Answer:
         """Questions a typed query cannot express ("what do reviewers say about ..."): the
