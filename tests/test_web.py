@@ -394,7 +394,7 @@ def test_decision_curve_reads_the_rows_eval_saves():
 # the command --------------------------------------------------------------------------------
 def test_serve_refuses_a_missing_store(tmp_path: Path):
     result = CliRunner().invoke(cli, ["serve", "--store", str(tmp_path / "none.db")])
-    assert result.exit_code == 1 and "no graph at" in result.output
+    assert result.exit_code == 4 and "no graph at" in result.output  # a missing file (docs/exit-status.md)
 
 
 def test_an_answer_page_lists_at_most_a_hundred_products_and_counts_the_rest(store: Path):

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .options import LLMKindOpt, LLMOpt, ModelOpt, NoCacheOpt, llm_config
+from ..errors import InputError
+from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 
 def serve(
@@ -24,6 +25,7 @@ def serve(
         "--index-dir", help="Chroma folder for questions about product texts; default: <store>.chroma.")] = None,
     no_llm: Annotated[bool, typer.Option("--no-llm", help="Never load the model (questions with no cue word are lists).")] = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Serve a web page over the graph: read-only unless --allow-review, on 127.0.0.1 unless --host."""
     import uvicorn
@@ -31,9 +33,8 @@ def serve(
     from ..web.app import WebSettings, create_app
 
     if not store.is_file():
-        typer.echo(f"error: no graph at {store}; create one with `shelfgraph build` or `shelfgraph ingest`", err=True)
-        raise typer.Exit(1)
-    config = llm_config(llm, model, llm_kind, no_cache)
+        raise InputError(f"no graph at {store}; create one with `shelfgraph build` or `shelfgraph ingest`")
+    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
 
     def session():  # made on the first question, so starting the server loads no model
         from ..llm import get_llm
