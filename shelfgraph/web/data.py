@@ -4,8 +4,9 @@ change to this file alone.
 
 The connection is `Ledger(read_only=True)` (`mode=ro`, `query_only`): viewing and asking can
 never write. One lock serialises its use, since the web server calls from worker threads.
-Counts over every fact (the overview) are cached until another connection commits
-(`PRAGMA data_version`), so a big store pays for them once per change, not once per view.
+What reads every fact (the overview's counts, the review queue's order) runs on a second
+read-only connection, so pages stay quick meanwhile, and is kept until another connection
+commits (`PRAGMA data_version`): a big store pays for it once per change, not once per view.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ class GraphData:
         self.db = self.ledger.db
         self._make_session = session
         self._session: Session | None = None
+        self._scans = Ledger(self.store, read_only=True)  # for what reads every fact
         self._lock = threading.RLock()
+        self._scans_lock = threading.RLock()
         self._ask_lock = threading.RLock()
         self._overview: tuple[int, Overview] | None = None
         self._queue: tuple[int, list[tuple[int, Why]]] | None = None
@@ -130,42 +133,41 @@ class GraphData:
         with self._ask_lock:
             if self._session is not None:
                 self._session.close()
+        with self._scans_lock:
+            self._scans.close()
         with self._lock:
             self.ledger.close()
 
     # overview ------------------------------------------------------------------------------
     def overview(self) -> Overview:
-        with self._lock:
+        with self._scans_lock:
             version = self._version()
             if self._overview is None or self._overview[0] != version:
-                self._overview = (version, self._count_all())
+                self._overview = (version, self._count_all(self._scans))
             return self._overview[1]
 
     def _version(self) -> int:
         """Changes whenever another connection commits to the store (what the caches key on)."""
-        return self.db.execute("PRAGMA data_version").fetchone()[0]
+        return self._scans.db.execute("PRAGMA data_version").fetchone()[0]
 
-    def _count_all(self) -> Overview:
+    @staticmethod
+    def _count_all(ledger: Ledger) -> Overview:
         by_step: dict[str, dict[str, int]] = defaultdict(dict)
         per_run: dict[str, int] = defaultdict(int)
-        rows = self.db.execute("SELECT v.step, f.status, v.run_id, COUNT(*) FROM fact_rows f "
+        rows = ledger.db.execute("SELECT v.step, f.status, v.run_id, COUNT(*) FROM fact_rows f "
                                "JOIN provenance v ON v.id = f.provenance GROUP BY 1, 2, 3")
         for step, status, run_id, n in rows:
             by_step[step][status] = by_step[step].get(status, 0) + n
             per_run[run_id] += n
-        runs = sorted(self.ledger.runs(limit=1_000_000), key=lambda r: r.started_at)
+        runs = sorted(ledger.runs(limit=1_000_000), key=lambda r: r.started_at)
         growth, total = [], 0
         for run in runs:
             total += per_run.get(run.id, 0)
             growth.append(RunGrowth(run=run, added=per_run.get(run.id, 0), total=total))
-        return Overview(stats=self.ledger.stats(), by_step=dict(by_step), growth=growth)
+        return Overview(stats=ledger.stats(), by_step=dict(by_step), growth=growth)
 
     def run(self, run_id: str) -> RunGrowth | None:
-        with self._lock:
-            for item in self.overview().growth:
-                if item.run.id == run_id:
-                    return item
-            return None
+        return next((item for item in self.overview().growth if item.run.id == run_id), None)
 
     # products ------------------------------------------------------------------------------
     def product(self, product_id: str, page: int = 1, size: int = 200) -> ProductView | None:
@@ -293,30 +295,37 @@ class GraphData:
     def review_queue(self, page: int = 1, size: int = PAGE_SIZE) -> Page[ReviewRow]:
         """A page of the review queue. The queue's order is one pass over the attribute facts,
         kept until the store changes (a decision changes it)."""
-        with self._lock:
+        with self._scans_lock:
             version = self._version()
             if self._queue is None or self._queue[0] != version:
-                self._queue = (version, queue_order(self.ledger))
+                self._queue = (version, queue_order(self._scans))
             order = self._queue[1]
+        with self._lock:
             items = queue_items(self.ledger, order[(page - 1) * size: page * size])
         rows = [ReviewRow(item=i, evidence=evidence_of(i.product, i.fact.provenance)) for i in items]
         return Page(items=rows, number=page, size=size, more=len(order) > page * size)
 
     # questions -----------------------------------------------------------------------------
     def prepare(self) -> None:
-        """Make the question session if not made yet: its vocabulary is read from every fact
-        (a minute at a million facts), so the server does it as it starts, not at the first question."""
+        """Make the question session and the overview's counts if not made yet: both read
+        every fact (minutes at a million facts, docs/benchmarks.md), so the server does it as it
+        starts, not at the first question or visit."""
+        self._questions()
+        self.overview()
+
+    def _questions(self) -> "Session":
         with self._ask_lock:
             if self._session is None:
                 self._session = self._make_session()
+            return self._session
 
     def ask(self, question: str, limit: int | None = None) -> "Answer":
         """One question on its own (no conversation between visitors): the session's history
         is cleared after each answer. The session has its own connection and lock, so a slow
         question (a model loading) holds up other questions, not the pages."""
         with self._ask_lock:
-            self.prepare()
+            session = self._questions()
             try:
-                return self._session.ask(question, limit)
+                return session.ask(question, limit)
             finally:
-                self._session.reset()
+                session.reset()
