@@ -53,7 +53,9 @@ def _ids_by_scan(query: GraphQuery, graph) -> list[str]:
     return sorted(ids)
 
 
-def test_queries_find_what_a_full_scan_finds(store: Path):
+@pytest.mark.parametrize("per_product", [0, 2_000], ids=["by-attribute", "by-product"])
+def test_queries_find_what_a_full_scan_finds(store: Path, per_product: int, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("shelfgraph.qa.graph.PER_PRODUCT", per_product)  # both ways of reading facts
     rng = random.Random(5)
     found = 0
     with Session(store) as session:

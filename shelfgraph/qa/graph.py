@@ -13,6 +13,8 @@ from typing import Iterable
 from ..models import ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, product_id_of, product_subject
 from ..store import Ledger, product_id_sql
 
+PER_PRODUCT = 2_000  # products whose facts are read one product at a time rather than by attribute
+
 
 class GraphReader:
     """Products, types and attribute facts of a ledger, in the shapes the planner needs."""
@@ -69,12 +71,16 @@ class GraphReader:
     def attribute_facts(self, attributes: Iterable[str], ids: Iterable[str] | None = None,
                         values: Iterable[str] | None = None) -> list[Fact]:
         """Active facts of these attributes (of these products when `ids` is given; with one
-        of `values`, compared case-insensitively, when given). Only those facts are read."""
+        of `values`, compared case-insensitively, when given). Up to PER_PRODUCT products,
+        their facts are read product by product; beyond, those of the values or attributes."""
         predicates = [ATTRIBUTE_PREFIX + a for a in attributes]
         if not predicates:
             return []
-        return self.ledger.facts_where(predicates, values=None if values is None else list(values),
-                                       subjects=None if ids is None else [product_subject(i) for i in ids])
+        wanted = None if ids is None else set(ids)
+        by_product = wanted is not None and len(wanted) <= PER_PRODUCT
+        facts = self.ledger.facts_where(predicates, values=None if values is None else list(values),
+                                        subjects=[product_subject(i) for i in wanted] if by_product else None)  # type: ignore[union-attr]
+        return facts if wanted is None or by_product else [f for f in facts if product_id_of(f.subject) in wanted]
 
     def ids_with_values(self, attributes: Iterable[str], values: Iterable[str]) -> set[str]:
         """Products with an active fact of any of these attributes whose value is one of
