@@ -57,7 +57,8 @@ def _wait_until_up(url: str, process: subprocess.Popen, seconds: float = 60) -> 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}: {process.stderr.read()}")  # type: ignore[union-attr]
+            error = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"serve exited with {process.returncode}: {error}")
         try:
             with urllib.request.urlopen(url, timeout=5):
                 return

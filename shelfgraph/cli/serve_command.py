@@ -14,7 +14,8 @@ from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt,
 
 def serve(
     store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.")] = Path("graph.db"),
-    host: Annotated[str, typer.Option(help="Address to listen on; the default serves this machine only.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(
+        help="Address to listen on; the default serves this machine only.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     allow_review: Annotated[bool, typer.Option(
         "--allow-review", help="Let the review page accept, reject and correct facts (writes to the store); "
@@ -23,7 +24,8 @@ def serve(
     runs_dir: Annotated[Path, typer.Option(help="Saved eval runs shown on the eval pages.")] = Path("runs"),
     index_dir: Annotated[Optional[Path], typer.Option(
         "--index-dir", help="Chroma folder for questions about product texts; default: <store>.chroma.")] = None,
-    no_llm: Annotated[bool, typer.Option("--no-llm", help="Never load the model (questions with no cue word are lists).")] = False,
+    no_llm: Annotated[bool, typer.Option(
+        "--no-llm", help="Never load the model (questions with no cue word are lists).")] = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
     llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:

@@ -77,10 +77,11 @@ class GraphReader:
         if not predicates:
             return []
         wanted = None if ids is None else set(ids)
-        by_product = wanted is not None and len(wanted) <= PER_PRODUCT
-        facts = self.ledger.facts_where(predicates, values=None if values is None else list(values),
-                                        subjects=[product_subject(i) for i in wanted] if by_product else None)  # type: ignore[union-attr]
-        return facts if wanted is None or by_product else [f for f in facts if product_id_of(f.subject) in wanted]
+        subjects = [product_subject(i) for i in wanted] if wanted is not None and len(wanted) <= PER_PRODUCT else None
+        facts = self.ledger.facts_where(predicates, values=None if values is None else list(values), subjects=subjects)
+        if wanted is None or subjects is not None:
+            return facts
+        return [f for f in facts if product_id_of(f.subject) in wanted]
 
     def ids_with_values(self, attributes: Iterable[str], values: Iterable[str]) -> set[str]:
         """Products with an active fact of any of these attributes whose value is one of

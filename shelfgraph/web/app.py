@@ -64,7 +64,7 @@ class Csrf:
         return hmac.new(self._secret, purpose.encode(), "sha256").hexdigest()
 
     def check(self, token: str | None, purpose: str = "review") -> bool:
-        return token is not None and hmac.compare_digest(token, self.token(purpose))
+        return token is not None and hmac.compare_digest(token.encode(), self.token(purpose).encode())
 
 
 def create_app(settings: WebSettings) -> FastAPI:

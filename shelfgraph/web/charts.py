@@ -68,7 +68,8 @@ def growth(runs: Sequence[RunGrowth]) -> Chart:
         y = _y(item.added, top)
         chart.bars.append(Bar(x=round(x + step * 0.15, 1), y=round(y, 1), width=round(step * 0.7, 1),
                               height=round(HEIGHT - BOTTOM - y, 1),
-                              title=f"{item.run.id} ({item.run.command}): +{item.added:,} facts, {item.total:,} in all"))
+                              title=f"{item.run.id} ({item.run.command}): +{item.added:,} facts, "
+                                    f"{item.total:,} in all"))
         points.append(f"{x + step / 2:.1f},{_y(item.total, top):.1f}")
     chart.series.append(Series(name="facts in the graph", points=" ".join(points), colour=COLOURS[1]))
     chart.y_ticks = [Tick(at=round(_y(v, top), 1), label=f"{v:,.0f}") for v in (0, top / 2, top)]

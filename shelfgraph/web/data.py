@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 from pydantic import BaseModel, Field
 
 from ..models import (ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, SAME_AS, TYPE_PREFIX, Fact, Product, Run,
-                      TaxonomyNode, attribute_predicate, key_of_id, node_label, normalise_label, product_id_of, product_subject,
+                      TaxonomyNode, attribute_predicate, key_of_id, node_label, normalise_label, product_subject,
                       value_subject)
 from ..store import Ledger
 from .evidence import Evidence, evidence_of
@@ -128,13 +128,19 @@ class GraphData:
         self._ask_lock = threading.RLock()
         self._overview: tuple[int, Overview] | None = None
         self._queue: tuple[int, list[tuple[int, Why]]] | None = None
+        self._closed = False
 
     def close(self) -> None:
-        with self._ask_lock:
+        """Close the connections. One the start-up preparation is still reading (minutes on a
+        big store) is left to the end of the process, so stopping the server never waits for it."""
+        self._closed = True
+        if self._ask_lock.acquire(blocking=False):
             if self._session is not None:
                 self._session.close()
-        with self._scans_lock:
+            self._ask_lock.release()
+        if self._scans_lock.acquire(blocking=False):
             self._scans.close()
+            self._scans_lock.release()
         with self._lock:
             self.ledger.close()
 
@@ -198,7 +204,8 @@ class GraphData:
         return row[0] if row else None
 
     def _fact_view(self, fact: Fact, product: Product | None) -> FactView:
-        return FactView(id=fact.id, fact=fact, evidence=evidence_of(product, fact.provenance), history=self.ledger.fact_history(fact.id))
+        return FactView(id=fact.id, fact=fact, evidence=evidence_of(product, fact.provenance),
+                        history=self.ledger.fact_history(fact.id))
 
     def search(self, text: str = "", page: int = 1, size: int = PAGE_SIZE) -> Page[ProductRow]:
         """Products whose id is `text` or whose title contains it (case-insensitive), catalogue order."""
@@ -310,8 +317,12 @@ class GraphData:
         """Make the question session and the overview's counts if not made yet: both read
         every fact (minutes at a million facts, docs/benchmarks.md), so the server does it as it
         starts, not at the first question or visit."""
-        self._questions()
-        self.overview()
+        with self._ask_lock:
+            if not self._closed:
+                self._questions()
+        with self._scans_lock:
+            if not self._closed:
+                self.overview()
 
     def _questions(self) -> "Session":
         with self._ask_lock:
