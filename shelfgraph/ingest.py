@@ -173,16 +173,16 @@ def detect_format(path: Path) -> Format:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return "catalog-parquet"
-    with path.open("rb") as handle:
-        head = handle.read(4096).decode("utf-8-sig", errors="replace")
-    first = head.splitlines()[0].strip() if head.strip() else ""
+    with path.open("rb") as handle:  # the whole first line (up to 1 MB): a first review may be long
+        line = handle.readline(1 << 20).decode("utf-8-sig", errors="replace")
+    first = line.splitlines()[0].strip() if line.strip() else ""
     if suffix == ".csv":
         header = [h.strip().lower() for h in next(csv.reader([first]), [])]
         return "taxonomy-csv" if {"id", "name", "parent_id"} <= set(header) and "title" not in header else "catalog-csv"
     if suffix == ".txt" or (suffix not in (".jsonl", ".json") and re.match(r"^(#.*|\d+ - .+)$", first)):
         return "google-taxonomy"
     try:
-        record = json.loads(first)
+        record = json.loads(line)
     except (ValueError, RecursionError):  # bad JSON, a huge number, deep nesting
         return "catalog-jsonl"  # let the row reader report the bad lines
     if isinstance(record, dict):
@@ -307,12 +307,15 @@ def _tidied(product: Product) -> Product:
 
 
 def _reason(err: Exception) -> str:
-    """One line, short enough to read: messages may quote a field of any length."""
     if isinstance(err, ValidationError):
-        text = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors())
-    else:
-        text = " ".join(str(err).split())
-    return text if len(text) <= 300 else text[:300] + "..."
+        return _one_line("; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors()))
+    return _one_line(str(err))
+
+
+def _one_line(reason: str, limit: int = 300) -> str:
+    """A reason as one line short enough to read: messages may quote a field of any length."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= limit else reason[:limit] + "..."
 
 
 def locate(text: str, value: str) -> tuple[int, int] | None:
@@ -491,7 +494,7 @@ def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str)
         product = ledger.product(product_id)
         if product is None:
             report.rejected.extend(
-                RejectedRow(file=str(path), line=number, reason=f"unknown product_id {product_id!r}")
+                RejectedRow(file=str(path), line=number, reason=_one_line(f"unknown product_id {product_id!r}"))
                 for number, _, _ in snippets
             )
             continue

@@ -145,7 +145,11 @@ def damaged_parquet(draw: st.DrawFn) -> bytes:
 
 
 # ---------------------------------------------------------------- the property
-def _seeded(tmp_path: Path) -> Ledger:
+def _ledger(tmp_path: Path) -> Ledger:
+    """The test's ledger, with the seed product ingested first. A test's examples share it, so
+    each fuzzed file also lands on what the ones before it stored."""
+    if (tmp_path / "g.db").exists():
+        return Ledger(tmp_path / "g.db")
     good = tmp_path / "good.jsonl"
     good.write_text(SEED.model_dump_json(exclude={"source", "reviews", "questions"}) + "\n")
     ledger = Ledger(tmp_path / "g.db")
@@ -160,17 +164,15 @@ def _seed_state(ledger: Ledger) -> tuple[dict, set[str]]:
             {f.id for f in ledger.facts(subject=SEED.id, status="active")})
 
 
-def _physical_lines(data: bytes) -> list[str | None]:
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    out = []
-    for number, raw in enumerate(lines, start=1):
+def _jsonl_rows(data: bytes) -> int:
+    """Lines a JSONL reader must store or reject: all but the blank ones."""
+    rows = 0
+    for number, raw in enumerate(data.split(b"\n"), start=1):
         try:
-            out.append(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
+            rows += bool(raw.decode("utf-8-sig" if number == 1 else "utf-8").strip())
         except UnicodeDecodeError:
-            out.append(None)
-    return out
+            rows += 1
+    return rows
 
 
 def _check_report(report: IngestReport, path: Path, data: bytes, ledger: Ledger) -> None:
@@ -182,9 +184,8 @@ def _check_report(report: IngestReport, path: Path, data: bytes, ledger: Ledger)
         assert 1 <= row.line <= line_count, row
         assert row.reason.strip() and "\n" not in row.reason and len(row.reason) < 1000, row
     if report.format in ("catalog-jsonl", "oa-mine", "wdc-pave", "texts"):
-        rows = sum(1 for text in _physical_lines(data) if text is None or text.strip())
         stored = report.texts if report.format == "texts" else report.products
-        assert stored + len(report.rejected) == rows
+        assert stored + len(report.rejected) == _jsonl_rows(data)
     for product_id in report.product_ids:
         product = ledger.product(product_id)
         assert product.title == product.title.strip() != ""
@@ -210,8 +211,7 @@ def _ingest_fuzzed(tmp_path: Path, ledger: Ledger, name: str, data: bytes) -> No
 @FUZZ
 @given(data=st.binary(max_size=3000) | st.lists(st.binary(max_size=40), max_size=20).map(b"\n".join))
 def test_random_bytes_never_raise(tmp_path, suffix, data):
-    ledger = _seeded(tmp_path) if not (tmp_path / "g.db").exists() else Ledger(tmp_path / "g.db")
-    with ledger:
+    with _ledger(tmp_path) as ledger:
         _ingest_fuzzed(tmp_path, ledger, "fuzz" + suffix, data)
 
 
@@ -224,8 +224,7 @@ FILES = {"catalog": (jsonl_catalogs, ".jsonl"), "oa-mine": (oa_files, ".jsonl"),
 @given(data=st.data())
 def test_fuzzed_files_are_stored_or_rejected_row_by_row(tmp_path, kind, data):
     files, suffix = FILES[kind]
-    ledger = _seeded(tmp_path) if not (tmp_path / "g.db").exists() else Ledger(tmp_path / "g.db")
-    with ledger:
+    with _ledger(tmp_path) as ledger:
         _ingest_fuzzed(tmp_path, ledger, "fuzz" + suffix, data.draw(files))
 
 
@@ -234,9 +233,7 @@ def test_fuzzed_files_are_stored_or_rejected_row_by_row(tmp_path, kind, data):
        suffix=st.sampled_from([".jsonl", ".csv", ".parquet"]))
 def test_the_cli_ends_with_0_3_or_an_input_error(tmp_path, data, suffix):
     store = tmp_path / "g.db"
-    if not store.exists():
-        _seeded(tmp_path).close()
-    with Ledger(store) as ledger:
+    with _ledger(tmp_path) as ledger:
         before = _seed_state(ledger)
     path = tmp_path / ("fuzz" + suffix)
     path.write_bytes(data)
@@ -253,15 +250,6 @@ def test_the_cli_ends_with_0_3_or_an_input_error(tmp_path, data, suffix):
         assert all(f"rejected {r['file']}:{r['line']}: {r['reason']}" == s for r, s in zip(rows, shown))
     with Ledger(store) as ledger:
         assert _seed_state(ledger) == before
-
-
-def test_detected_format_of_fuzzed_catalogues_is_a_catalogue_format(tmp_path):
-    """A `.jsonl` or `.csv` catalogue is never read as a taxonomy because of its first line."""
-    for name, data in [("c.jsonl", b"# exported 2024\n"), ("c.jsonl", b"12 - Food > Tea\n"),
-                       ("c.csv", b"#,title\n1,T\n")]:
-        path = tmp_path / name
-        path.write_bytes(data)
-        assert detect_format(path) in ("catalog-jsonl", "catalog-csv"), data
 
 
 # ---------------------------------------------------------------- regressions the fuzzing found
@@ -312,7 +300,7 @@ def test_fuzz_found_rows_are_rejected_with_their_line(tmp_path, name):
     file_name, content, stored, rejected = CASES[name]
     path = tmp_path / file_name
     path.write_bytes(content)
-    with _seeded(tmp_path) as ledger:
+    with _ledger(tmp_path) as ledger:
         before = _seed_state(ledger)
         [report] = ingest_paths(ledger, [path], run_id="r")
         assert [(r.file, r.line) for r in report.rejected] == [(str(path), line) for line, _ in rejected]
@@ -336,14 +324,18 @@ def test_every_format_strips_titles_and_stores_blank_types_and_values_as_none(tm
         assert ledger.product(oa_report.product_ids[0]).title == "Diesel Sneaker"
 
 
-def test_a_reason_quoting_a_long_field_is_one_short_line(tmp_path):
-    path = tmp_path / "oa.jsonl"
-    path.write_text(json.dumps({"input": "t", "category": "c", "target_scores": {}}) + "\n"
-                    + json.dumps({"input": "t", "category": "c", "target_scores": {"x" * 5000 + "\n": 5}}) + "\n")
+@pytest.mark.parametrize("records,reason", [
+    ([{"input": "t", "category": "c", "target_scores": {}},
+      {"input": "t", "category": "c", "target_scores": {"x" * 5000 + "\n": 5}}], "target_scores['xxx"),
+    ([{"product_id": "x" * 5000, "text": "Smooth."}], "unknown product_id 'xxx"),
+], ids=["OA-Mine", "reviews"])
+def test_a_reason_quoting_a_long_field_is_one_short_line(tmp_path, records, reason):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
     with Ledger(tmp_path / "g.db") as ledger:
         [report] = ingest_paths(ledger, [path], run_id="r")
     [row] = report.rejected
-    assert row.reason.startswith("target_scores['xxx") and row.reason.endswith("...") and len(row.reason) < 400
+    assert row.reason.startswith(reason) and row.reason.endswith("...") and len(row.reason) < 400
 
 
 @pytest.mark.parametrize("content", [b'{"id": "a", "title": "not parquet"}\n',
@@ -355,3 +347,19 @@ def test_a_file_that_is_not_parquet_raises_one_input_error(tmp_path, content):
     with Ledger(tmp_path / "g.db") as ledger, pytest.raises(InputError, match="not a readable Parquet file") as err:
         ingest_paths(ledger, [path], run_id="r")
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_catalogue_is_never_read_as_a_taxonomy_because_of_its_first_line(tmp_path):
+    for name, data in [("c.jsonl", b"# exported 2024\n"), ("c.jsonl", b"12 - Food > Tea\n"),
+                       ("c.csv", b"#,title\n1,T\n")]:
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert detect_format(path) in ("catalog-jsonl", "catalog-csv"), data
+
+
+def test_a_first_line_longer_than_4096_bytes_still_sets_the_format(tmp_path):
+    for name, record, fmt in [("r.jsonl", {"product_id": "p1", "text": "Smooth. " * 600}, "texts"),
+                              ("oa.jsonl", {"input": "Tea " * 1200, "category": "Tea", "target_scores": {}}, "oa-mine")]:
+        path = tmp_path / name
+        path.write_text(json.dumps(record) + "\n")
+        assert detect_format(path) == fmt
