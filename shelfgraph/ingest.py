@@ -302,7 +302,8 @@ def _tidied(product: Product) -> Product:
         raise RowError("an attribute with an empty name has a value")
     product_type = (product.product_type or "").strip()
     return product.model_copy(update={
-        "title": product.title.strip(), "product_type": None if product_type.lower() in NO_VALUE else product_type,
+        "title": product.title.strip(),
+        "product_type": None if product_type.lower() in NO_VALUE else product_type,
         "attributes": {name: values for name, values in attributes.items() if values}})
 
 
