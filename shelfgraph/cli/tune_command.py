@@ -58,8 +58,8 @@ def tune_command(
     valid_share: Annotated[float, typer.Option("--valid-share", min=0.01, max=0.9,
                                                help="Share of --train held out when --valid is not given.")] = 0.2,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training examples.")] = 3,
-    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", min=0.0, help="Stop after this long, "
-                                                         "keeping the best adapter so far.")] = None,
+    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", min=0.0, help="Stop training after this "
+                                                         "long (validation runs come on top), keeping the best adapter so far.")] = None,
     seed: Annotated[int, typer.Option(help="Seeds the split, the LoRA initialisation and the batch order.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,

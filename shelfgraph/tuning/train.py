@@ -208,7 +208,7 @@ class Trainer:
         mean.backward()
         torch.nn.utils.clip_grad_norm_(self.params.values(), 1.0)
         self.optimizer.step()
-        return float(mean)
+        return float(mean.detach())
 
     def validate(self) -> Score:
         self.peft.eval()
