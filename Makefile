@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install -q torch==2.13.0
-	# llama-cpp-python builds from source here (a few minutes, once).
-	$(BIN)/pip install -q -e '.[dev]'
+	# llama-cpp-python builds from source here (a few minutes, once). The tune extra
+	# (transformers, peft, gguf) installs with torch pinned so pip cannot swap it for CUDA's.
+	$(BIN)/pip install -q -e '.[dev,tune]' torch==2.13.0
 	touch $(STAMP)
 
 setup: $(STAMP)

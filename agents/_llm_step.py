@@ -4,6 +4,10 @@ asked, seconds per item).
 
 The signature's prompt is the template's ref (`name@version#hash`), never a rendered prompt,
 so it names what the output depends on without depending on the input.
+
+A step given an `adapter` (a folder written by `shelfgraph tune`) runs the model with that
+LoRA applied and prompts zero-shot, as it was tuned: the adapter must have been tuned for this
+step and prompt. Its hash is in the model's name, so in the signature and the call cache key.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shelfgraph.context import StepContext
@@ -25,10 +30,16 @@ class LLMStepMixin:
     """Mixed into a Step: `self.llm` loads the model lazily; `signature()` names model and prompt."""
 
     method: str
+    kind: str
 
-    def _setup_llm(self, context: StepContext | None, prompt: str) -> None:
+    def _setup_llm(self, context: StepContext | None, prompt: str, adapter: str | Path | None = None) -> None:
         self.context = context or StepContext()
         self.prompt: Prompt = load_prompt(prompt)  # fails now, naming the known versions
+        self.adapter = Path(adapter) if adapter else None
+        if self.adapter is not None:  # a wrong folder, step or prompt fails now, not at the first call
+            from shelfgraph.tuning.manifest import open_adapter
+
+            open_adapter(self.adapter).check_step(self.kind, self.prompt.ref)
         self._llm: "LLM | None" = None
         self.items_seen = 0  # items the model was asked about, and the wall seconds they took
         self.seconds = 0.0
@@ -53,7 +64,7 @@ class LLMStepMixin:
         if self._llm is None:
             from shelfgraph.llm import get_llm
 
-            self._llm = get_llm(self.context.llm, self.context.home)
+            self._llm = get_llm(self.context.llm, self.context.home, adapter=self.adapter)
         return self._llm
 
     def signature(self) -> Signature:

@@ -12,6 +12,9 @@ product already has for attributes not asked for are written into its form as gi
 Attributes still empty after the title are looked for in the description, review and Q&A
 sentences retrieved for them (`CatalogIndex.evidence`), with the chunk's offsets shifted into
 its source field.
+
+With an `adapter` (`shelfgraph tune imputation`) the form is filled zero-shot: the prompt is the
+product's own form, the one `tuning_examples` trains on, answers still spans of the text.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from collections import Counter, defaultdict
 from typing import Literal, Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.llm import NA
+from shelfgraph.llm import NA, span_candidates
 from shelfgraph.models import Product
 from shelfgraph.steps import Extraction, ImputationStep
+from shelfgraph.tuning.example import Piece, TuneExample
 
 from ._llm_step import LLMStepMixin
 
@@ -37,14 +41,16 @@ def demonstration(example: Product, attributes: Sequence[str]) -> dict:
 
 class ImputationAgent(LLMStepMixin, ImputationStep):
     def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 5,
-                 demos: Literal["product", "type"] = "product", max_span_words: int = 6, evidence_k: int = 2):
-        """`k` demonstrations per product; `evidence_k` sentences searched per attribute left
-        empty by the title (only for products with a description, reviews or Q&A)."""
+                 demos: Literal["product", "type"] = "product", max_span_words: int = 6, evidence_k: int = 2,
+                 adapter: str | None = None):
+        """`k` demonstrations per product (none with an `adapter`); `evidence_k` sentences
+        searched per attribute left empty by the title (only for products with a description,
+        reviews or Q&A)."""
         if demos not in ("product", "type"):
             raise ValueError(f"demos must be 'product' or 'type', got {demos!r}")
-        self._setup_llm(context, prompt)
+        self._setup_llm(context, prompt, adapter)
         self.index = None  # the CatalogIndex, opened on first use
-        self.k = k
+        self.k = 0 if self.adapter else k
         self.demos = demos
         self.forms: dict[str, list[str]] = {}  # type -> its attributes in training, most frequent first
         self._type_examples: dict[str, list[Product]] = {}
@@ -109,15 +115,39 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
                         break
         return found
 
+    def _render(self, product: Product, demos: list[dict], source: str, text: str, given: list[tuple[str, str]]):
+        return self.prompt.render(examples=demos, source=source, product_type=product.product_type or "product",
+                                  text=text, given=given)
+
     def _read(self, product: Product, demos: list[dict], source: str, field: str, text: str, offset: int,
               attributes: list[str], given: list[tuple[str, str]]) -> list[Extraction]:
         """Fill `attributes` from `text`, a span of `field` starting at `offset`."""
-        prompt = self.prompt.render(examples=demos, source=source, product_type=product.product_type or "product",
-                                    text=text, given=given)
+        prompt = self._render(product, demos, source, text, given)
         spans = self.llm.extract_spans(prompt, text, attributes, max_span_tokens=self.max_span_words).value
         return [Extraction(value=s.value, attribute=a, field=field, start=offset + s.start, end=offset + s.end,
                            confidence=s.confidence)
                 for a, s in spans.items() if s is not None]
+
+    def tuning_examples(self, train: Sequence[Product]) -> list[TuneExample]:
+        """Each training product's zero-shot title form, as `predict` asks it, answered with
+        its gold values: every attribute known for its type in `train` (first seen first, the
+        eval's order), the value as the title's own span, or n/a. A gold value that is no span
+        of the title is written but not trained on: the decoder could never produce it."""
+        known: dict[str, dict[str, None]] = defaultdict(dict)
+        for product in train:
+            known[product.product_type or ""].update(dict.fromkeys(product.attributes))
+        examples = []
+        for product in train:
+            spans = {s.value.casefold(): s.value for s in span_candidates(product.title, self.max_span_words)}
+            pieces = []
+            for attribute in known[product.product_type or ""]:
+                gold = product.attributes.get(attribute) or []
+                value = next((spans[v.casefold()] for v in gold if v.casefold() in spans), None)
+                pieces += [Piece(text=f"{attribute}:"),
+                           Piece(text=f" {value or (gold[0] if gold else NA)}\n", answer=value is not None or not gold)]
+            prompt = self._render(product, [], "Title", product.title, [])
+            examples.append(TuneExample(prompt=str(prompt), pieces=pieces, source=product.source))
+        return examples
 
 
 def register_steps(register) -> None:

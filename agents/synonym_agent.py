@@ -4,7 +4,8 @@ question scored by the model's log-probabilities (`LLM.choose`): the score is P(
 The question names what is compared (the attribute, or "product type"). With few-shot prompts
 (v2), labelled training pairs of the same attribute (else of the same kind) are shown first,
 positives and negatives alternating; they are the same for every pair of an attribute and
-pairs are asked grouped by attribute, so the shared prompt prefix is evaluated once.
+pairs are asked grouped by attribute, so the shared prompt prefix is evaluated once. With an
+`adapter` (`shelfgraph tune synonyms`) no demonstration is shown.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.steps import Pair, SynonymStep
+from shelfgraph.tuning.example import Piece, TuneExample
 
 from ._llm_step import LLMStepMixin
 
@@ -25,10 +27,12 @@ def what(pair: Pair) -> str:
 
 
 class SynonymAgent(LLMStepMixin, SynonymStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 4):
-        """`k` labelled demonstrations per question (half positive, half negative)."""
-        self._setup_llm(context, prompt)
-        self.k = k
+    def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 4,
+                 adapter: str | None = None):
+        """`k` labelled demonstrations per question (half positive, half negative; none with
+        an `adapter`)."""
+        self._setup_llm(context, prompt, adapter)
+        self.k = 0 if self.adapter else k
         self.train: list[Pair] = []
 
     def initialize(self, train: Sequence[Pair]) -> None:
@@ -44,13 +48,22 @@ class SynonymAgent(LLMStepMixin, SynonymStep):
         ordered = [p for p in chain.from_iterable(zip_longest(negatives, positives)) if p is not None]
         return [(p.a, p.b, "yes" if p.label == 1 else "no") for p in ordered]
 
+    def _render(self, pair: Pair, examples: list[tuple[str, str, str]]):
+        return self.prompt.render(a=pair.a, b=pair.b, what=what(pair), examples=examples)
+
+    def tuning_examples(self, train: Sequence[Pair]) -> list[TuneExample]:
+        """Each labelled pair's zero-shot question answered yes or no, the continuation
+        `choose` scores (" yes\n" / " no\n")."""
+        return [TuneExample(prompt=str(self._render(p, [])),
+                            pieces=[Piece(text=f" {'yes' if p.label == 1 else 'no'}\n", answer=True)])
+                for p in train if p.label is not None]
+
     def score(self, pairs: Sequence[Pair]) -> list[float | None]:
         scores: list[float | None] = [None] * len(pairs)
         for i in sorted(range(len(pairs)), key=lambda i: (pairs[i].kind, pairs[i].attribute or "")):
             with self.timed_item():
                 pair = pairs[i]
-                prompt = self.prompt.render(a=pair.a, b=pair.b, what=what(pair),
-                                            examples=self.demonstrations(pair) if self.k else [])
+                prompt = self._render(pair, self.demonstrations(pair) if self.k else [])
                 choice = self.llm.choose(prompt, ["yes", "no"])
                 if choice.logprobs is None:  # a server without log-probabilities: the decision only
                     scores[i] = 1.0 if choice.option == "yes" else 0.0

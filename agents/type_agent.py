@@ -13,6 +13,9 @@ evaluates it once) and `nearest_examples` (the training titles nearest to the pr
 MiniLM similarity, the nearest last). `type@v1` shows the fixed set, `type@v2` the nearest.
 v1 is the default: on 15 WDC-PAVE training titles both scored F1 40, and v1 took 22 s a
 title against 37 s on a busy CPU (docs/results.md).
+
+With an `adapter` (`shelfgraph tune type`) no demonstration is shown: the prompt is the
+instruction and the title, the one `tuning_examples` trains on.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import re
 from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
+from shelfgraph.llm import span_candidates
 from shelfgraph.models import Product
 from shelfgraph.steps import Extraction, TypeStep
+from shelfgraph.tuning.example import Piece, TuneExample
 
 from ._llm_step import LLMStepMixin
 
@@ -54,11 +59,12 @@ def _find(title: str, pattern: str) -> str | None:
 
 class TypeAgent(LLMStepMixin, TypeStep):
     def __init__(self, context: StepContext | None = None, prompt: str = "type@v1", examples: int = 3,
-                 fixed: int = 3, max_span_words: int = 5):
+                 fixed: int = 3, max_span_words: int = 5, adapter: str | None = None):
         """`examples`: nearest demonstrations per title; `fixed`: the fixed set's size (it
-        costs one evaluation in all, so it can be larger)."""
-        self._setup_llm(context, prompt)
-        self.examples, self.fixed, self.max_span_words = examples, fixed, max_span_words
+        costs one evaluation in all, so it can be larger). Neither with an `adapter`."""
+        self._setup_llm(context, prompt, adapter)
+        self.examples, self.fixed = (0, 0) if self.adapter else (examples, fixed)
+        self.max_span_words = max_span_words
         self.demos: list[dict[str, str]] = []
         self._fixed: list[dict[str, str]] = []
         self._demo_vectors = None
@@ -77,7 +83,7 @@ class TypeAgent(LLMStepMixin, TypeStep):
     def _nearest(self, titles: Sequence[str]) -> list[list[dict[str, str]]]:
         """The training titles nearest to each title (never the title itself), nearest last:
         the closest demonstration sits right above the question."""
-        if not self.demos:
+        if not self.demos or not self.examples:
             return [[] for _ in titles]
         from retrieval.embeddings import cosine_top_k, embed
 
@@ -87,10 +93,24 @@ class TypeAgent(LLMStepMixin, TypeStep):
         return [[self.demos[i] for i in reversed(row) if self.demos[i]["title"] != title]
                 for title, row in zip(titles, indices.tolist())]
 
+    def _render(self, title: str, fixed: list[dict[str, str]], nearest: list[dict[str, str]]):
+        return self.prompt.render(fixed_examples=fixed, nearest_examples=nearest, title=title)
+
+    def tuning_examples(self, train: Sequence[Product]) -> list[TuneExample]:
+        """The zero-shot prompt of each training title whose type phrase is one of its spans,
+        answered with that phrase (a title without one teaches nothing about where it is)."""
+        examples = []
+        for product in train:
+            phrase = title_phrase(product)
+            if phrase and phrase in {s.value for s in span_candidates(product.title, self.max_span_words)}:
+                examples.append(TuneExample(prompt=str(self._render(product.title, [], [])), source=product.source,
+                                            pieces=[Piece(text=LINE), Piece(text=f" {phrase}\n", answer=True)]))
+        return examples
+
     def predict(self, products: Sequence[Product]) -> list[Extraction | None]:
         results: list[Extraction | None] = []
         for product, nearest in zip(products, self._nearest([p.title for p in products])):
-            rendered = self.prompt.render(fixed_examples=self._fixed, nearest_examples=nearest, title=product.title)
+            rendered = self._render(product.title, self._fixed, nearest)
             with self.timed_item():
                 spans = self.llm.extract_spans(rendered, product.title, [PRODUCT_TYPE], line=LINE,
                                                max_span_tokens=self.max_span_words).value
@@ -121,6 +141,6 @@ def _factory(context: StepContext | None = None, **config: Any) -> TypeAgent:
 
 def register_steps(register) -> None:
     register("type", "agent", _factory, default_config={"prompt": "type@v1", "examples": 3, "fixed": 3,
-                                                        "max_span_words": 5},
+                                                        "max_span_words": 5, "adapter": None},
              description="LLM continues 'Product type:' after demonstrations, decoding only spans of the title "
                          "(type@v1: fixed demonstrations; type@v2: nearest training titles)")

@@ -419,7 +419,9 @@ class CatalogIndex:
             self._sets[(name, scope)] = _Members(vectors, [found["metadatas"][i] for i in order])
         return self._sets[(name, scope)]
 
-    def _query(self, name: str, vector: np.ndarray, n: int, where: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def _query(
+        self, name: str, vector: np.ndarray, n: int, where: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         with self._session() as collections:
             collection = collections[name]
             n = min(n, collection.count())

@@ -13,8 +13,8 @@ the registry, combined.
   except in hypernym rankings, where a candidate missing from one side's top list scores 0.
 
 `threshold` and `weight` are configuration, chosen on a validation split of TRAIN
-(`scripts/tune_hybrids.py`); `prompt` goes to the agent, `baseline` and `agent` are the
-parts' own configurations.
+(`scripts/tune_hybrids.py`); `prompt` and `adapter` (from `shelfgraph tune`) go to the agent,
+`baseline` and `agent` are the parts' own configurations.
 """
 
 from __future__ import annotations
@@ -54,12 +54,14 @@ class _Parts:
     """The two steps of a hybrid and how often the agent was asked."""
 
     def __init__(self, kind: StepKind, context: StepContext, prompt: str | None,
-                 baseline: dict[str, Any] | None, agent: dict[str, Any] | None):
+                 baseline: dict[str, Any] | None, agent: dict[str, Any] | None, adapter: str | None = None):
         from . import registry
 
         agent_config = {**AGENT_DEFAULTS.get(kind, {}), **(agent or {})}
         if prompt is not None:
             agent_config["prompt"] = prompt
+        if adapter is not None:
+            agent_config["adapter"] = adapter
         self.baseline = registry.create(kind, "baseline", context=context, **(baseline or {}))
         self.agent = registry.create(kind, "agent", context=context, **agent_config)
         self.items = 0  # items the hybrid was given
@@ -252,14 +254,15 @@ _CLASSES: dict[StepKind, type[Step]] = {
 
 
 def build(kind: StepKind, context: StepContext | None = None, prompt: str | None = None,
-          baseline: dict[str, Any] | None = None, agent: dict[str, Any] | None = None, **settings: Any) -> Step:
+          baseline: dict[str, Any] | None = None, agent: dict[str, Any] | None = None, adapter: str | None = None,
+          **settings: Any) -> Step:
     """The hybrid of `kind`: its parts built by name, `settings` (threshold/weight) checked."""
     allowed = DEFAULTS[kind]
     unknown = sorted(set(settings) - set(allowed))
     if unknown:
-        raise TypeError(f"hybrid {kind} takes {', '.join(sorted(allowed))} (and prompt, baseline, agent), "
+        raise TypeError(f"hybrid {kind} takes {', '.join(sorted(allowed))} (and prompt, adapter, baseline, agent), "
                         f"not {', '.join(unknown)}")
-    parts = _Parts(kind, context or StepContext(), prompt, baseline, agent)
+    parts = _Parts(kind, context or StepContext(), prompt, baseline, agent, adapter)
     return _CLASSES[kind](parts, **settings)
 
 

@@ -10,15 +10,16 @@ naming the file, the line and the reason, and everything else is stored.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, ValidationError
 
+from .errors import InputError
 from .models import (
     PRODUCT_TYPE,
     Fact,
@@ -39,6 +40,7 @@ Format = Literal[
 ]
 TAXONOMY_FORMATS = ("shopify", "google-taxonomy", "taxonomy-csv")
 NO_VALUE = {"", "n/a", "none", "null"}
+MAX_DEPTH = 32  # JSON nesting a row may have; catalogue records need a handful of levels
 
 
 class RejectedRow(BaseModel):
@@ -68,10 +70,12 @@ class RowError(ValueError):
 
 
 # ---------------------------------------------------------------- reading lines safely
-def _decoded_lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, text or None when it is not UTF-8, raw bytes), 1-based."""
+def _decoded_lines(path: Path, any_line_end: bool = False) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, text or None when it is not UTF-8, raw bytes), 1-based. Lines end at LF;
+    with `any_line_end` also at a lone CR, as CSV's do (old Mac exports end lines with CR only)."""
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        raw_lines = handle.read().splitlines(keepends=True) if any_line_end else handle
+        for number, raw in enumerate(raw_lines, start=1):
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError:
@@ -89,33 +93,76 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Any] | RejectedRow]:
         if not text.strip():
             continue
         try:
-            yield number, json.loads(text)
+            record = json.loads(text)
+            problem = _shape_problem(record)
         except json.JSONDecodeError as err:
-            yield RejectedRow(file=str(path), line=number, reason=f"bad JSON: {err.msg} at column {err.colno}",
-                              raw=text[:500])
+            problem = f"bad JSON: {err.msg} at column {err.colno}"
+        except ValueError:  # the only other one json raises: an integer past Python's digit limit
+            problem = f"bad JSON: a number longer than {sys.get_int_max_str_digits()} digits"
+        except RecursionError:
+            problem = "bad JSON: nested too deeply"
+        if problem:
+            yield RejectedRow(file=str(path), line=number, reason=problem, raw=text[:500])
+            continue
+        yield number, record
+
+
+def _shape_problem(record: Any) -> str | None:
+    """Why a parsed JSON line cannot be a row whatever its fields say: not an object, nested
+    past MAX_DEPTH, or holding a lone surrogate (`"\\ud800"` parses, but no UTF-8 text holds it)."""
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    stack = [(record, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            stack += [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
+        elif isinstance(value, list):
+            stack += [(item, depth + 1) for item in value]
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                return f"text with a lone surrogate {value[err.start]!r}, which is not Unicode text"
+    return None
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
-    """CSV rows as dicts with the line each starts on; undecodable lines are rejected."""
-    good: list[str] = []
+    """CSV rows as dicts with the line each starts on; undecodable lines, rows the csv module
+    cannot parse (a field past its size limit: an unclosed quote) and rows longer than the
+    header are rejected."""
+    lines: list[str] = []
     line_of: list[int] = []
-    for number, text, raw in _decoded_lines(path):
+    for number, text, raw in _decoded_lines(path, any_line_end=True):
         if text is None:
             yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
                               raw=raw.decode("latin-1")[:500])
             continue
-        good.append(text)
+        lines.append(text)
         line_of.append(number)
-    reader = csv.DictReader(io.StringIO("".join(good)))
-    row_start = 2
-    for row in reader:
-        start_line = line_of[row_start - 1] if row_start - 1 < len(line_of) else row_start
-        row_start = reader.line_num + 1
-        if None in row:
-            yield RejectedRow(file=str(path), line=start_line, reason="more fields than the header names",
-                              raw=json.dumps(row, default=str)[:500])
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    while True:
+        start = reader.line_num  # lines the reader took so far: the next row starts after them
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            if header is None:
+                raise InputError(f"{path}:{line_of[start]}: cannot read the CSV header: {err}") from err
+            yield RejectedRow(file=str(path), line=line_of[start], reason=f"bad CSV: {err}",
+                              raw=lines[start][:500])
             continue
-        yield start_line, row
+        if header is None:
+            header = cells
+        elif len(cells) > len(header):
+            yield RejectedRow(file=str(path), line=line_of[start], reason="more fields than the header names",
+                              raw="".join(lines[start:reader.line_num])[:500])
+        elif cells:  # a blank line has none
+            yield line_of[start], dict(zip(header, cells))
 
 
 # ---------------------------------------------------------------- detecting formats
@@ -127,17 +174,17 @@ def detect_format(path: Path) -> Format:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return "catalog-parquet"
-    with path.open("rb") as handle:
-        head = handle.read(4096).decode("utf-8-sig", errors="replace")
-    first = head.splitlines()[0].strip() if head.strip() else ""
-    if suffix == ".txt" or re.match(r"^(#.*|\d+ - .+)$", first):
-        return "google-taxonomy"
+    with path.open("rb") as handle:  # the whole first line (up to 1 MB): a first review may be long
+        line = handle.readline(1 << 20).decode("utf-8-sig", errors="replace")
+    first = line.splitlines()[0].strip() if line.strip() else ""
     if suffix == ".csv":
         header = [h.strip().lower() for h in next(csv.reader([first]), [])]
         return "taxonomy-csv" if {"id", "name", "parent_id"} <= set(header) and "title" not in header else "catalog-csv"
+    if suffix == ".txt" or (suffix not in (".jsonl", ".json") and re.match(r"^(#.*|\d+ - .+)$", first)):
+        return "google-taxonomy"
     try:
-        record = json.loads(first)
-    except json.JSONDecodeError:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # bad JSON, a huge number, deep nesting
         return "catalog-jsonl"  # let the row reader report the bad lines
     if isinstance(record, dict):
         if "input" in record and "target_scores" in record:
@@ -172,8 +219,6 @@ _CATALOG_KEYS = {"id", "title", "description", "product_type", "category", "attr
 def product_from_catalog(record: dict[str, Any]) -> Product:
     """A generic catalogue record: id, title, description, product_type/category, attributes
     (a dict, or any other column holding a value), reviews, questions."""
-    if not isinstance(record, dict):
-        raise RowError(f"expected a JSON object, got {type(record).__name__}")
     title = record.get("title")
     if not isinstance(title, str) or not title.strip():
         raise RowError("missing title" if not title else f"title must be text, got {type(title).__name__}")
@@ -188,10 +233,12 @@ def product_from_catalog(record: dict[str, Any]) -> Product:
     extra = {k: v for k, v in record.items() if k not in _CATALOG_KEYS}
     merged = {name: _values(value) for name, value in {**extra, **attributes}.items()}
     product_type = record.get("product_type") or record.get("category")
+    if isinstance(product_type, (list, dict)):
+        raise RowError(f"product_type must be one value, got {type(product_type).__name__}")
     product_id = record.get("id")
     return Product(
         id=str(product_id) if product_id not in (None, "") else derived_id("p", title, description),
-        title=title.strip(),
+        title=title,
         description=description,
         product_type=str(product_type) if product_type else None,
         attributes={k: v for k, v in merged.items() if v},
@@ -219,10 +266,14 @@ _PRODUCT_READERS = {"catalog-jsonl": product_from_catalog, "catalog-csv": produc
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    for number, row in enumerate(pq.read_table(path).to_pylist(), start=1):
-        yield number, row
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as err:  # the last: a corrupt string column
+        raise InputError(f"{path}: not a readable Parquet file: {' '.join(str(err).split())}") from err
+    yield from enumerate(rows, start=1)
 
 
 def read_products(path: Path, fmt: Format, seen: dict[str, tuple[str, str]] | None = None
@@ -239,7 +290,7 @@ def read_products(path: Path, fmt: Format, seen: dict[str, tuple[str, str]] | No
             continue
         number, record = item
         try:
-            product = convert(record)
+            product = _tidied(convert(record))
         except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
             yield RejectedRow(file=str(path), line=number, reason=_reason(err),
                               raw=json.dumps(record, default=str)[:500])
@@ -256,10 +307,30 @@ def read_products(path: Path, fmt: Format, seen: dict[str, tuple[str, str]] | No
         yield product.model_copy(update={"source": f"{path.name}:{number}"})
 
 
+def _tidied(product: Product) -> Product:
+    """The product as every reader stores it: the title stripped, a blank or no-value type is
+    none, blank values are dropped, and a value under a blank attribute name is an error (no
+    query could name it)."""
+    attributes = {name: [v for v in values if v.strip()] for name, values in product.attributes.items()}
+    if any(values and not name.strip() for name, values in attributes.items()):
+        raise RowError("an attribute with an empty name has a value")
+    product_type = (product.product_type or "").strip()
+    return product.model_copy(update={
+        "title": product.title.strip(),
+        "product_type": None if product_type.lower() in NO_VALUE else product_type,
+        "attributes": {name: values for name, values in attributes.items() if values}})
+
+
 def _reason(err: Exception) -> str:
     if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors())
-    return str(err)
+        return _one_line("; ".join(f"{'.'.join(map(str, e['loc'])) or 'row'}: {e['msg']}" for e in err.errors()))
+    return _one_line(str(err))
+
+
+def _one_line(reason: str, limit: int = 300) -> str:
+    """A reason as one line short enough to read: messages may quote a field of any length."""
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= limit else reason[:limit] + "..."
 
 
 def locate(text: str, value: str) -> tuple[int, int] | None:
@@ -306,7 +377,7 @@ def read_texts(path: Path) -> Iterator[tuple[int, str, str, TextSnippet] | Rejec
             yield item
             continue
         number, record = item
-        if not isinstance(record, dict) or not record.get("product_id") or not isinstance(record.get("text"), str):
+        if not record.get("product_id") or not isinstance(record.get("text"), str):
             yield RejectedRow(file=str(path), line=number, reason="needs 'product_id' and a text 'text'",
                               raw=json.dumps(record, default=str)[:500])
             continue
@@ -539,7 +610,7 @@ def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str)
         product = ledger.product(product_id)
         if product is None:
             report.rejected.extend(
-                RejectedRow(file=str(path), line=number, reason=f"unknown product_id {product_id!r}")
+                RejectedRow(file=str(path), line=number, reason=_one_line(f"unknown product_id {product_id!r}"))
                 for number, _, _ in snippets
             )
             continue

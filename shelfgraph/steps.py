@@ -4,18 +4,23 @@ Every interface is batched (`predict`/`score` take a sequence), so an LLM agent 
 its calls while a baseline simply loops. `initialize()` is the one place a step learns from
 training data (spaCy's `Pipe.initialize`): baselines fit there, agents index demonstrations.
 `signature()` names what a step's output depends on (method, model, prompt version): the
-pipeline stores it in provenance and redoes work when it changes.
+pipeline stores it in provenance and redoes work when it changes. `tuning_examples()` is the
+other side of `initialize()` for LLM agents: the prompts the step would send for the same
+training data, answered with the gold (`shelfgraph tune` fits an adapter on them).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import ClassVar, Literal, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
 
 from pydantic import BaseModel, Field
 
 from .models import Product, TaxonomyNode
+
+if TYPE_CHECKING:
+    from .tuning.example import TuneExample
 
 StepKind = Literal["type", "hypernym", "relations", "imputation", "cleaning", "synonyms"]
 STEP_KINDS: tuple[StepKind, ...] = ("type", "hypernym", "relations", "imputation", "cleaning", "synonyms")
@@ -96,6 +101,10 @@ class Step(ABC):
 
     def from_disk(self, path: Path) -> "Step":
         raise NotImplementedError(f"{type(self).__name__} cannot be loaded")
+
+    def tuning_examples(self, train: Any) -> "list[TuneExample]":
+        """Prompt and gold answer for each item of `train` (what `initialize` takes)."""
+        raise NotImplementedError(f"{self.kind}/{self.method} cannot be tuned")
 
 
 class TypeStep(Step):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -14,6 +15,8 @@ def serve_model(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context window in tokens.")] = 2048,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: $SHELFGRAPH_LLM_THREADS or 1).")] = None,
+    adapter: Annotated[Optional[Path], typer.Option(help="Adapter folder from `shelfgraph tune`: served under its "
+                                                    "own name (STEP-HASH), which a step with the same adapter asks for.")] = None,
 ) -> None:
     """Serve the packaged Gemma 3 270M with llama.cpp's OpenAI-compatible server
     (then: shelfgraph ... --llm http://HOST:PORT)."""
@@ -21,9 +24,20 @@ def serve_model(
     from shelfgraph.llm.local import N_THREADS, PACKAGED_MODEL, packaged_model_path
     from shelfgraph.llm.server import server_command
 
-    command = server_command(packaged_model_path(shelfgraph_home()), host, port, n_ctx, threads or N_THREADS,
-                             PACKAGED_MODEL)
-    typer.echo(f"serving {PACKAGED_MODEL} at http://{host}:{port}/v1", err=True)
+    path, name, lora = packaged_model_path(shelfgraph_home()), PACKAGED_MODEL, None
+    if adapter is not None:
+        from shelfgraph.errors import ShelfgraphError
+        from shelfgraph.tuning.manifest import model_sha256, open_adapter
+
+        try:
+            tuned = open_adapter(adapter)
+            tuned.check_base(model_sha256(path), PACKAGED_MODEL)
+        except ShelfgraphError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(error.exit_code) from None
+        name, lora = tuned.manifest.served_name(), tuned.gguf
+    command = server_command(path, host, port, n_ctx, threads or N_THREADS, name, lora)
+    typer.echo(f"serving {name} at http://{host}:{port}/v1", err=True)
     raise typer.Exit(subprocess.call(command))
 
 

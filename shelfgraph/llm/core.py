@@ -298,12 +298,22 @@ def _ref(prompt: RenderedPrompt | str) -> str | None:
     return prompt.ref if isinstance(prompt, RenderedPrompt) else None
 
 
-def get_llm(config: LLMConfig | None = None, home: Path | None = None) -> LLM:
+def get_llm(config: LLMConfig | None = None, home: Path | None = None, adapter: Path | None = None) -> LLM:
     """An `LLM` for `config`: "local" runs the packaged model in-process (loaded once per
-    process), anything else is the URL of an OpenAI-compatible server."""
+    process), anything else is the URL of an OpenAI-compatible server.
+
+    `adapter`: a folder written by `shelfgraph tune`. Locally its GGUF LoRA is applied (refused
+    for a model other than its base); a server is asked for it by its served name. Either way
+    the model's name carries the adapter's hash, so the call cache and provenance tell it apart."""
     config = config or LLMConfig()
     home = home or shelfgraph_home()
+    tuned = None
+    if adapter is not None:
+        from ..tuning.manifest import open_adapter
+
+        tuned = open_adapter(adapter)
     if config.backend == "local" or config.kind == "local":
+        from ..tuning.manifest import model_sha256
         from .local import PACKAGED_MODEL, LocalModel, packaged_model_path
 
         if config.model and config.model.endswith(".gguf"):
@@ -311,10 +321,15 @@ def get_llm(config: LLMConfig | None = None, home: Path | None = None) -> LLM:
             name = path.stem
         else:
             path, name = packaged_model_path(home), PACKAGED_MODEL
-        return LLM(config, home, LocalModel(path, name))
+        if tuned is None:
+            return LLM(config, home, LocalModel(path, name))
+        tuned.check_base(model_sha256(path), str(path))
+        return LLM(config, home, LocalModel(path, tuned.model_name(name), lora_path=tuned.gguf))
     from .remote import RemoteModel, detect_kind
 
     kind, model = config.kind, config.model
+    if tuned is not None:
+        model = tuned.manifest.served_name()
     if kind == "auto" or not model:
         detected, served = detect_kind(config.backend, timeout_s=min(config.timeout_s, 10.0))
         kind = detected if kind == "auto" else kind

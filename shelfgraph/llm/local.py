@@ -48,12 +48,12 @@ def packaged_model_path(home: Path) -> Path:
 
 
 @cache
-def load_llama(path: str, n_ctx: int = N_CTX, n_threads: int = N_THREADS):
-    """One `Llama` per model file and process: loading takes seconds."""
+def load_llama(path: str, n_ctx: int = N_CTX, n_threads: int = N_THREADS, lora_path: str | None = None):
+    """One `Llama` per model file (and LoRA adapter) and process: loading takes seconds."""
     from llama_cpp import Llama
 
     return Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-                 logits_all=False, verbose=False)
+                 logits_all=False, verbose=False, lora_path=lora_path)
 
 
 @dataclass
@@ -89,14 +89,16 @@ class LocalModel:
 
     kind = "local"
 
-    def __init__(self, path: Path, name: str, lazy_grammar: bool = True):
+    def __init__(self, path: Path, name: str, lazy_grammar: bool = True, lora_path: Path | None = None):
+        """`lora_path`: a GGUF LoRA adapter applied on top (`shelfgraph tune` writes one)."""
         self.path = path
         self.name = name
         self.lazy_grammar = lazy_grammar  # False: llama-cpp-python's sampler chain (benchmarks)
-        self.llama = load_llama(str(path))
+        lora = str(lora_path) if lora_path is not None else None
+        self.llama = load_llama(str(path), lora_path=lora)
         self._vocab = self.llama._model.vocab
         self._n_vocab = self.llama.n_vocab()
-        self._lock = _model_lock(str(path))
+        self._lock = _model_lock(str(path), lora)
 
     # -- low level ----------------------------------------------------------------------
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
@@ -272,5 +274,5 @@ class LocalModel:
 
 
 @cache
-def _model_lock(path: str) -> threading.Lock:
+def _model_lock(path: str, lora_path: str | None) -> threading.Lock:
     return threading.Lock()

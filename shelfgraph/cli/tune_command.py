@@ -1,0 +1,117 @@
+"""`shelfgraph tune STEP`: fit a LoRA adapter for a step's agent on labelled data.
+
+The training file is read the way the step's eval task reads it (records for imputation and
+type; labelled pairs for synonyms); the agent itself turns each item into the prompt it
+would send and the gold answer (`Step.tuning_examples`), so the adapter learns the prompt it
+will be asked with. Use it with `--set adapter=OUT` (eval) or `adapter = "OUT"` in a step's
+config (build).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from .options import StepSetOpt, step_settings
+
+# step kind -> how its training file is read (the eval task's reader)
+READERS = {"imputation": "records", "type": "records", "synonyms": "pairs"}
+
+
+def _read(kind: str, path: Path) -> list[Any]:
+    if kind not in READERS:
+        raise typer.BadParameter(f"step {kind!r} cannot be tuned yet; tunable: {', '.join(READERS)}",
+                                 param_hint="STEP")
+    try:
+        if READERS[kind] == "pairs":
+            from eval.pairs import read_pairs
+
+            return read_pairs(path)
+        from eval.datasets import load_records, record_to_product
+
+        return [record_to_product(r) for r in load_records(path)]
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+def _split(items: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """A seeded share of `items` held out for validation (at least one item each side)."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_valid = min(max(1, round(len(items) * share)), len(items) - 1)
+    held = set(order[:n_valid])
+    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
+
+
+def tune_command(
+    step: Annotated[str, typer.Argument(help="Step kind: imputation, type or synonyms.")],
+    train: Annotated[Path, typer.Option("--train", exists=True, dir_okay=False,
+                                        help="Labelled training data, as the step's eval task reads it.")],
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Adapter folder to write (a checkpoint "
+                                      "in it lets a killed tune resume).")],
+    valid: Annotated[Optional[Path], typer.Option("--valid", exists=True, dir_okay=False,
+                                                  help="Validation data (default: a share of --train).")] = None,
+    valid_share: Annotated[float, typer.Option("--valid-share", min=0.01, max=0.9,
+                                               help="Share of --train held out when --valid is not given.")] = 0.2,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training examples.")] = 3,
+    max_minutes: Annotated[Optional[float], typer.Option("--max-minutes", min=0.0, help="Stop training after this "
+                                                         "long (validation runs come on top), keeping the best adapter so far.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the split, the LoRA initialisation and the batch order.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
+    rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", min=0.0)] = 2e-4,
+    limit: Annotated[Optional[int], typer.Option(min=2, help="Only the first N training items.")] = None,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Base model .gguf (default: the packaged "
+                                                 "Gemma 3 270M).")] = None,
+    step_set: StepSetOpt = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Tune a LoRA adapter for STEP's agent: writes OUT/adapter.gguf (llama.cpp), OUT/peft
+    (vLLM) and OUT/manifest.json; prints the manifest's scores as JSON on the last line."""
+    from shelfgraph.context import StepContext, shelfgraph_home
+    from shelfgraph.errors import ShelfgraphError
+    from shelfgraph.llm.local import PACKAGED_MODEL, packaged_model_path
+    from shelfgraph.registry import create
+    from shelfgraph.tuning.manifest import DataRef, file_sha256
+    from shelfgraph.tuning.run import tune_step
+    from shelfgraph.tuning.train import TuneSettings
+
+    items = _read(step, train)[:limit]
+    if valid is not None:
+        train_items, valid_items = items, _read(step, valid)
+        valid_ref = DataRef(path=str(valid), sha256=file_sha256(valid))
+    else:
+        train_items, valid_items = _split(items, valid_share, seed)
+        valid_ref = DataRef(path=f"{train} (share {valid_share}, seed {seed})")
+    config = step_settings(step_set)
+    agent = create(step, "agent", context=StepContext(), **config)
+    examples, held_out = agent.tuning_examples(train_items), agent.tuning_examples(valid_items)
+    typer.echo(f"{len(examples)} training and {len(held_out)} validation examples", err=True)
+    gguf = Path(model) if model else packaged_model_path(shelfgraph_home())
+    settings = TuneSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, rank=rank,
+                            alpha=2 * rank, seed=seed, max_minutes=max_minutes, threads=threads)
+    try:
+        manifest = tune_step(step, agent.prompt.ref, examples, held_out, settings, out, gguf,
+                             gguf.stem if model else PACKAGED_MODEL,
+                             DataRef(path=f"{train}" + (f" (first {limit})" if limit else ""),
+                                     sha256=file_sha256(train)), valid_ref, config,
+                             show_progress=progress)
+    except ShelfgraphError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    typer.echo(f"adapter written to {out} ({manifest.adapter_id})", err=True)
+    typer.echo(json.dumps({"adapter": manifest.adapter_id, "step": step, **manifest.validation.model_dump(
+        exclude={"history"}), "stopped": manifest.training["stopped"], "seconds": manifest.training["seconds"],
+        "s_per_example": manifest.training["s_per_example"], "peak_rss_mb": manifest.training["peak_rss_mb"],
+        "size_bytes": manifest.size_bytes}))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tune")(tune_command)

@@ -1,0 +1,296 @@
+"""One training loop for every step kind: LoRA (peft) on the base model, a loss on the answer
+tokens only.
+
+Gemma 3's output head has 262k entries: applying it at every position costs more than the rest
+of the model on these short prompts, so the model body gives the hidden states and the head
+is applied only at the positions whose next token is an answer token.
+
+Every epoch ends with a validation loss; the adapter of the best epoch is the one kept. A
+checkpoint (weights, optimiser, random state, position in the epoch) is written every few
+minutes and at each epoch's end, so a killed tune resumes where it was; `max_minutes` stops
+after the current batch with the best adapter so far. Batches follow a seeded order and the
+LoRA initialisation is seeded: the same examples, settings and seed give the same adapter,
+resumed or not.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from pydantic import BaseModel, Field
+
+from ..models import content_hash
+from ..progress import RateColumn
+from .example import TuneExample
+
+CHECKPOINT = "checkpoint.pt"
+IGNORE = -100  # label of a token no loss is taken on
+ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+class TuneSettings(BaseModel):
+    epochs: int = 3
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    rank: int = 16
+    alpha: int = 32
+    targets: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+    seed: int = 0
+    max_minutes: float | None = None  # stop after the batch that passes it, keeping the best so far
+    checkpoint_minutes: float = 5.0
+    threads: int | None = None  # torch CPU threads; None: torch's default
+
+    def resume_key(self) -> dict[str, Any]:
+        """What a checkpoint must share to be resumed: not how long or on how many threads."""
+        return self.model_dump(exclude={"epochs", "max_minutes", "checkpoint_minutes", "threads"})
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    labels: list[int]  # the token at each position where a loss is taken, IGNORE elsewhere
+
+
+@dataclass
+class Score:
+    loss: float
+    accuracy: float  # share of answer tokens the model predicts greedily
+
+
+@dataclass
+class Outcome:
+    """What a tune did: validation per epoch, the best epoch, time and memory."""
+
+    initial: Score
+    history: list[dict[str, Any]]
+    best_epoch: int  # 0: no epoch improved on the base model
+    best: Score
+    stopped: str  # "done" or "time"
+    seconds: float
+    examples_seen: int
+    peak_rss_mb: float
+    weights: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+def encode(examples: Sequence[TuneExample], tokenize: Callable[[str, bool], list[int]]) -> list[Encoded]:
+    """Token ids as the model sees them at inference: the prompt with BOS, then each piece
+    tokenised on its own (decoding adds each answer's tokens after the context's)."""
+    encoded = []
+    for example in examples:
+        ids = tokenize(example.prompt, True)
+        labels = [IGNORE] * len(ids)
+        for piece in example.pieces:
+            tokens = tokenize(piece.text, False)
+            ids += tokens
+            labels += tokens if piece.answer else [IGNORE] * len(tokens)
+        encoded.append(Encoded(ids, labels))
+    return encoded
+
+
+def batch_loss(causal: Any, batch: Sequence[Encoded]) -> tuple[Any, int, int]:
+    """(summed cross-entropy, answer tokens, tokens predicted right) of a right-padded batch."""
+    import torch
+    import torch.nn.functional as F
+
+    width = max(len(e.ids) for e in batch)
+    ids = torch.zeros(len(batch), width, dtype=torch.long)
+    mask = torch.zeros(len(batch), width, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+    for row, example in enumerate(batch):
+        n = len(example.ids)
+        ids[row, :n] = torch.tensor(example.ids)
+        mask[row, :n] = 1
+        labels[row, :n] = torch.tensor(example.labels)
+    hidden = causal.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state[:, :-1]
+    targets = labels[:, 1:]
+    where = targets != IGNORE
+    logits = causal.lm_head(hidden[where])
+    cap = getattr(causal.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    wanted = targets[where]
+    loss = F.cross_entropy(logits, wanted, reduction="sum")
+    return loss, int(wanted.numel()), int((logits.argmax(-1) == wanted).sum())
+
+
+def evaluate(causal: Any, encoded: Sequence[Encoded], batch_size: int) -> Score:
+    """Mean loss per answer token over `encoded` (shortest first: little padding)."""
+    import torch
+
+    ordered = sorted(encoded, key=lambda e: len(e.ids))
+    total, tokens, correct = 0.0, 0, 0
+    with torch.no_grad():
+        for begin in range(0, len(ordered), batch_size):
+            loss, n, right = batch_loss(causal, ordered[begin:begin + batch_size])
+            total, tokens, correct = total + float(loss), tokens + n, correct + right
+    return Score(round(total / max(tokens, 1), 5), round(correct / max(tokens, 1), 4))
+
+
+class Trainer:
+    """A LoRA-wrapped base model, its optimiser and the state a checkpoint keeps."""
+
+    def __init__(self, base: Any, settings: TuneSettings, train: Sequence[TuneExample],
+                 valid: Sequence[TuneExample], tokenize: Callable[[str, bool], list[int]], folder: Path):
+        """Wraps `base` in LoRA layers in place (`peft.unload()` takes them out again)."""
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        if not train or not valid:
+            raise ValueError(f"tuning needs training and validation examples (got {len(train)} and {len(valid)})")
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        torch.manual_seed(settings.seed)
+        config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0,
+                            target_modules=settings.targets, bias="none")
+        self.peft = get_peft_model(base, config)
+        self.causal = self.peft.base_model.model
+        self.params = {n: p for n, p in self.peft.named_parameters() if p.requires_grad}
+        self.optimizer = torch.optim.AdamW(self.params.values(), lr=settings.learning_rate, weight_decay=0.0)
+        self.settings = settings
+        self.train, self.valid = encode(train, tokenize), encode(valid, tokenize)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / CHECKPOINT
+        self.key = content_hash({"train": [e.model_dump() for e in train], "valid": [e.model_dump() for e in valid],
+                                 "settings": settings.resume_key()})
+        self.state: dict[str, Any] = {"epoch": 0, "batch": 0, "history": [], "seconds": 0.0, "seen": 0}
+
+    def snapshot(self) -> dict[str, Any]:
+        return {n: p.detach().clone() for n, p in self.params.items()}
+
+    def restore(self, weights: dict[str, Any]) -> None:
+        import torch
+
+        with torch.no_grad():
+            for name, param in self.params.items():
+                param.copy_(weights[name])
+
+    def save(self) -> None:
+        import torch
+
+        partial = self.path.with_name(self.path.name + ".partial")
+        torch.save({**self.state, "key": self.key, "weights": self.snapshot(),
+                    "optimizer": self.optimizer.state_dict(), "rng": torch.get_rng_state()}, partial)
+        partial.replace(self.path)
+
+    def load(self) -> bool:
+        """Resume from the checkpoint when there is one for the same examples and settings."""
+        import torch
+
+        if not self.path.is_file():
+            return False
+        saved = torch.load(self.path, weights_only=True)
+        if saved.get("key") != self.key:
+            return False
+        self.restore(saved.pop("weights"))
+        self.optimizer.load_state_dict(saved.pop("optimizer"))
+        torch.set_rng_state(saved.pop("rng"))
+        saved.pop("key")
+        self.state = saved
+        return True
+
+    def order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.train)))
+        random.Random(self.settings.seed * 100_003 + epoch).shuffle(order)
+        return order
+
+    def step(self, batch: Sequence[Encoded]) -> float:
+        import torch
+
+        self.peft.train()
+        self.optimizer.zero_grad()
+        loss, tokens, _ = batch_loss(self.causal, batch)
+        mean = loss / max(tokens, 1)
+        mean.backward()
+        torch.nn.utils.clip_grad_norm_(self.params.values(), 1.0)
+        self.optimizer.step()
+        return float(mean.detach())
+
+    def validate(self) -> Score:
+        self.peft.eval()
+        return evaluate(self.causal, self.valid, self.settings.batch_size * 2)
+
+
+def tune(trainer: Trainer, label: str = "tune", show_progress: bool = True) -> Outcome:
+    """Fit the trainer's adapter, choosing the epoch by the validation loss; resumes from its
+    folder's checkpoint when one matches. The model ends up holding the best weights."""
+    if not trainer.load():
+        trainer.state["initial"] = vars(trainer.validate())
+        trainer.state["best"] = {"epoch": 0, **trainer.state["initial"], "weights": trainer.snapshot()}
+        trainer.save()
+    stopped = _run_epochs(trainer, label, show_progress)
+    return _outcome(trainer, stopped)
+
+
+def _run_epochs(trainer: Trainer, label: str, show_progress: bool) -> str:
+    """Train until the last epoch or the time limit; returns "done" or "time"."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    settings, state, n = trainer.settings, trainer.state, len(trainer.train)
+    started = last_save = time.perf_counter()
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+               RateColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, console=Console(stderr=True), disable=not show_progress) as progress:
+        done = min(state["epoch"] * n + state["batch"] * settings.batch_size, settings.epochs * n)
+        task = progress.add_task(label, total=settings.epochs * n, completed=done, loss="-")
+        while state["epoch"] < settings.epochs:
+            order = trainer.order(state["epoch"])
+            while state["batch"] * settings.batch_size < n:
+                begin = state["batch"] * settings.batch_size
+                batch = [trainer.train[i] for i in order[begin:begin + settings.batch_size]]
+                step_started = time.perf_counter()
+                loss = trainer.step(batch)
+                state["seconds"] += time.perf_counter() - step_started
+                state["seen"] += len(batch)
+                state["batch"] += 1
+                state["last_loss"] = loss
+                progress.update(task, advance=len(batch), loss=f"{loss:.3f}")
+                now = time.perf_counter()
+                if settings.max_minutes is not None and now - started >= settings.max_minutes * 60:
+                    trainer.save()
+                    return "time"
+                if now - last_save >= settings.checkpoint_minutes * 60:
+                    trainer.save()
+                    last_save = now
+            _end_epoch(trainer)
+            last_save = time.perf_counter()
+    return "done"
+
+
+def _end_epoch(trainer: Trainer) -> None:
+    state = trainer.state
+    state["epoch"] += 1
+    state["batch"] = 0
+    score = trainer.validate()
+    state["history"].append({"epoch": state["epoch"], "train_loss": round(state.get("last_loss", 0.0), 5),
+                             "valid_loss": score.loss, "valid_accuracy": score.accuracy})
+    if score.loss < state["best"]["loss"]:
+        state["best"] = {"epoch": state["epoch"], **vars(score), "weights": trainer.snapshot()}
+    trainer.save()
+
+
+def _outcome(trainer: Trainer, stopped: str) -> Outcome:
+    """The best adapter: the best epoch's, or, when the time ran out mid-epoch, the current
+    weights if they beat it (not recorded in the checkpoint, so a resumed tune ends the same)."""
+    state = trainer.state
+    best = state["best"]
+    weights, best_epoch, score = best["weights"], best["epoch"], Score(best["loss"], best["accuracy"])
+    history = list(state["history"])
+    if stopped == "time" and state["batch"]:
+        current = trainer.validate()
+        history.append({"epoch": round(state["epoch"] + state["batch"] * trainer.settings.batch_size
+                                       / len(trainer.train), 3),
+                        "train_loss": round(state.get("last_loss", 0.0), 5), "valid_loss": current.loss,
+                        "valid_accuracy": current.accuracy})
+        if current.loss < score.loss:
+            weights, best_epoch, score = trainer.snapshot(), history[-1]["epoch"], current
+    trainer.restore(weights)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Outcome(initial=Score(**state["initial"]), history=history, best_epoch=best_epoch, best=score,
+                   stopped=stopped, seconds=round(state["seconds"], 1), examples_seen=state["seen"],
+                   peak_rss_mb=round(peak, 1), weights=weights)

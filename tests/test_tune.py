@@ -1,0 +1,134 @@
+"""`shelfgraph tune`: a tiny LoRA tune of the type agent on the bundled OA-Mine records (its
+examples are the shortest: the tune takes a few minutes on a busy CPU), then the adapter in use: llama.cpp loads it and moves a training example's answer toward its
+label, a wrong manifest is refused, tuned facts name the adapter, a re-run calls no model.
+
+The base model is de-quantised from the packaged GGUF once per checkout (minutes; kept in
+pytest's cache folder) and loaded once per session."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+for _package in ("transformers", "peft", "gguf"):
+    pytest.importorskip(_package, reason=f"tuning needs {_package}: pip install -e '.[tune]'")
+
+from eval.datasets import load_records, record_to_product  # noqa: E402
+from shelfgraph.errors import ModelError, UsageError  # noqa: E402
+from shelfgraph.llm import get_llm  # noqa: E402
+from shelfgraph.llm.local import PACKAGED_MODEL, LocalModel  # noqa: E402
+from shelfgraph.registry import create  # noqa: E402
+from shelfgraph.tuning.manifest import DataRef, Manifest, open_adapter  # noqa: E402
+from shelfgraph.tuning.run import tune_step  # noqa: E402
+from shelfgraph.tuning.train import TuneSettings  # noqa: E402
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+SETTINGS = TuneSettings(epochs=2, batch_size=8, rank=8, alpha=16, learning_rate=1e-3, seed=7)
+
+
+@pytest.fixture(scope="session")
+def base_model(packaged_gguf, pytestconfig):
+    from shelfgraph.tuning.base import load_base
+
+    return load_base(packaged_gguf, pytestconfig.cache.mkdir("shelfgraph-tune-base") / packaged_gguf.stem)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    """16 training and 4 validation titles from the bundled OA-Mine records, as the agent asks them."""
+    agent = create("type", "agent")
+    examples = agent.tuning_examples([record_to_product(r) for r in load_records(DEMO / "labelled.jsonl")[::20]])
+    return agent.prompt.ref, examples[:16], examples[16:20]
+
+
+def _tune(folder: Path, examples, base_model, gguf: Path, settings: TuneSettings = SETTINGS) -> Manifest:
+    prompt, train, valid = examples
+    return tune_step("type", prompt, train, valid, settings, folder, gguf, PACKAGED_MODEL,
+                     DataRef(path="demo"), DataRef(path="demo"), show_progress=False, base=base_model)
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory, examples, base_model, packaged_gguf) -> Path:
+    folder = tmp_path_factory.mktemp("adapter")
+    _tune(folder, examples, base_model, packaged_gguf)
+    return folder
+
+
+def _gold_logprob(model: LocalModel, example) -> float:
+    """Log-probability of every answer of the example, each after its gold context."""
+    total, context = 0.0, example.prompt
+    for piece in example.pieces:
+        if piece.answer:
+            total += model.score(context, [piece.text])[0][0]
+        context += piece.text
+    return total
+
+
+def test_tiny_tune_lowers_validation_loss_and_llama_cpp_follows_the_labels(adapter, examples, packaged_gguf):
+    manifest = open_adapter(adapter).manifest
+    assert manifest.validation.best_loss < manifest.validation.initial_loss
+    assert manifest.validation.best_epoch > 0 and len(manifest.validation.history) == SETTINGS.epochs
+    assert manifest.step == "type" and manifest.prompt == examples[0]
+    assert (adapter / "peft" / "adapter_config.json").is_file()
+    base = LocalModel(packaged_gguf, PACKAGED_MODEL)
+    tuned = LocalModel(packaged_gguf, "tuned", lora_path=adapter / "adapter.gguf")
+    example = examples[1][0]
+    assert _gold_logprob(tuned, example) > _gold_logprob(base, example) + 0.5
+
+
+def test_same_seed_gives_the_same_adapter_after_a_stop_and_resume(tmp_path, adapter, examples, base_model,
+                                                                packaged_gguf):
+    stopped = _tune(tmp_path, examples, base_model, packaged_gguf, SETTINGS.model_copy(update={"max_minutes": 0}))
+    assert stopped.training["stopped"] == "time" and stopped.training["examples_seen"] == SETTINGS.batch_size
+    resumed = _tune(tmp_path, examples, base_model, packaged_gguf)
+    assert resumed.training["stopped"] == "done"
+    assert resumed.gguf_sha256 == open_adapter(adapter).manifest.gguf_sha256
+
+
+def test_an_adapter_for_another_base_model_step_or_prompt_is_refused(tmp_path, adapter, packaged_gguf):
+    from shelfgraph.context import LLMConfig
+
+    moved = tmp_path / "other-base"
+    shutil.copytree(adapter, moved, ignore=shutil.ignore_patterns("checkpoint.pt"))
+    manifest = json.loads((moved / "manifest.json").read_text())
+    manifest["base_sha256"] = "0" * 64
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="tuned on base model"):
+        get_llm(LLMConfig(model=str(packaged_gguf)), tmp_path, adapter=moved)
+    with pytest.raises(UsageError, match="tuned for step 'type', not 'imputation'"):
+        create("imputation", "agent", adapter=str(adapter))
+    with pytest.raises(UsageError, match="tuned with prompt"):
+        create("type", "agent", adapter=str(adapter), prompt="type@v2")
+    (moved / "adapter.gguf").write_bytes(b"not the adapter")
+    with pytest.raises(ModelError, match="does not match the hash"):
+        open_adapter(moved)
+    with pytest.raises(UsageError, match="not an adapter folder"):
+        open_adapter(tmp_path)
+
+
+def test_tuned_facts_carry_the_adapter_hash_and_a_rerun_calls_no_model(tmp_path, adapter, demo_data,
+                                                                       packaged_gguf):
+    from typer.testing import CliRunner
+
+    from shelfgraph.cli import app
+    from shelfgraph.store import Ledger
+
+    catalog, labelled, config = tmp_path / "catalog.jsonl", tmp_path / "labelled.jsonl", tmp_path / "build.toml"
+    catalog.write_text("\n".join((demo_data / "catalog.jsonl").read_text().splitlines()[:2]) + "\n")
+    labelled.write_text("\n".join((demo_data / "labelled.jsonl").read_text().splitlines()[::10]) + "\n")
+    config.write_text(f'[steps.type]\nmethod = "agent"\nconfig = {{adapter = "{adapter}"}}\n')
+    command = ["build", str(catalog), "--taxonomy", str(demo_data / "taxonomy"), "--labelled", str(labelled),
+               "--store", str(tmp_path / "g.db"), "--config", str(config), "--model", str(packaged_gguf), "--quiet"]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output.strip().splitlines()[-1])["llm"]["calls"] > 0
+    adapter_id = open_adapter(adapter).manifest.adapter_id
+    with Ledger(tmp_path / "g.db") as ledger:
+        tuned = [f for f in ledger.facts(status=None) if f.provenance.method == "agent"]
+    assert len(tuned) == 2 and all(f.provenance.model == f"{PACKAGED_MODEL}+lora:{adapter_id}" for f in tuned)
+    again = CliRunner().invoke(app, command)
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.output.strip().splitlines()[-1])["llm"]["calls"] == 0
