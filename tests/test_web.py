@@ -330,7 +330,8 @@ def test_accept_reject_and_correct_are_recorded_decisions(writable: Path):
         corrected = post(web, action="correct", fact_id=ids["Dark roast"], value="Sumatra", csrf=token)
         assert post(web, action="correct", fact_id=ids["Java"], value="  ", csrf=token).status_code == 400
         remaining = queue_ids(web)
-    new_id = re.search(r"fact=(sha256:[0-9a-f]+)", corrected.headers["location"]).group(1)
+    new_id = re.search(r"fact=sha256%3A([0-9a-f]+)", corrected.headers["location"]).group(1)
+    new_id = "sha256:" + new_id
     facts = {f.id: f for f in facts_of(writable, EVIL_ID) + facts_of(writable, "demo-021")}
     assert facts[ids["Whole bean"]].status == "active" and facts[ids["Dark"]].status == "rejected"
     assert facts[ids["Dark roast"]].status == "rejected"

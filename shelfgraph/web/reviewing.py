@@ -8,7 +8,7 @@ never repeats it.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -46,8 +46,9 @@ async def act(request: Request) -> Response:
         return _refuse(request, 400, f"Cannot do that: {error}")
     except StoreError as error:
         return _refuse(request, 409, str(error))
-    back = f"/review?done={decision.action}&fact={standing}&page={form.get('page', '1')}"
-    return RedirectResponse(back if form.get("page", "1").isdigit() else "/review", status_code=303)
+    page = form.get("page", "1")
+    back = {"done": decision.action, "fact": standing, "page": page if page.isdigit() else "1"}
+    return RedirectResponse("/review?" + urlencode(back), status_code=303)
 
 
 async def _form(request: Request) -> dict[str, str] | None:
