@@ -496,6 +496,8 @@ def _check_intact(db: sqlite3.Connection, path: Path) -> None:
     if problems != ["ok"]:
         raise StoreError(f"{path} is damaged ({'; '.join(problems)}); nothing was written to it. "
                          "Restore it from a backup or build into a new store")
+
+
 _RUN_COLUMNS = "id, command, config, started_at, finished_at, status, summary"
 
 
