@@ -103,7 +103,10 @@ class Graph:
                                taxonomy=Path(taxonomy) if taxonomy is not None else None,
                                reviews=_paths(reviews), labelled=_paths(labelled), config=settings,
                                llm=llm_settings(llm), quiet=not progress)
-        run = self.ledger.run(summary["run_id"])
+        from .store import Ledger
+
+        with Ledger(self.path, read_only=True) as ledger:  # read-only: no integrity check, ~1 ms
+            run = ledger.run(summary["run_id"])
         assert run is not None, f"run {summary['run_id']} was not recorded"
         return run
 
