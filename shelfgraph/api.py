@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
-    from .export import ExportFormat
+    from .formats import ExportFormat
     from .pipeline import BuildConfig
     from .qa import Answer, Session
     from .store import Ledger

@@ -13,9 +13,10 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
+from .formats import ExportFormat
 from .models import (
     APPLICABLE,
     ATTRIBUTE_NODE_PREFIX,
@@ -36,7 +37,6 @@ from .models import (
 )
 from .store import Ledger
 
-ExportFormat = Literal["turtle", "jsonld", "jsonl", "neo4j-csv", "parquet"]
 BASE = "https://shelfgraph.dev/kg/"
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..errors import REJECTED_ROWS_EXIT
-from ..export import ExportFormat
+from ..formats import ExportFormat
 from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       llm_config, method_name)
 
