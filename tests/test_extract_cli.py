@@ -80,7 +80,8 @@ def test_values_write_as_csv_and_parquet_and_read_back_the_same(tmp_path):
 def test_an_unknown_output_suffix_or_method_is_a_usage_error(tmp_path, batch):
     catalog, labelled = batch
     result = runner.invoke(app, ["extract", str(catalog), "--labelled", str(labelled), "--out", str(tmp_path / "v.xlsx")])
-    assert result.exit_code != 0 and "use one of .jsonl, .csv, .parquet" in str(result.exception or result.output)
+    assert result.exit_code == 2 and "use one of .jsonl, .csv, .parquet" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, before any work
     result = runner.invoke(app, ["extract", str(catalog), "--out", str(tmp_path / "v.csv"), "--method", "magic"])
     assert result.exit_code == 2 and "valid: agent, baseline, hybrid" in " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())
 

@@ -121,5 +121,5 @@ def test_the_export_gives_eval_the_reviewed_values_as_labels(store, tmp_path):
 
 def test_review_of_a_missing_store_says_how_to_make_one(tmp_path):
     result = runner.invoke(app, ["review", "--store", str(tmp_path / "none.db")])
-    assert result.exit_code != 0 and "does not exist" in str(result.exception or result.output)
+    assert result.exit_code == 4 and "does not exist" in result.stderr
     assert not (tmp_path / "none.db").exists()
