@@ -8,6 +8,8 @@ DEMO_STORE ?= out/demo.db
 # The demo grows the graph for the first 30 catalogue products (about 10 minutes on 2 cores with
 # the embedded model); `make demo DEMO_ARGS=` runs all 200. A second run resumes / does no work.
 DEMO_ARGS ?= --limit 30
+# At the end, one product's facts with the spans they were read from, and what to try next.
+DEMO_PRODUCT ?= demo-021
 
 .PHONY: setup demo test browser clean
 
@@ -26,6 +28,11 @@ demo: $(STAMP)
 	$(BIN)/shelfgraph build data/demo/catalog.jsonl --taxonomy data/demo/taxonomy \
 		--labelled data/demo/labelled.jsonl --store $(DEMO_STORE) --method hybrid $(DEMO_ARGS)
 	$(BIN)/shelfgraph stats --store $(DEMO_STORE)
+	$(BIN)/shelfgraph show $(DEMO_PRODUCT) --store $(DEMO_STORE)
+	@echo "Next, try:"
+	@echo "  $(BIN)/shelfgraph ask 'How many coffees per brand?' --store $(DEMO_STORE)"
+	@echo "  $(BIN)/shelfgraph review --store $(DEMO_STORE)"
+	@echo "  $(BIN)/shelfgraph extract data/demo/catalog.jsonl --labelled data/demo/labelled.jsonl --out out/values.csv"
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q

@@ -13,9 +13,10 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
+from .formats import ExportFormat
 from .models import (
     APPLICABLE,
     ATTRIBUTE_NODE_PREFIX,
@@ -36,7 +37,6 @@ from .models import (
 )
 from .store import Ledger
 
-ExportFormat = Literal["turtle", "jsonld", "jsonl", "neo4j-csv", "parquet"]
 BASE = "https://shelfgraph.dev/kg/"
 
 
@@ -50,6 +50,18 @@ def fact_rows(ledger: Ledger, include_all: bool = False) -> list[dict[str, Any]]
     return rows
 
 
+def facts_table(ledger: Ledger, include_all: bool = False):
+    """`fact_rows` as a pyarrow Table with a fixed schema, so an empty graph still has its columns."""
+    import pyarrow as pa
+
+    text, number = pa.string(), pa.int64()
+    schema = pa.schema([("id", text), ("subject", text), ("predicate", text), ("object", text),
+                        ("confidence", pa.float64()), ("status", text), ("step", text), ("method", text),
+                        ("run_id", text), ("source_field", text), ("start", number), ("end", number),
+                        ("model", text), ("prompt", text)])
+    return pa.Table.from_pylist(fact_rows(ledger, include_all), schema=schema)
+
+
 def export(ledger: Ledger, fmt: ExportFormat, out: Path, include_all: bool = False) -> list[Path]:
     """Write the graph in `fmt` to `out` (a file; a folder for neo4j-csv); returns files written."""
     if fmt == "jsonl":
@@ -57,10 +69,9 @@ def export(ledger: Ledger, fmt: ExportFormat, out: Path, include_all: bool = Fal
                        encoding="utf-8")
         return [out]
     if fmt == "parquet":
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        pq.write_table(pa.Table.from_pylist(fact_rows(ledger, include_all)), out)
+        pq.write_table(facts_table(ledger, include_all), out)
         return [out]
     if fmt == "neo4j-csv":
         return _neo4j(ledger, out, include_all)

@@ -327,11 +327,7 @@ class Build:
         return sorted({f.object for f in self.ledger.facts(subject=type_subject(type_name), predicate=APPLICABLE)})
 
     def training_attributes(self) -> dict[str, list[str]]:
-        known: dict[str, set[str]] = defaultdict(set)
-        for product in self.labelled:
-            if product.product_type:
-                known[normalise_label(product.product_type)].update(product.attributes)
-        return {t: sorted(a) for t, a in known.items()}
+        return attributes_by_type(self.labelled)
 
     # -- units of each stage ----------------------------------------------------------------
     def units(self, kind: StepKind) -> list[tuple[str, dict]]:
@@ -568,6 +564,15 @@ def synonym_groups(facts: Iterable[Fact]) -> list[list[str]]:
     for node in parent:
         groups[find(node)].append(node)
     return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g))
+
+
+def attributes_by_type(labelled: Iterable[Product]) -> dict[str, list[str]]:
+    """Normalised type name -> the attributes its labelled products have values for."""
+    known: dict[str, set[str]] = defaultdict(set)
+    for product in labelled:
+        if product.product_type:
+            known[normalise_label(product.product_type)].update(product.attributes)
+    return {t: sorted(a) for t, a in known.items()}
 
 
 def training_pairs(labelled: Sequence[Product]) -> list[dict]:

@@ -153,16 +153,12 @@ class Ledger:
         return run
 
     def runs(self, limit: int = 20) -> list[Run]:
-        rows = self.db.execute(
-            "SELECT id, command, config, started_at, finished_at, status, summary FROM runs "
-            "ORDER BY started_at DESC LIMIT ?",
-            (limit,),
-        )
-        return [
-            Run(id=r[0], command=r[1], config=json.loads(r[2]), started_at=r[3], finished_at=r[4],
-                status=r[5], summary=json.loads(r[6]))
-            for r in rows
-        ]
+        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        return [_run_from_row(r) for r in rows]
+
+    def run(self, run_id: str) -> Run | None:
+        row = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _run_from_row(row) if row else None
 
     # products ---------------------------------------------------------------------------
     def upsert_products(self, products: Iterable[Product], run_id: str) -> list[str]:
@@ -311,6 +307,25 @@ class Ledger:
                         (fact_id, status, run_id, reason, now),
                     )
         return changed
+
+    def decide(self, fact_id: str, status: FactStatus, run_id: str, reason: str) -> None:
+        """A person's decision on a fact: it takes `status`, and the decision is kept in
+        `fact_events` even when the status stays as it was (so an accepted fact is known to
+        have been looked at)."""
+        with self.atomic():
+            cursor = self.db.execute("UPDATE fact_rows SET status=?, status_run_id=? WHERE key=?",
+                                     (status, run_id, key_of_id(fact_id)))
+            if not cursor.rowcount:
+                raise KeyError(f"no fact {fact_id} in {self.path}")
+            self.db.execute("INSERT INTO fact_events VALUES (?, ?, ?, ?, ?)",
+                            (fact_id, status, run_id, reason, time.time()))
+
+    def events_of(self, command: str) -> list[dict[str, Any]]:
+        """Every status change made by runs of one command (e.g. each `review` decision), oldest first."""
+        rows = self.db.execute(
+            "SELECT e.fact_id, e.status, e.run_id, e.reason, e.at FROM fact_events e JOIN runs r ON r.id = e.run_id "
+            "WHERE r.command = ? ORDER BY e.rowid", (command,))
+        return [dict(fact_id=r[0], status=r[1], run_id=r[2], reason=r[3], at=r[4]) for r in rows]
 
     def facts(
         self,
@@ -503,6 +518,14 @@ def _check_intact(db: sqlite3.Connection, path: Path) -> None:
     if problems != ["ok"]:
         raise StoreError(f"{path} is damaged ({'; '.join(problems)}); nothing was written to it. "
                          "Restore it from a backup or build into a new store")
+
+
+_RUN_COLUMNS = "id, command, config, started_at, finished_at, status, summary"
+
+
+def _run_from_row(r: Sequence[Any]) -> Run:
+    return Run(id=r[0], command=r[1], config=json.loads(r[2]), started_at=r[3], finished_at=r[4], status=r[5],
+               summary=json.loads(r[6]))
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:

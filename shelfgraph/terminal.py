@@ -10,6 +10,10 @@ JSON output needs neither (JSON escapes control characters itself).
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .models import Product
 
 # C0 controls, DEL and C1 controls (U+009B is CSI on its own), plus the bidi embeddings,
 # overrides and isolates that reorder what a line shows.
@@ -34,3 +38,25 @@ def safe_markup(text: object) -> str:
     from rich.markup import escape
 
     return escape(safe_text(text))
+
+
+def span_markup(text: str, start: int, end: int, context: int = 24) -> str:
+    """`text[start:end]` highlighted among up to `context` characters on each side, as safe
+    rich markup: the evidence of a fact as a person checks it."""
+    before, after = text[max(0, start - context):start], text[end:end + context]
+    return ("…" if start > context else "") + safe_markup(before) + "[reverse]" + safe_markup(text[start:end]) + \
+        "[/]" + safe_markup(after) + ("…" if end + context < len(text) else "")
+
+
+def evidence_markup(product: "Product", field: str | None, start: int | None, end: int | None) -> str:
+    """Where a fact was read: `title[43:48]` and the span in its context; only the field when
+    there is no span or no such text (e.g. a catalogue's own value given as a column)."""
+    if field is None:
+        return ""
+    try:
+        text = product.field_text(field)
+    except KeyError:
+        return safe_markup(field)
+    if start is None or end is None:
+        return safe_markup(field)
+    return f"{safe_markup(field)}\\[{start}:{end}] {span_markup(text, start, end)}"

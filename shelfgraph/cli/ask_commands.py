@@ -25,12 +25,11 @@ NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (
 
 def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
                  no_cache: bool, no_llm: bool, llm_timeout: float) -> "Session":
-    from shelfgraph.llm import get_llm
-    from shelfgraph.qa import Session
+    from shelfgraph.api import Graph
 
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)  # type: ignore[arg-type]
     try:
-        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), index_dir=index_dir)
+        return Graph(store, read_only=True).session(llm=None if no_llm else config, index_dir=index_dir)
     except FileNotFoundError as error:
         raise InputError(str(error)) from error
 

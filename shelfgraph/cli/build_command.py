@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
 from ..errors import REJECTED_ROWS_EXIT
-from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
+from ..formats import ExportFormat
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+                      llm_config, method_name)
 
 
 def build(
@@ -22,15 +24,16 @@ def build(
     labelled: Annotated[Optional[list[Path]], typer.Option(
         help="Labelled products the steps learn from (any catalogue format with attribute values); "
              "default: the store's products that came with values.", exists=True)] = None,
-    method: Annotated[Optional[str], typer.Option(help="agent | baseline | hybrid, for every step "
-                                                  "(per step in --config).")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML: method, per-step [steps.<kind>] method and "
+    method: Annotated[Optional[str], typer.Option(parser=method_name, metavar=METHOD_METAVAR,
+                                                  help="For every step (per step in --config).")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML: method, per-step \\[steps.<kind>] method and "
                                                    "config, thresholds, batch size.", exists=True)] = None,
     limit: Annotated[Optional[int], typer.Option(min=0, help="Only the first N products of the batch "
                                                  "(0: ingest only).")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Parallel workers (Ray engine).")] = None,
-    engine: Annotated[Optional[str], typer.Option(help="local | ray")] = None,
+    engine: Annotated[Optional[Literal["local", "ray"]], typer.Option(help="Where steps run.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; the summary as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The summary as one JSON object.")] = False,
     llm: LLMOpt = "local",
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
@@ -40,15 +43,14 @@ def build(
     """Grow the graph: ingest, then type extraction and hypernym placement, relation discovery,
     imputation, cleaning and synonym finding. Killed and restarted, it resumes; re-run on
     unchanged input, it does no model work."""
-    from ..buildrun import run_build
-    from ..pipeline import BuildConfig
+    from ..api import Graph
 
-    build_config = BuildConfig.from_toml(config, method=method, limit=limit, workers=workers, engine=engine)
-    summary, rejected = run_build(
-        store=store, catalog=catalog, taxonomy=taxonomy, reviews=reviews or [], labelled=labelled or [],
-        config=build_config, llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), quiet=quiet,
-    )
-    if quiet:
+    with Graph(store) as graph:
+        summary = graph.build(catalog, taxonomy=taxonomy, reviews=reviews, labelled=labelled, method=method,
+                              config=config, limit=limit, workers=workers, engine=engine,
+                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), progress=not quiet).summary
+    rejected = summary["rejected_rows"]
+    if quiet or as_json:
         typer.echo(json.dumps(summary))
     else:
         from ..summary import print_summary
@@ -63,20 +65,20 @@ def build(
 
 def export(
     store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.", exists=True)],
-    format: Annotated[str, typer.Option("--format", "-f", help="turtle | jsonld | jsonl | neo4j-csv | parquet")],
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="RDF, JSON lines, Neo4j import files or Parquet.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a folder for neo4j-csv).")],
     all_statuses: Annotated[bool, typer.Option("--all", help="Also rejected and retracted facts.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="The files written, as one JSON object.")] = False,
 ) -> None:
     """Export the graph with provenance and confidence: RDF (schema.org + SKOS), JSONL,
     Parquet, or Neo4j admin-import CSVs."""
-    from ..export import export as write_export
-    from ..store import Ledger
+    from ..api import Graph
 
-    formats = ("turtle", "jsonld", "jsonl", "neo4j-csv", "parquet")
-    if format not in formats:
-        raise typer.BadParameter(f"{format!r}; valid: {', '.join(formats)}", param_hint="--format")
-    with Ledger(store, read_only=True) as ledger:
-        files = write_export(ledger, format, out, include_all=all_statuses)
+    with Graph(store, read_only=True) as graph:
+        files = graph.export(format, out, all_statuses=all_statuses)
+    if as_json:
+        typer.echo(json.dumps({"format": format, "files": [str(f) for f in files]}))
+        return
     for file in files:
         typer.echo(str(file))
 

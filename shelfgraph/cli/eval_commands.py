@@ -10,8 +10,8 @@ import typer
 
 from ..errors import InputError
 from ._eval_app import eval_app
-from .options import (LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config,
-                      step_settings)
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+                      StepSetOpt, llm_config, method_name, step_settings)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
 
@@ -21,7 +21,7 @@ def extraction(
     train: Annotated[Path, typer.Option("--train", exists=True, dir_okay=False,
                                         help="Training JSONL (OA-Mine or WDC-PAVE format).")],
     test: Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="Test JSONL (same formats).")],
-    method: Annotated[str, typer.Option(help="Imputation method: baseline, agent, hybrid...")] = "baseline",
+    method: Annotated[str, typer.Option(parser=method_name, metavar=METHOD_METAVAR, help="Imputation method.")] = "baseline",
     prompt: Annotated[Optional[str], typer.Option(help="Prompt NAME@VERSION for LLM methods.")] = None,
     llm: LLMOpt = "local",
     model: ModelOpt = None,

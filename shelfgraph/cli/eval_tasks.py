@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any, Callable, Literal, Optional
 
 import typer
 
 from ..errors import InputError
 from ._eval_app import eval_app
-from .options import (LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, StepSetOpt, llm_config,
-                      step_settings)
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+                      StepSetOpt, llm_config, method_name, step_settings)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
-MethodOpt = Annotated[str, typer.Option("--method", help="Step method: baseline, agent, hybrid...")]
+MethodOpt = Annotated[str, typer.Option("--method", parser=method_name, metavar=METHOD_METAVAR, help="Step method.")]
 SampleOpt = Annotated[int, typer.Option("--sample", min=1, help="How many taxonomy nodes to hide.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed of the sample or the corruption.")]
 ThresholdOpt = Annotated[float, typer.Option("--threshold", help="Decision threshold for P/R/F1.")]
@@ -197,7 +197,7 @@ def build_pairs(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Where train.csv and test.csv go.")],
     negatives_per_positive: Annotated[int, typer.Option(min=0, help="Sampled negatives per positive pair.")] = 3,
     seed: SeedOpt = 0,
-    train_split: Annotated[str, typer.Option(help="WDC-PAVE split for train.csv: train or train_large.")] = "train_large",
+    train_split: Annotated[Literal["train", "train_large"], typer.Option(help="WDC-PAVE split for train.csv.")] = "train_large",
 ) -> None:
     """Synonym pairs from WDC-PAVE: raw values sharing a normalised value are synonyms."""
     from eval.pairs import build_wdc_pair_files

@@ -94,8 +94,18 @@ class ShelfgraphGroup(TyperGroup):
             ctx.exit(failure.exit_code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"shelfgraph {__version__}")
+        raise typer.Exit()
+
+
 def root(debug: bool = typer.Option(False, "--debug", envvar="SHELFGRAPH_DEBUG",
-                                    help="On a failure, also print the traceback.")) -> None:
+                                    help="On a failure, also print the traceback."),
+         version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                      help="Print the version and exit.")) -> None:
     """Options of `shelfgraph` itself, before the command; `ShelfgraphGroup` reads them."""
 
 

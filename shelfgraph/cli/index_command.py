@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,9 +47,13 @@ def register(app: typer.Typer) -> None:
             help="Chroma folder; default: <store>.chroma beside the graph.")] = None,
         chroma_url: Annotated[Optional[str], typer.Option(
             help="A Chroma server (http://host:port) instead of a folder, when several processes write.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="The counts as one JSON object.")] = False,
     ) -> None:
         """Embed the graph's products, evidence sentences, labelled examples and taxonomy for
         retrieval. Only what is new or changed is embedded: a second run embeds nothing."""
         counts = index_store(store, index_dir, chroma_url)
+        if as_json:
+            typer.echo(json.dumps(counts))
+            return
         for name, count in counts.items():
             typer.echo(f"{name}: {count} new or changed")

@@ -53,5 +53,23 @@ def step_settings(items: list[str] | None, prompt: str | None = None) -> dict[st
     return {**settings, **({"prompt": prompt} if prompt else {})}
 
 
+BUILTIN_METHODS = ("agent", "baseline", "hybrid")
+METHOD_METAVAR = "<" + "|".join(BUILTIN_METHODS) + ">"
+
+
+def method_name(value: str) -> str:
+    """`--method`: the built-in methods, which `--help` lists, or one a plugin registers (the
+    registry is loaded only to check such a name, so `--help` stays instant)."""
+    if value in BUILTIN_METHODS:
+        return value
+    from ..registry import methods
+    from ..steps import STEP_KINDS
+
+    known = sorted({m for kind in STEP_KINDS for m in methods(kind)})
+    if value not in known:
+        raise typer.BadParameter(f"{value!r} is not a method; valid: {', '.join(known)}")
+    return value
+
+
 def register(app: typer.Typer) -> None:
     """Options only: this module adds no command."""

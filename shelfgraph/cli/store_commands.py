@@ -57,28 +57,18 @@ def stats(
     store: StoreOption = Path("graph.db"),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
-    """Counts of products, types, taxonomy nodes and facts by predicate and status."""
-    from ..store import Ledger
+    """Counts of products, types, taxonomy nodes and facts by status and predicate (the
+    attribute predicates grouped, the most frequent named)."""
+    from ..api import Graph
+    from ..summary import print_stats
 
     _require(store)
-    with Ledger(store, read_only=True) as ledger:
-        counts = ledger.stats()
+    with Graph(store, read_only=True) as graph:
+        counts = graph.stats()
     if as_json:
         typer.echo(json.dumps(counts))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    from ..terminal import safe_markup
-
-    console = Console()
-    console.print(f"[bold]{safe_markup(store)}[/]: {counts['products']} products, {counts['product_types']} "
-                  f"product types, {counts['taxonomy_nodes']} taxonomy nodes, "
-                  f"{counts['facts']['total']} facts {counts['facts']['by_status']}")
-    table = Table("predicate", "active facts")
-    for predicate, n in counts["facts"]["by_predicate"].items():
-        table.add_row(safe_markup(predicate), str(n))
-    console.print(table)
+    print_stats(store, counts)
 
 
 def show(
@@ -87,16 +77,16 @@ def show(
     all_statuses: Annotated[bool, typer.Option("--all", help="Also rejected and retracted facts.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """A product's text and every fact about it, with provenance and evidence."""
-    from ..models import product_subject
-    from ..store import Ledger
+    """A product's text and every fact about it, with provenance and evidence (the span it was
+    read from, in its context)."""
+    from ..api import Graph
 
     _require(store)
-    with Ledger(store, read_only=True) as ledger:
-        product = ledger.product(product_id)
+    with Graph(store, read_only=True) as graph:
+        product = graph.product(product_id)
         if product is None:
             raise ShelfgraphError(f"no product {product_id!r} in {store}; `shelfgraph export` lists them")
-        facts = ledger.facts(subject=product_subject(product_id), status=None if all_statuses else "active")
+        facts = graph.facts(product_id, status=None if all_statuses else "active")
     if as_json:
         typer.echo(json.dumps({"product": product.model_dump(),
                                "facts": [dict(id=f.id, **f.model_dump()) for f in facts]}))
@@ -104,19 +94,17 @@ def show(
     from rich.console import Console
     from rich.table import Table
 
-    from ..terminal import safe_markup
+    from ..terminal import evidence_markup, safe_markup
 
     console = Console()
     console.print(f"[bold]{safe_markup(product.id)}[/] {safe_markup(product.title)}")
     table = Table("predicate", "object", "conf", "status", "evidence", "step/method", "model", "prompt", "run")
     for fact in facts:
         p = fact.provenance
-        evidence = p.source_field or ""
-        if p.start is not None and p.source_field:
-            evidence = f"{p.source_field}[{p.start}:{p.end}]"
         cells = [fact.predicate, fact.object, "" if fact.confidence is None else f"{fact.confidence:.2f}",
-                 fact.status, evidence, f"{p.step}/{p.method}", p.model or "", p.prompt or "", p.run_id]
-        table.add_row(*map(safe_markup, cells))
+                 fact.status, f"{p.step}/{p.method}", p.model or "", p.prompt or "", p.run_id]
+        markup = list(map(safe_markup, cells))
+        table.add_row(*markup[:4], evidence_markup(product, p.source_field, p.start, p.end), *markup[4:])
     console.print(table)
 
 
