@@ -2,11 +2,14 @@
 
 The queue holds attribute facts nobody has reviewed yet: those cleaning flagged (status
 `rejected`), those that disagree with another active value of the same product and attribute,
-and those of low confidence. A decision is a status change (`Ledger.decide`) made by a
-`review` run whose config names the reviewer, kept in `fact_events` with its time: nothing is
-deleted. A correction is a new fact (step `review`, method `human`) and rejects the old one.
-`export_labelled` writes the reviewed products as OA-Mine lines, which `eval`, `tune` and the
-build's `--labelled` read, so corrections become training data.
+and those of low confidence. It is selected in SQL, so a queue over a million facts costs a
+few indexed queries and one page of facts, not a scan of every fact in Python. A decision is
+a status change (`Ledger.decide`) made by a `review` run whose config names the reviewer,
+kept in `fact_events` with its time: nothing is deleted. A correction is a new fact (step
+`review`, method `human`) and rejects the old one. The `review` command and the web page
+(shelfgraph/web/review.py) both decide through `decide_fact`. `export_labelled` writes the
+reviewed products as OA-Mine lines, which `eval`, `tune` and the build's `--labelled` read,
+so corrections become training data.
 """
 
 from __future__ import annotations
@@ -18,14 +21,28 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from .models import (ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, Provenance, Run, normalise_label,
+from .models import (ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, Provenance, Run, key_of_id, normalise_label,
                      product_id_of)
 from .store import Ledger
 
 REVIEW = "review"  # the command of review runs: their fact events are the decisions
 LOW_CONFIDENCE = 0.5
 Why = Literal["flagged", "conflict", "low_confidence"]
-_ORDER: dict[Why, int] = {"flagged": 0, "conflict": 1, "low_confidence": 2}
+Action = Literal["accept", "reject", "correct"]
+
+_FACT = ("SELECT f.rowid, f.key, s.text, p.text, o.text, f.confidence, f.status, v.step, v.method, v.model, "
+         "v.prompt, v.source_field, f.start, f.\"end\", v.run_id FROM fact_rows f JOIN terms s ON s.id = f.subject "
+         "JOIN terms p ON p.id = f.predicate JOIN terms o ON o.id = f.object JOIN provenance v ON v.id = f.provenance ")
+_ATTRIBUTE = "predicate IN (SELECT id FROM terms WHERE text >= 'attr:' AND text < 'attr;')"  # attr:*
+# (subject, predicate) of products with active values of an attribute that differ by more than
+# case and spacing (`normalise_label`, registered as `sg_norm`), by subject and attribute name;
+# the text is compared only where the interned values already differ.
+_CONFLICTING = (
+    "SELECT f.subject, f.predicate FROM fact_rows f JOIN terms o ON o.id = f.object "
+    "JOIN terms s ON s.id = f.subject JOIN terms p ON p.id = f.predicate "
+    "WHERE f.status = 'active' AND (f.subject, f.predicate) IN (SELECT subject, predicate FROM fact_rows "
+    f"WHERE status = 'active' AND {_ATTRIBUTE} GROUP BY subject, predicate HAVING MIN(object) < MAX(object)) "
+    "GROUP BY f.subject, f.predicate HAVING COUNT(DISTINCT sg_norm(o.text)) > 1 ORDER BY s.text, p.text")
 
 
 class ReviewItem(BaseModel):
@@ -44,38 +61,111 @@ class ReviewItem(BaseModel):
 def review_queue(ledger: Ledger, threshold: float = LOW_CONFIDENCE, limit: int | None = None) -> list[ReviewItem]:
     """Unreviewed attribute facts worth a look, flagged first, then conflicting values (side
     by side), then confidence below `threshold`, least confident first."""
-    reviewed = {event["fact_id"] for event in ledger.events_of(REVIEW)}
-    facts = [f for f in ledger.facts(status=None) if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.status != "retracted"]
-    values: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (subject, predicate) -> norm -> value
-    for fact in facts:
-        if fact.status == "active":
-            values[(fact.subject, fact.predicate)].setdefault(normalise_label(fact.object), fact.object)
-    candidates: list[tuple[Why, str, Fact]] = []
-    for fact in facts:
-        if fact.id in reviewed:
-            continue
-        others = [v for n, v in values[(fact.subject, fact.predicate)].items() if n != normalise_label(fact.object)]
-        if fact.status == "rejected":
-            history = ledger.fact_history(fact.id)
-            candidates.append(("flagged", (history[-1]["reason"] if history else None) or "rejected", fact))
-        elif others:
-            candidates.append(("conflict", "other values: " + ", ".join(repr(v) for v in others), fact))
-        elif fact.confidence is not None and fact.confidence < threshold:
-            candidates.append(("low_confidence", f"confidence {fact.confidence:.2f}", fact))
-    candidates.sort(key=_rank)
-    items: list[ReviewItem] = []
-    for why, detail, fact in candidates[:limit]:
-        product = ledger.product(product_id_of(fact.subject))
-        if product is not None:
-            items.append(ReviewItem(fact=fact, product=product, why=why, detail=detail))
-    return items
+    return queue_items(ledger, queue_order(ledger, threshold)[:limit])
 
 
-def _rank(candidate: tuple[Why, str, Fact]) -> tuple:
-    """Kind first; a product's conflicting values next to each other; least confident first."""
-    why, _, fact = candidate
-    together = (fact.subject, fact.predicate) if why == "conflict" else ("", "")
-    return (_ORDER[why], *together, 1.0 if fact.confidence is None else fact.confidence)
+def queue_order(ledger: Ledger, threshold: float = LOW_CONFIDENCE) -> list[tuple[int, Why]]:
+    """The whole queue as (fact row id, why), in review order; pages are slices of it
+    (`queue_items`). One pass over the attribute facts: keep it while the store is unchanged.
+    Within a kind the least confident come first; a product's conflicting values are together."""
+    db = ledger.db
+    db.create_function("sg_norm", 1, normalise_label, deterministic=True)
+    reviewed = {key_of_id(r[0]) for r in db.execute(
+        "SELECT e.fact_id FROM fact_events e JOIN runs r ON r.id = e.run_id WHERE r.command = ?", (REVIEW,))}
+    conflicts = db.execute(_CONFLICTING).fetchall()
+    conflicting = set(conflicts)
+    order: list[tuple[int, Why]] = []
+    flagged = db.execute(f"SELECT rowid, key FROM fact_rows WHERE status = 'rejected' AND {_ATTRIBUTE} "
+                         "ORDER BY coalesce(confidence, 1.0), rowid")
+    order += [(rowid, "flagged") for rowid, key in flagged if key not in reviewed]
+    for subject, predicate in conflicts:
+        rows = db.execute("SELECT rowid, key FROM fact_rows WHERE subject = ? AND predicate = ? AND status = 'active' "
+                          "ORDER BY coalesce(confidence, 1.0), rowid", (subject, predicate))
+        order += [(rowid, "conflict") for rowid, key in rows if key not in reviewed]
+    low = db.execute(f"SELECT rowid, key, subject, predicate FROM fact_rows WHERE status = 'active' "
+                     f"AND confidence < ? AND {_ATTRIBUTE} ORDER BY confidence, rowid", (threshold,))
+    order += [(rowid, "low_confidence") for rowid, key, subject, predicate in low
+              if key not in reviewed and (subject, predicate) not in conflicting]
+    return order
+
+
+def queue_items(ledger: Ledger, entries: list[tuple[int, Why]]) -> list[ReviewItem]:
+    """The review items of some queue entries, in their order (a fact whose product is gone is left out)."""
+    if not entries:
+        return []
+    rows = {row[0]: row for row in ledger.db.execute(
+        f"{_FACT}WHERE f.rowid IN ({','.join('?' * len(entries))})", [rowid for rowid, _ in entries])}
+    return [item for rowid, why in entries if rowid in rows and (item := _item(ledger, why, rows[rowid])) is not None]
+
+
+def _item(ledger: Ledger, why: Why, row: tuple) -> ReviewItem | None:
+    fact = _fact_of(row)
+    product = ledger.product(product_id_of(fact.subject))
+    if product is None:
+        return None
+    if why == "flagged":
+        history = ledger.fact_history(fact.id)
+        detail = (history[-1]["reason"] if history else None) or "rejected"
+    elif why == "conflict":
+        others: dict[str, str] = {}  # normalised -> the first value written so
+        for other in ledger.facts(subject=fact.subject, predicate=fact.predicate):
+            if normalise_label(other.object) != normalise_label(fact.object):
+                others.setdefault(normalise_label(other.object), other.object)
+        detail = "other values: " + ", ".join(repr(v) for v in others.values())
+    else:
+        detail = f"confidence {fact.confidence:.2f}"
+    return ReviewItem(fact=fact, product=product, why=why, detail=detail)
+
+
+def fact_by_id(ledger: Ledger, fact_id: str) -> Fact:
+    """One fact, whatever its status; KeyError for an id that is malformed or not in the store."""
+    try:
+        key = key_of_id(fact_id)
+    except ValueError:
+        raise KeyError(f"{fact_id!r} is not a fact id") from None
+    row = ledger.db.execute(_FACT + "WHERE f.key = ?", (key,)).fetchone()
+    if row is None:
+        raise KeyError(f"no fact {fact_id} in {ledger.path}")
+    return _fact_of(row)
+
+
+def _fact_of(row: tuple) -> Fact:
+    """A Fact from a `_FACT` row."""
+    (_, _, subject, predicate, obj, confidence, status, step, method, model, prompt, field, start, end, run_id) = row
+    return Fact(subject=subject, predicate=predicate, object=obj, confidence=confidence, status=status,
+                provenance=Provenance(step=step, method=method, model=model, prompt=prompt, source_field=field,
+                                      start=start, end=end, run_id=run_id))
+
+
+def correction_value(value: str) -> str:
+    """The value a correction stores; a blank one is refused (ValueError) before anything is written."""
+    value = value.strip()
+    if not value:
+        raise ValueError("a correction needs a value")
+    return value
+
+
+def decide_fact(ledger: Ledger, action: Action, fact: Fact, run_id: str, who: str, value: str = "") -> Fact:
+    """One decision on `fact` in the `review` run `run_id`; returns the fact now standing (the
+    new fact of a correction). Accept keeps it active and records the event; reject marks it
+    rejected; correct stores `value` as a new fact, located in the product's text where it
+    occurs, and rejects the old one."""
+    if action == "accept":
+        ledger.decide(fact.id, "active", run_id, f"review: accepted by {who}")
+        return fact
+    if action == "reject":
+        ledger.decide(fact.id, "rejected", run_id, f"review: rejected by {who}")
+        return fact
+    value = correction_value(value)
+    field, span = _locate(ledger.product(product_id_of(fact.subject)), value)
+    new = Fact(subject=fact.subject, predicate=fact.predicate, object=value, confidence=1.0,
+               provenance=Provenance(step="review", method="human", run_id=run_id, source_field=field,
+                                     start=span[0] if span else None, end=span[1] if span else None))
+    with ledger.atomic():
+        ledger.add_facts([new])
+        ledger.decide(new.id, "active", run_id, f"review: correction of {fact.id} by {who}")
+        ledger.decide(fact.id, "rejected", run_id, f"review: corrected to {value!r} by {who}")
+    return new
 
 
 class Review:
@@ -88,27 +178,16 @@ class Review:
         self.counts = {"accepted": 0, "rejected": 0, "corrected": 0}
 
     def accept(self, item: ReviewItem) -> None:
-        self.ledger.decide(item.fact.id, "active", self.run.id, f"review: accepted by {self.who}")
+        decide_fact(self.ledger, "accept", item.fact, self.run.id, self.who)
         self.counts["accepted"] += 1
 
     def reject(self, item: ReviewItem) -> None:
-        self.ledger.decide(item.fact.id, "rejected", self.run.id, f"review: rejected by {self.who}")
+        decide_fact(self.ledger, "reject", item.fact, self.run.id, self.who)
         self.counts["rejected"] += 1
 
     def correct(self, item: ReviewItem, value: str) -> Fact:
-        """The right value as a new fact, located in the product's text where it occurs; the old one rejected."""
-        value = value.strip()
-        if not value:
-            raise ValueError("a correction needs a value")
-        field, span = _locate(item.product, value)
-        fact = Fact(subject=item.fact.subject, predicate=item.fact.predicate, object=value, confidence=1.0,
-                    provenance=Provenance(step="review", method="human", run_id=self.run.id, source_field=field,
-                                          start=span[0] if span else None, end=span[1] if span else None))
-        with self.ledger.atomic():
-            self.ledger.add_facts([fact])
-            self.ledger.decide(fact.id, "active", self.run.id, f"review: correction of {item.fact.id} by {self.who}")
-            self.ledger.decide(item.fact.id, "rejected", self.run.id,
-                               f"review: corrected to {value!r} by {self.who}")
+        """The right value as a new fact; the old one rejected."""
+        fact = decide_fact(self.ledger, "correct", item.fact, self.run.id, self.who, value)
         self.counts["corrected"] += 1
         return fact
 
@@ -116,10 +195,10 @@ class Review:
         return self.ledger.finish_run(self.run, dict(self.counts))
 
 
-def _locate(product: Product, value: str) -> tuple[str | None, tuple[int, int] | None]:
+def _locate(product: Product | None, value: str) -> tuple[str | None, tuple[int, int] | None]:
     from .ingest import locate
 
-    for field, text in product.text_fields().items():
+    for field, text in (product.text_fields() if product else {}).items():
         span = locate(text, value)
         if span:
             return field, span

@@ -22,9 +22,9 @@ from pydantic import BaseModel, Field
 from ..models import (ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, SAME_AS, TYPE_PREFIX, Fact, Product, Run,
                       TaxonomyNode, attribute_predicate, key_of_id, node_label, normalise_label, product_subject,
                       value_subject)
+from ..review import ReviewItem, Why, queue_items, queue_order
 from ..store import Ledger
 from .evidence import Evidence, evidence_of
-from .review import ReviewItem, Why, queue_items, queue_order
 
 if TYPE_CHECKING:
     from ..qa import Answer, Session
