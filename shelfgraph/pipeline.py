@@ -6,6 +6,14 @@ input it reads plus the step's signature (method, model, prompt version); a fini
 recorded with its outputs in the same transaction as its facts. So a build killed at any
 moment resumes where it stopped, a re-run on unchanged input does no model work, and a unit
 whose input changed is redone with the facts it no longer asserts retracted (kept, marked).
+
+Which products a stage reads: the product-level stages (type, imputation, cleaning) work on
+the batch, one unit per product of it (after `--limit`). The graph-level stages (hypernym,
+relations, synonyms) work on the whole graph as it stands after this batch's product-level
+stages: every product in the store, its types (catalogue `product_type` and active
+`product_type` facts of the type step) and its active attribute facts. So a second batch, or
+a smaller `--limit`, leaves the units of types and values it does not touch unchanged: same
+input hash, skipped, nothing retracted; a type or value gone from the whole graph is retired.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from .models import (
     attribute_predicate,
     content_hash,
     normalise_label,
+    product_id_of,
     product_subject,
     type_subject,
     value_subject,
@@ -312,16 +321,23 @@ class Build:
         return self._products
 
     def known_types(self) -> set[str]:
-        names = {normalise_label(p.product_type) for p in self.products() if p.product_type}
+        """Types that need no placement: the catalogue's and the taxonomy's."""
+        names = {normalise_label(t) for t in self.ledger.catalogue_types().values()}
         names |= {normalise_label(n.name) for n in self.ledger.taxonomy_nodes()}
         return names
 
-    def types_of(self, product: Product) -> list[str]:
-        names = [normalise_label(product.product_type)] if product.product_type else []
-        names += [f.object for f in self.ledger.facts(subject=product_subject(product.id),
-                                                      predicate=PRODUCT_TYPE)
-                  if f.provenance.step != "ingest"]
-        return list(dict.fromkeys(names))
+    def graph_types(self) -> dict[str, list[str]]:
+        """Product id -> its types, for every product in the store as the graph stands now: the
+        catalogue's type, then those the type step asserts (ingest's restate the catalogue).
+        Two queries, however many products."""
+        names = {i: [normalise_label(t)] for i, t in self.ledger.catalogue_types().items()}
+        for fact in self.ledger.facts(predicate=PRODUCT_TYPE, step=PROVENANCE_STEP["type"]):
+            names.setdefault(product_id_of(fact.subject), []).append(fact.object)
+        return {i: list(dict.fromkeys(types)) for i, types in names.items()}
+
+    def batch_types(self) -> set[str]:
+        types = self.graph_types()
+        return {t for i in self.product_ids for t in types.get(i, [])}
 
     def applicable(self, type_name: str) -> list[str]:
         return sorted({f.object for f in self.ledger.facts(subject=type_subject(type_name), predicate=APPLICABLE)})
@@ -338,15 +354,17 @@ class Build:
 
     def _units_hypernym(self) -> list[tuple[str, dict]]:
         known = self.known_types()
-        new = sorted({t for p in self.products() for t in self.types_of(p)} - known)
+        new = sorted({t for types in self.graph_types().values() for t in types} - known)
         return [(name, {"type_name": name, "taxonomy": self._taxonomy_hash}) for name in new]
 
     def _units_relations(self) -> list[tuple[str, dict]]:
-        """One unit per type of the batch; its products include the labelled examples of the
-        type, whose values make AutoKnow's frequency features meaningful."""
+        """One unit per type of the graph, with every stored product of the type; its products
+        include the labelled examples of the type, whose values make AutoKnow's frequency
+        features meaningful."""
+        types = self.graph_types()
         by_type: dict[str, list[Product]] = defaultdict(list)
-        for product in self.products():
-            for type_name in self.types_of(product):
+        for product in self.ledger.products():
+            for type_name in types.get(product.id, []):
                 by_type[type_name].append(product)
         for product in self.labelled:
             if product.product_type and normalise_label(product.product_type) in by_type:
@@ -366,6 +384,7 @@ class Build:
         return self.ledger.taxonomy_path(nodes[0].id) if nodes else []
 
     def _units_imputation(self) -> list[tuple[str, dict]]:
+        types = self.graph_types()
         units = []
         for product in self.products():
             # What the catalogue states counts even when cleaning rejected it: imputation must
@@ -374,7 +393,7 @@ class Build:
             have = {f.predicate[len(ATTRIBUTE_PREFIX):] for f in facts
                     if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.provenance.step == "ingest"
                     and f.status != "retracted"}
-            wanted = sorted({a for t in self.types_of(product) for a in self.applicable(t)} - have)
+            wanted = sorted({a for t in types.get(product.id, []) for a in self.applicable(t)} - have)
             if wanted:
                 units.append((product.id, {"product": product.model_dump(), "attributes": wanted}))
         return units
@@ -392,13 +411,8 @@ class Build:
     def _units_synonyms(self) -> list[tuple[str, dict]]:
         from rapidfuzz import fuzz
 
-        values: dict[str, set[str]] = defaultdict(set)
-        for product in self.products():
-            for fact in self.ledger.facts(subject=product_subject(product.id)):
-                if fact.predicate.startswith(ATTRIBUTE_PREFIX):
-                    values[fact.predicate[len(ATTRIBUTE_PREFIX):]].add(fact.object)
-        groups = {f"value:{a}": ("value", a, v) for a, v in values.items()}
-        groups["type"] = ("type", None, {t for p in self.products() for t in self.types_of(p)})
+        groups = {f"value:{a}": ("value", a, v) for a, v in self.ledger.attribute_values().items()}
+        groups["type"] = ("type", None, {t for types in self.graph_types().values() for t in types})
         units = []
         for key, (kind, attribute, labels) in sorted(groups.items()):
             candidates = []
@@ -433,8 +447,8 @@ class Build:
     def run(self) -> dict[str, Any]:
         before = self._census()
         started = time.time()
-        # No stage runs on an empty batch (`--limit 0`, every row rejected): a type-level stage
-        # would find none of its units and retire the facts of all of them.
+        # No stage runs on an empty batch: `--limit 0` means ingest only, and a batch whose every
+        # row was rejected has nothing to build.
         for kind in STAGES if self.product_ids else ():
             self.reports.append(self.run_stage(kind))
         after = self._census()
@@ -503,7 +517,9 @@ class Build:
 
     def _retire_vanished(self, kind: StepKind, done: dict[str, tuple[str, dict]],
                          current: dict[str, str], report: StageReport) -> None:
-        """Units of this batch that no longer exist (e.g. a type no product has any more)."""
+        """Units that no longer exist: a product of the batch with nothing left to do for this
+        stage, a type or value gone from the whole graph. Products outside the batch are not
+        this build's to retire."""
         batch_keys = set(self.product_ids) if kind in ("type", "imputation", "cleaning") else None
         for key, (_, outputs) in done.items():
             if key in current or (batch_keys is not None and key not in batch_keys):
@@ -518,9 +534,7 @@ class Build:
     # -- the summary a person reads -------------------------------------------------------
     def _census(self) -> dict[str, Any]:
         stats = self.ledger.stats()
-        types = {normalise_label(p.product_type) for p in self.products() if p.product_type}
-        types |= {t for p in self.products() for t in self.types_of(p)}
-        return {"facts": stats["facts"]["by_status"].get("active", 0), "types": sorted(types),
+        return {"facts": stats["facts"]["by_status"].get("active", 0), "types": sorted(self.batch_types()),
                 "rejected": stats["facts"]["by_status"].get("rejected", 0)}
 
     def _summary(self, before: dict, after: dict, seconds: float) -> dict[str, Any]:

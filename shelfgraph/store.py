@@ -22,8 +22,8 @@ from . import writelock
 from .errors import StoreError
 from .interning import InternTable
 from .migrations import migrate, pending, unknown
-from .models import (PRODUCT_PREFIX, PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run, TaxonomyNode,
-                     attribute_predicate, id_of_key, key_of_id)
+from .models import (ATTRIBUTE_PREFIX, PRODUCT_PREFIX, PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run,
+                     TaxonomyNode, attribute_predicate, id_of_key, key_of_id)
 
 
 def product_id_sql(subject: str) -> str:
@@ -199,6 +199,12 @@ class Ledger:
         for (data,) in self.db.execute(sql, args).fetchall():
             yield Product.model_validate_json(data)
 
+    def catalogue_types(self) -> dict[str, str]:
+        """Product id -> the product type its catalogue record gives, for every product with one,
+        in one query (no product records parsed)."""
+        return dict(self.db.execute("SELECT id, product_type FROM products WHERE product_type IS NOT NULL "
+                                    "AND product_type != '' ORDER BY rowid"))
+
     def products_with_value(self, attribute: str, value: str) -> list[str]:
         """Ids of products with an active fact `attribute = value` (case-insensitive)."""
         rows = self.db.execute(f"{_SUBJECTS_WITH_VALUE} ORDER BY 1", (attribute_predicate(attribute), value))
@@ -371,6 +377,19 @@ class Ledger:
                 f"WHERE status = 'active' AND {where}{restrict})", [*predicates, *(values or []), *batch]).fetchall()
         rows.sort(key=lambda row: row[-1])
         return [_fact_from_row(row[:-1]) for row in rows]
+
+    def attribute_values(self) -> dict[str, set[str]]:
+        """Attribute -> the values of its active facts over every product, in one query. The
+        attribute predicates' term ids are found first (GLOB on a literal prefix uses the terms
+        index, and is case-sensitive, unlike LIKE)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT p.text, o.text FROM fact_rows f JOIN terms p ON p.id = f.predicate "
+            "JOIN terms o ON o.id = f.object WHERE f.status = 'active' "
+            "AND f.predicate IN (SELECT id FROM terms WHERE text GLOB ?)", (ATTRIBUTE_PREFIX + "*",))
+        values: dict[str, set[str]] = {}
+        for predicate, value in rows:
+            values.setdefault(predicate[len(ATTRIBUTE_PREFIX):], set()).add(value)
+        return values
 
     def fact_history(self, fact_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shelfgraph.cli import app
+from shelfgraph.models import BROADER, type_subject
 from shelfgraph.store import Ledger
 
 runner = CliRunner()
@@ -50,6 +51,73 @@ def small_catalog(tmp_path, demo_data) -> Path:
     path = tmp_path / "catalog.jsonl"
     path.write_text("\n".join(lines[:20]) + "\n")  # 20 products: types take turns, two of each
     return path
+
+
+def _catalogue(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _type_facts(store: Path, types: set[str]) -> set[tuple[str, str]]:
+    """(id, status) of the facts about these types: their hypernym, relations and synonyms."""
+    with Ledger(store) as ledger:
+        return {(f.id, f.status) for t in types for f in ledger.facts(subject=type_subject(t), status=None)}
+
+
+def test_a_second_batch_leaves_the_first_batchs_graph_as_it_was(tmp_path, demo_data):
+    """Issue 14: the graph-level stages read the whole graph, not the batch. A second catalogue of
+    other types retracts nothing, redoes none of the first one's types, and adds its own."""
+    lines = (demo_data / "catalog.jsonl").read_text().splitlines()  # lines i and i+10 share a type
+    first = _catalogue(tmp_path / "first.jsonl", lines[:5] + lines[10:15])
+    second = _catalogue(tmp_path / "second.jsonl", lines[5:10] + lines[15:20])
+    types = {kind: {json.loads(l)["product_type"].lower() for l in path.read_text().splitlines()}
+             for kind, path in (("first", first), ("second", second))}
+    store = tmp_path / "g.db"
+    _build(store, first, demo_data)
+    graph, first_types = _graph(store), _type_facts(store, types["first"])
+    assert any(fact_id for fact_id, _ in first_types)
+    summary = _build(store, second, demo_data)
+    active = {fact_id for fact_id, status in _graph(store) if status == "active"}
+    assert {fact_id for fact_id, status in graph if status == "active"} <= active
+    assert _type_facts(store, types["first"]) == first_types
+    relations = next(s for s in summary["steps"] if s["step"] == "relations")
+    assert (relations["units"], relations["done"], relations["retracted"]) == (10, 5, 0)
+    assert all(s["retracted"] == 0 for s in summary["steps"]), summary["steps"]
+    with Ledger(store) as ledger:
+        assert all(ledger.facts(subject=type_subject(t), predicate="applicable_attribute") for t in types["second"])
+
+
+def test_a_smaller_limit_retracts_nothing(tmp_path, small_catalog, demo_data):
+    store = tmp_path / "g.db"
+    _build(store, small_catalog, demo_data, "--limit", "20")
+    graph = _graph(store)
+    again = _build(store, small_catalog, demo_data, "--limit", "5")
+    assert all(s["done"] == 0 and s["retracted"] == 0 for s in again["steps"]), again["steps"]
+    assert _graph(store) == graph
+
+
+def test_a_type_gone_from_the_graph_has_its_facts_retracted_not_deleted(tmp_path, demo_data):
+    """A type the catalogue does not give (so hypernym places it) held by one product: when that
+    product is ingested again as a tea, the type's placement and relations are retracted (kept,
+    marked), and the facts of every type but tea (which gained a product) stay as they were."""
+    records = [json.loads(l) for l in (demo_data / "catalog.jsonl").read_text().splitlines()[:10]]
+    toothbrush = next(r for r in records if r["product_type"] == "Toothbrush")
+    del toothbrush["product_type"]  # its type comes from the type step: "toothbrush", not in the taxonomy
+    store = tmp_path / "g.db"
+    _build(store, _catalogue(tmp_path / "first.jsonl", [json.dumps(r) for r in records]), demo_data)
+    others = {r["product_type"].lower() for r in records if r is not toothbrush} - {"tea"}
+    kept = _type_facts(store, others)
+    gone = _type_facts(store, {"toothbrush"})
+    with Ledger(store) as ledger:
+        assert ledger.facts(subject=type_subject("toothbrush"), predicate=BROADER)
+        assert ledger.facts(subject=type_subject("toothbrush"), predicate="applicable_attribute")
+    tea = next(r for r in records if r["product_type"] == "Tea")
+    changed = {**toothbrush, "title": tea["title"], "product_type": "Tea", "attributes": tea["attributes"]}
+    _build(store, _catalogue(tmp_path / "second.jsonl", [json.dumps(changed)]), demo_data)
+    assert _type_facts(store, others) == kept
+    assert _type_facts(store, {"toothbrush"}) == {(fact_id, "retracted") for fact_id, _ in gone}
+    with Ledger(store) as ledger:
+        assert all(ledger.fact_history(fact_id)[-1]["status"] == "retracted" for fact_id, _ in gone)
 
 
 def test_build_grows_the_graph_with_provenance(tmp_path, small_catalog, demo_data):

@@ -81,6 +81,21 @@ def test_products_by_type_and_by_attribute_value(tmp_path):
         assert ledger.products_with_value("Brand", "lavazza") == ["p1"]
 
 
+def test_catalogue_types_and_attribute_values_of_every_product(tmp_path):
+    """What the build's graph-level stages read of the whole store: each product's catalogue type,
+    and every attribute's active values (an `ATTR:` predicate or a retracted value is none)."""
+    with Ledger(tmp_path / "g.db") as ledger:
+        ledger.upsert_products([Product(id="p1", title="Lavazza Espresso", product_type="Coffee"),
+                                Product(id="p2", title="Twinings Earl Grey"),
+                                Product(id="p3", title="Illy Classico", product_type="Coffee")], "r1")
+        retracted = _fact("Illy")
+        upper = _fact("Kenco").model_copy(update={"predicate": "ATTR:Brand"})
+        ledger.add_facts([_fact(), retracted, upper, _fact("Lavazza").model_copy(update={"subject": "p3"})])
+        ledger.set_status([retracted.id], "retracted", run_id="r2")
+        assert ledger.catalogue_types() == {"p1": "Coffee", "p3": "Coffee"}
+        assert ledger.attribute_values() == {"Brand": {"Lavazza"}}
+
+
 def test_upsert_reports_only_new_or_changed_products(tmp_path):
     product = Product(id="p1", title="Lavazza Espresso")
     with Ledger(tmp_path / "g.db") as ledger:
