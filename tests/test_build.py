@@ -169,15 +169,17 @@ def test_rerun_on_unchanged_input_does_no_work_and_a_changed_product_is_redone(t
             assert changed["title"][p.start:p.end].lower() == fact.object.lower()
 
 
-def test_agent_build_rerun_on_unchanged_input_makes_no_model_call(tmp_path, small_catalog, demo_data,
-                                                                 shelfgraph_home, packaged_gguf):
+def test_agent_build_rerun_on_unchanged_input_makes_no_model_call(tmp_path, demo_data, shelfgraph_home,
+                                                                 packaged_gguf):
+    # Two products in the store, not `--limit 2`: relations and synonyms read the whole store.
+    catalog = _catalogue(tmp_path / "catalog.jsonl", (demo_data / "catalog.jsonl").read_text().splitlines()[:2])
     store = tmp_path / "g.db"
-    options = ("--limit", "2", "--model", str(packaged_gguf))
-    first = _build(store, small_catalog, demo_data, *options, method="agent")
+    options = ("--model", str(packaged_gguf))
+    first = _build(store, catalog, demo_data, *options, method="agent")
     done = {s["step"]: s["done"] for s in first["steps"]}
     assert first["llm"]["calls"] > 0 and done["type"] == 2 and done["relations"] > 0 and done["imputation"] > 0
     graph = _graph(store)
-    again = _build(store, small_catalog, demo_data, *options, method="agent")
+    again = _build(store, catalog, demo_data, *options, method="agent")
     assert all(step["done"] == 0 for step in again["steps"]), again["steps"]
     assert again["llm"]["calls"] == 0
     assert _graph(store) == graph
