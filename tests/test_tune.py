@@ -30,10 +30,12 @@ SETTINGS = TuneSettings(epochs=2, batch_size=8, rank=8, alpha=16, learning_rate=
 
 
 @pytest.fixture(scope="session")
-def base_model(packaged_gguf, pytestconfig):
+def base_model(packaged_gguf, pytestconfig, tmp_path_factory):
     from shelfgraph.tuning.base import load_base
 
-    return load_base(packaged_gguf, pytestconfig.cache.mkdir("shelfgraph-tune-base") / packaged_gguf.stem)
+    cache = getattr(pytestconfig, "cache", None)  # None under `-p no:cacheprovider`: convert afresh
+    folder = cache.mkdir("shelfgraph-tune-base") if cache else tmp_path_factory.mktemp("tune-base")
+    return load_base(packaged_gguf, folder / packaged_gguf.stem)
 
 
 @pytest.fixture(scope="module")
