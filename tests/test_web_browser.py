@@ -141,6 +141,20 @@ def shoot(driver, name: str) -> None:
         driver.set_window_size(1280, 900)
 
 
+def follow(driver, element, submit: bool = False) -> None:
+    """Click a link or button (or submit a form) and wait until the next page has replaced this
+    one: a WebDriver click may return before the navigation it started, so reading the URL at
+    once can still see the old page."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = driver.find_element("tag name", "html")
+    element.submit() if submit else element.click()
+    wait = WebDriverWait(driver, 30)
+    wait.until(expected_conditions.staleness_of(old_page))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
 def test_open_a_product_and_see_its_evidence_highlighted(server: str, browser):
     from selenium.webdriver.common.by import By
 
@@ -148,8 +162,8 @@ def test_open_a_product_and_see_its_evidence_highlighted(server: str, browser):
     shoot(browser, "overview")
     search = browser.find_element(By.CSS_SELECTOR, "header input[name=q]")
     search.send_keys("Door County")
-    search.submit()
-    browser.find_element(By.CSS_SELECTOR, "#results a.product").click()
+    follow(browser, search, submit=True)
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#results a.product"))
     assert urlsplit(browser.current_url).path == "/products/demo-021"
     title = browser.find_element(By.TAG_NAME, "h1").text
     marked = []
@@ -172,13 +186,13 @@ def test_ask_a_question_and_follow_a_cited_fact(server: str, browser):
     browser.get(server + "/ask")
     box = browser.find_element(By.CSS_SELECTOR, "form.ask input[name=q]")
     box.send_keys("Which coffees have the brand Door County Coffee?")
-    box.submit()
+    follow(browser, box, submit=True)
     assert "1 product(s) match" in browser.find_element(By.CSS_SELECTOR, "#answer").text
     shoot(browser, "ask")
     cite = next(a for a in browser.find_elements(By.CSS_SELECTOR, "a.cite")
                 if "Door County Coffee" in a.find_element(By.XPATH, "..").text)
     fact_id = cite.get_attribute("title")
-    cite.click()
+    follow(browser, cite)
     where = urlsplit(browser.current_url)
     assert where.path == "/products/demo-021" and where.fragment == "fact-" + fact_id.removeprefix("sha256:")
     row = browser.find_element(By.ID, where.fragment)
@@ -194,10 +208,10 @@ def test_accept_a_fact_in_review_and_see_its_status_change(server: str, browser)
     row = browser.find_element(By.CSS_SELECTOR, "#queue tr.fact.rejected")  # flagged by cleaning
     fact_id = row.get_attribute("data-fact-id")
     assert row.find_element(By.CSS_SELECTOR, ".status").text == "rejected"
-    row.find_element(By.CSS_SELECTOR, "button[value=accept]").click()
+    follow(browser, row.find_element(By.CSS_SELECTOR, "button[value=accept]"))
     assert browser.find_element(By.ID, "done").text.startswith("Done: accept")
     assert fact_id not in browser.page_source  # decided: out of the queue
-    browser.find_element(By.CSS_SELECTOR, "#done a").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#done a"))
     fact_row = browser.find_element(By.ID, "fact-" + fact_id.removeprefix("sha256:"))
     assert fact_row.find_element(By.CSS_SELECTOR, ".status").text == "active"
     history = fact_row.find_element(By.CSS_SELECTOR, "ul.history").get_attribute("textContent")
@@ -222,11 +236,11 @@ def test_taxonomy_and_eval_pages_in_the_browser(server: str, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(server + "/taxonomy")
-    browser.find_element(By.LINK_TEXT, "Food, Beverages & Tobacco").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "Food, Beverages & Tobacco"))
     assert "Beverages" in browser.find_element(By.ID, "tree").text
     shoot(browser, "taxonomy")
     browser.get(server + "/eval")
-    browser.find_element(By.CSS_SELECTOR, "#eval-runs ~ button").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#eval-runs ~ button"))
     assert urlsplit(browser.current_url).path == "/eval/compare"
     assert browser.find_elements(By.CSS_SELECTOR, "figure.chart polyline")
     assert "Roast type" in browser.find_element(By.ID, "attribute-compare").text
