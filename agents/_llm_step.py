@@ -8,6 +8,11 @@ so it names what the output depends on without depending on the input.
 A step given an `adapter` (a folder written by `shelfgraph tune`) runs the model with that
 LoRA applied and prompts zero-shot, as it was tuned: the adapter must have been tuned for this
 step and prompt. Its hash is in the model's name, so in the signature and the call cache key.
+
+Judges (cleaning, synonyms) ask yes/no questions and read P(yes) from the two answers'
+log-probabilities (`p_yes`); they are tuned on the same question, the loss taken on the two
+answer tokens only (`yes_no_example`). A tuned judge is scored on the answer token alone, the
+very softmax it was tuned on: its scores are calibrated on the tuning data's label balance.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import TYPE_CHECKING
 from shelfgraph.context import StepContext
 from shelfgraph.prompting import Prompt, load_prompt
 from shelfgraph.steps import Signature
+from shelfgraph.tuning.example import Piece, TuneExample
+
+YES_NO = ("yes", "no")
 
 if TYPE_CHECKING:
     from shelfgraph.llm import LLM
@@ -70,6 +78,14 @@ class LLMStepMixin:
     def signature(self) -> Signature:
         return Signature(method=self.method, model=self.llm.model_name, prompt=self.prompt.ref)
 
+    def p_yes(self, prompt) -> float:
+        """P(yes) to a yes/no question; 1 or 0 from a server without log-probabilities (the
+        decision only, never a made-up score)."""
+        choice = self.llm.choose(prompt, list(YES_NO), end="" if self.adapter else "\n")
+        if choice.logprobs is None or choice.confidence is None:
+            return 1.0 if choice.option == "yes" else 0.0
+        return choice.confidence if choice.option == "yes" else 1.0 - choice.confidence
+
     def _index(self):
         """The Chroma index of the context; without one, a persistent one under home (its
         records are content-hashed, so a later run embeds only what changed). Other runs'
@@ -81,3 +97,10 @@ class LLMStepMixin:
         if self.context.index_dir is None and self.context.chroma_url is None:
             return CatalogIndex.open(path=self.context.home / "agent-index")
         return CatalogIndex.from_context(self.context)
+
+
+def yes_no_example(prompt: str, yes: bool, source: str | None = None) -> TuneExample:
+    """A judge's tuning example: the question and its answer, a choice between " yes" and " no"."""
+    options = [f" {o}" for o in YES_NO]
+    return TuneExample(prompt=prompt, source=source,
+                       pieces=[Piece(text=options[0] if yes else options[1], answer=True, options=options)])

@@ -6,6 +6,9 @@ the sentences retrieved as evidence for "attribute: value". With few-shot prompt
 most similar trusted training products are shown with checks made from their own values: a
 right value (yes), another attribute's value (no) and another product's value (no). Triples of
 one product are asked one after another, so their shared prompt prefix is evaluated once.
+With an `adapter` (`shelfgraph tune cleaning`) no demonstration is shown; it is tuned on
+training products' own triples, a share corrupted exactly as the cleaning eval task corrupts
+its test triples (`shelfgraph.corruption`), each asked as at inference.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from typing import Sequence
 from shelfgraph.context import StepContext
 from shelfgraph.models import Product, normalise_label
 from shelfgraph.steps import CleaningStep, Triple
+from shelfgraph.tuning.example import TuneExample
 
-from ._llm_step import LLMStepMixin
+from ._llm_step import LLMStepMixin, yes_no_example
 
 DEFAULT_PROMPT = "cleaning@v2"
+TUNE_CORRUPT_RATE = 0.3  # the cleaning eval task's default share: the tuned P(no) is calibrated to it
 
 
 def checks(example: Product, others: Sequence[Product]) -> list[tuple[str, str, str]]:
@@ -44,10 +49,11 @@ def checks(example: Product, others: Sequence[Product]) -> list[tuple[str, str, 
 
 class CleaningAgent(LLMStepMixin, CleaningStep):
     def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 2,
-                 evidence_k: int = 2):
-        self._setup_llm(context, prompt)
+                 evidence_k: int = 2, adapter: str | None = None):
+        """`k` demonstrations (none with an `adapter`)."""
+        self._setup_llm(context, prompt, adapter)
         self.index = None  # the CatalogIndex, opened on first use
-        self.k = k
+        self.k = 0 if self.adapter else k
         self.evidence_k = evidence_k
         self._demos: dict[str, list[dict]] = {}
         self.examples_set = ""  # the scope of the training set in the index (`initialize`)
@@ -65,6 +71,19 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
 
             self.examples_set = examples_set(train)  # demonstrations come from this training set only
             self._catalog().index_examples(train, self.examples_set)
+
+    def tuning_examples(self, train: Sequence[Product]) -> list[TuneExample]:
+        """The products' gold triples, `TUNE_CORRUPT_RATE` of them corrupted, each asked zero-shot
+        with the product's gold values hidden, as the eval task asks; no for a corrupted one."""
+        from shelfgraph.corruption import corrupt, gold_triples
+
+        examples = []
+        for item in corrupt(gold_triples(train), rate=TUNE_CORRUPT_RATE, seed=0):
+            product = item.triple.product.model_copy(update={"attributes": {}})
+            triple = item.triple.model_copy(update={"product": product})
+            examples.append(yes_no_example(str(self._prompt(triple)), not item.corrupted,
+                                           source=f"{product.id}|{triple.attribute}"))
+        return examples
 
     def score(self, triples: Sequence[Triple]) -> list[float | None]:
         scores: list[float | None] = [None] * len(triples)
@@ -94,15 +113,14 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
                                            query=f"{triple.attribute}: {triple.value}")
         return [c.text for c in chunks]
 
-    def _score_one(self, triple: Triple) -> float | None:
+    def _prompt(self, triple: Triple):
         product = triple.product
-        prompt = self.prompt.render(
+        return self.prompt.render(
             examples=self._examples(product), product_type=product.product_type or "product", title=product.title,
             evidence=self._evidence(triple), attribute=triple.attribute, value=triple.value)
-        choice = self.llm.choose(prompt, ["yes", "no"])
-        if choice.logprobs is None:  # a server without log-probabilities: the decision only
-            return 1.0 if choice.option == "no" else 0.0
-        return 1.0 - choice.confidence if choice.option == "yes" else choice.confidence
+
+    def _score_one(self, triple: Triple) -> float | None:
+        return 1.0 - self.p_yes(self._prompt(triple))
 
 
 def register_steps(register) -> None:

@@ -15,9 +15,9 @@ from typing import Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.steps import Pair, SynonymStep
-from shelfgraph.tuning.example import Piece, TuneExample
+from shelfgraph.tuning.example import TuneExample
 
-from ._llm_step import LLMStepMixin
+from ._llm_step import LLMStepMixin, yes_no_example
 
 DEFAULT_PROMPT = "synonyms@v2"
 
@@ -52,23 +52,15 @@ class SynonymAgent(LLMStepMixin, SynonymStep):
         return self.prompt.render(a=pair.a, b=pair.b, what=what(pair), examples=examples)
 
     def tuning_examples(self, train: Sequence[Pair]) -> list[TuneExample]:
-        """Each labelled pair's zero-shot question answered yes or no, the continuation
-        `choose` scores (" yes\n" / " no\n")."""
-        return [TuneExample(prompt=str(self._render(p, [])),
-                            pieces=[Piece(text=f" {'yes' if p.label == 1 else 'no'}\n", answer=True)])
-                for p in train if p.label is not None]
+        """Each labelled pair's zero-shot question answered yes or no."""
+        return [yes_no_example(str(self._render(p, [])), p.label == 1) for p in train if p.label is not None]
 
     def score(self, pairs: Sequence[Pair]) -> list[float | None]:
         scores: list[float | None] = [None] * len(pairs)
         for i in sorted(range(len(pairs)), key=lambda i: (pairs[i].kind, pairs[i].attribute or "")):
             with self.timed_item():
                 pair = pairs[i]
-                prompt = self._render(pair, self.demonstrations(pair) if self.k else [])
-                choice = self.llm.choose(prompt, ["yes", "no"])
-                if choice.logprobs is None:  # a server without log-probabilities: the decision only
-                    scores[i] = 1.0 if choice.option == "yes" else 0.0
-                else:
-                    scores[i] = choice.confidence if choice.option == "yes" else 1.0 - choice.confidence
+                scores[i] = self.p_yes(self._render(pair, self.demonstrations(pair) if self.k else []))
         return scores
 
 

@@ -3,6 +3,12 @@
     python scripts/tune_hybrids.py extraction --train ../shared/data/oa-mine/train.jsonl --limit 150
     python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --limit 120
     python scripts/tune_hybrids.py synonyms --train out/pairs/train.csv --limit 150
+    python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --adapter DIR
+
+With `--adapter` (an agent tuned by `shelfgraph tune` on the same fit part: every record but
+each 5th) the agent prompts zero-shot; cleaning and synonyms also get a stack (a logistic
+regression on both scores, `shelfgraph.stacking`) fitted on the validation items, printed as
+the `--set stack=...` value the hybrid takes.
 
 TRAIN is split by position (every 5th record is validation). Both parts are trained on the
 rest; the agent is asked once on the validation items and every candidate setting is scored
@@ -19,7 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import typer
 
@@ -30,6 +36,7 @@ from eval.metrics import aupr, extraction_score, f1_at_threshold  # noqa: E402
 from shelfgraph.context import StepContext  # noqa: E402
 from shelfgraph.hybrid import attribute_shares, blend  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
+from shelfgraph.stacking import fit_stack  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
 AGENT_THRESHOLDS = (0.0, 0.2, 0.4, 0.6)
@@ -117,7 +124,8 @@ def _best_weight(labels: list[int], agent: list[float | None], baseline: list[fl
 
 
 @app.command()
-def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "cleaning@v2", seed: int = 0) -> None:
+def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "cleaning@v2", seed: int = 0,
+             adapter: Optional[str] = None) -> None:
     from shelfgraph.corruption import corrupt, gold_triples
     from eval.datasets import load_records, record_to_product
 
@@ -126,30 +134,38 @@ def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "c
     triples = [item.triple.model_copy(update={"product": item.triple.product.model_copy(update={"attributes": {}})})
                for item in labelled]
     labels = [int(item.corrupted) for item in labelled]
-    _emit({**_choose_weight("cleaning", prompt, fit, triples, labels), "corrupted": sum(labels)})
+    _emit({**_choose_weight("cleaning", prompt, fit, triples, labels, adapter), "corrupted": sum(labels)})
 
 
 @app.command()
-def synonyms(train: Path = typer.Option(...), limit: int = 150, prompt: str = "synonyms@v2") -> None:
+def synonyms(train: Path = typer.Option(...), limit: int = 150, prompt: str = "synonyms@v2",
+             adapter: Optional[str] = None) -> None:
     from eval.pairs import read_pairs
 
     fit, validation = split(read_pairs(train))
     validation = spread([p for p in validation if p.label is not None], limit)
-    _emit(_choose_weight("synonyms", prompt, fit, validation, [p.label for p in validation]))
+    _emit(_choose_weight("synonyms", prompt, fit, validation, [p.label for p in validation], adapter))
 
 
-def _choose_weight(kind: str, prompt: str, fit: list, items: list, labels: list[int]) -> dict:
-    """Score the validation items with both parts of a scored hybrid; pick the blend weight."""
+def _choose_weight(kind: str, prompt: str, fit: list, items: list, labels: list[int],
+                   adapter: str | None = None) -> dict:
+    """Score the validation items with both parts of a scored hybrid; pick the blend weight
+    and fit the stack."""
     context = StepContext()
     baseline = create(kind, "baseline", context=context)
-    agent = create(kind, "agent", context=context, prompt=prompt)
+    agent = create(kind, "agent", context=context, prompt=prompt, **({"adapter": adapter} if adapter else {}))
     baseline.initialize(fit)
     agent.initialize(fit)
     b_scores = baseline.score(items)
     started = time.perf_counter()
     a_scores = agent.score(items)
     seconds = time.perf_counter() - started
+    stack = fit_stack(labels, a_scores, b_scores, aupr)
+    stacked = [stack(a, b) for a, b in zip(a_scores, b_scores)] if stack else b_scores
     return {"validation": len(items), "agent_s_per_item": round(seconds / len(items), 2),
+            "agent_aupr": round(aupr(labels, a_scores), 4), "baseline_aupr": round(aupr(labels, b_scores), 4),
+            "stack": stack.model_dump() if stack else None, "stack_aupr": round(aupr(labels, stacked), 4),
+            "stack_f1": round(f1_at_threshold(labels, stacked, 0.5)["f1"], 4),
             "best": _best_weight(labels, a_scores, b_scores)}
 
 

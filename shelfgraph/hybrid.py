@@ -40,8 +40,8 @@ from .steps import (
 DEFAULTS: dict[str, dict[str, Any]] = {
     "type": {"threshold": 0.5},
     "imputation": {"threshold": 0.8, "agent_threshold": 0.6, "min_share": 0.3},
-    "cleaning": {"weight": 0.1},
-    "synonyms": {"weight": 0.4},
+    "cleaning": {"weight": 0.1, "stack": None},
+    "synonyms": {"weight": 0.4, "stack": None},
     "hypernym": {"weight": 0.3},
     "relations": {"weight": 0.3},
 }
@@ -182,11 +182,15 @@ class HybridImputation(_Hybrid, ImputationStep):
 
 
 class _Weighted(_Hybrid):
-    """Hybrids that blend the two sides' scores with `weight` on the agent."""
+    """Hybrids that blend the two sides' scores with `weight` on the agent, or, given a `stack`
+    fitted on validation (`shelfgraph.stacking`; cleaning and synonyms), combine them by it."""
 
-    def __init__(self, parts: _Parts, weight: float):
+    def __init__(self, parts: _Parts, weight: float, stack: dict[str, float] | None = None):
+        from .stacking import Stack
+
         super().__init__(parts)
         self.weight = weight
+        self.combine = Stack(**stack) if stack else functools.partial(blend, weight=weight)
 
     def _both(self, method: str, items: Sequence[Any], *args: Any) -> tuple[list[Any], list[Any]]:
         """The agent's and the baseline's answers to the same call, the agent's timed."""
@@ -197,7 +201,7 @@ class _Weighted(_Hybrid):
 
     def _blend_scores(self, items: Sequence[Any]) -> list[float | None]:
         agent, baseline = self._both("score", items)
-        return [blend(a, b, self.weight) for a, b in zip(agent, baseline)]
+        return [self.combine(a, b) for a, b in zip(agent, baseline)]
 
 
 class HybridCleaning(_Weighted, CleaningStep):

@@ -1,7 +1,7 @@
 """`shelfgraph tune STEP`: fit a LoRA adapter for a step's agent on labelled data.
 
-The training file is read the way the step's eval task reads it (records for imputation and
-type; labelled pairs for synonyms); the agent itself turns each item into the prompt it
+The training file is read the way the step's eval task reads it (records for imputation, type
+and cleaning; labelled pairs for synonyms); the agent itself turns each item into the prompt it
 would send and the gold answer (`Step.tuning_examples`), so the adapter learns the prompt it
 will be asked with. Use it with `--set adapter=OUT` (eval) or `adapter = "OUT"` in a step's
 config (build).
@@ -19,7 +19,7 @@ import typer
 from .options import StepSetOpt, step_settings
 
 # step kind -> how its training file is read (the eval task's reader)
-READERS = {"imputation": "records", "type": "records", "synonyms": "pairs"}
+READERS = {"imputation": "records", "type": "records", "cleaning": "records", "synonyms": "pairs"}
 
 
 def _read(kind: str, path: Path) -> list[Any]:
@@ -48,7 +48,7 @@ def _split(items: list[Any], share: float, seed: int) -> tuple[list[Any], list[A
 
 
 def tune_command(
-    step: Annotated[str, typer.Argument(help="Step kind: imputation, type or synonyms.")],
+    step: Annotated[str, typer.Argument(help="Step kind: imputation, type, cleaning or synonyms.")],
     train: Annotated[Path, typer.Option("--train", exists=True, dir_okay=False,
                                         help="Labelled training data, as the step's eval task reads it.")],
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Adapter folder to write (a checkpoint "

@@ -3,7 +3,9 @@ tokens only.
 
 Gemma 3's output head has 262k entries: applying it at every position costs more than the rest
 of the model on these short prompts, so the model body gives the hidden states and the head
-is applied only at the positions whose next token is an answer token.
+is applied only at the positions whose next token is an answer token. A choice answer (a
+judge's " yes" / " no") uses only its options' rows of the head: the loss is the cross-entropy
+of the softmax over the options, exactly the score `LLM.choose` reads at inference.
 
 Every epoch ends with a validation loss; the adapter of the best epoch is the one kept. A
 checkpoint (weights, optimiser, random state, position in the epoch) is written every few
@@ -54,6 +56,7 @@ class TuneSettings(BaseModel):
 class Encoded:
     ids: list[int]
     labels: list[int]  # the token at each position where a loss is taken, IGNORE elsewhere
+    choices: dict[int, list[int]] = field(default_factory=dict)  # position -> its options' token ids
 
 
 @dataclass
@@ -84,12 +87,23 @@ def encode(examples: Sequence[TuneExample], tokenize: Callable[[str, bool], list
     for example in examples:
         ids = tokenize(example.prompt, True)
         labels = [IGNORE] * len(ids)
+        choices: dict[int, list[int]] = {}
         for piece in example.pieces:
             tokens = tokenize(piece.text, False)
+            if piece.options is not None:
+                choices[len(ids)] = _option_tokens(piece.options, tokenize)
             ids += tokens
             labels += tokens if piece.answer else [IGNORE] * len(tokens)
-        encoded.append(Encoded(ids, labels))
+        encoded.append(Encoded(ids, labels, choices))
     return encoded
+
+
+def _option_tokens(options: Sequence[str], tokenize: Callable[[str, bool], list[int]]) -> list[int]:
+    """Each option's one token; options that are not one distinct token each cannot be a choice."""
+    tokens = [tokenize(option, False) for option in options]
+    if any(len(t) != 1 for t in tokens) or len({t[0] for t in tokens}) != len(tokens):
+        raise ValueError(f"choice options must be one distinct token each: {list(options)!r} -> {tokens}")
+    return [t[0] for t in tokens]
 
 
 def batch_loss(causal: Any, batch: Sequence[Encoded]) -> tuple[Any, int, int]:
@@ -109,13 +123,33 @@ def batch_loss(causal: Any, batch: Sequence[Encoded]) -> tuple[Any, int, int]:
     hidden = causal.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state[:, :-1]
     targets = labels[:, 1:]
     where = targets != IGNORE
-    logits = causal.lm_head(hidden[where])
+    # per answer token (row-major, as hidden[where]): its options' token ids, or None (the whole vocabulary)
+    options = [batch[row].choices.get(pos + 1) for row, pos in where.nonzero().tolist()]
+    free = torch.tensor([o is None for o in options], dtype=torch.bool)
+    states, wanted = hidden[where], targets[where]
+    loss, right = torch.zeros(()), 0
+    if free.any():
+        logits = _cap(causal, causal.lm_head(states[free]))
+        loss = loss + F.cross_entropy(logits, wanted[free], reduction="sum")
+        right += int((logits.argmax(-1) == wanted[free]).sum())
+    if not free.all():
+        chosen = [o for o in options if o is not None]
+        width = max(len(o) for o in chosen)
+        ids_k = torch.tensor([o + [o[0]] * (width - len(o)) for o in chosen])  # padded, masked below
+        logits = _cap(causal, torch.einsum("nd,nkd->nk", states[~free], causal.lm_head.weight[ids_k]))
+        logits = logits.masked_fill(torch.tensor([[k >= len(o) for k in range(width)] for o in chosen]), float("-inf"))
+        index = torch.tensor([o.index(int(t)) for o, t in zip(chosen, wanted[~free])])
+        loss = loss + F.cross_entropy(logits, index, reduction="sum")
+        right += int((logits.argmax(-1) == index).sum())
+    return loss, int(wanted.numel()), right
+
+
+def _cap(causal: Any, logits: Any) -> Any:
+    """Gemma's final logit soft-capping, where the config sets one (as llama.cpp applies it)."""
+    import torch
+
     cap = getattr(causal.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    wanted = targets[where]
-    loss = F.cross_entropy(logits, wanted, reduction="sum")
-    return loss, int(wanted.numel()), int((logits.argmax(-1) == wanted).sum())
+    return torch.tanh(logits / cap) * cap if cap else logits
 
 
 def evaluate(causal: Any, encoded: Sequence[Encoded], batch_size: int) -> Score:

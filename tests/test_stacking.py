@@ -1,0 +1,60 @@
+"""Stacked hybrids (`shelfgraph.stacking`): a logistic regression on (agent, baseline) scores
+fitted on validation is never below the baseline there, gains where the agent knows something
+the baseline does not, and is what a hybrid given `stack` returns."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from eval.metrics import aupr
+from shelfgraph.registry import create
+from shelfgraph.stacking import Stack, fit_stack
+from shelfgraph.steps import Pair
+
+
+def _scores(seed: int, n: int = 200) -> tuple[list[int], list[float], list[float]]:
+    """Labels, a noisy baseline, and an agent that is informative, useless or misleading."""
+    rng = random.Random(seed)
+    labels = [int(rng.random() < 0.3) for _ in range(n)]
+    baseline = [min(max(0.5 * y + 0.25 + rng.gauss(0, 0.25), 0.0), 1.0) for y in labels]
+    kind = seed % 3
+    agent = [min(max((0.8 * y + 0.1 if kind == 0 else 0.5 if kind == 1 else 0.9 - 0.8 * y) + rng.gauss(0, 0.3), 0.0),
+                 1.0) for y in labels]
+    return labels, agent, baseline
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_a_stacked_hybrid_is_never_below_its_baseline_on_the_split_it_was_fitted_on(seed):
+    labels, agent, baseline = _scores(seed)
+    stack = fit_stack(labels, agent, baseline, aupr)
+    stacked = [stack(a, b) for a, b in zip(agent, baseline)] if stack else baseline
+    assert aupr(labels, stacked) >= aupr(labels, baseline)
+    if seed % 3 == 0:  # an informative agent is used, and lifts the ranking
+        assert stack is not None and stack.agent > 0
+        assert aupr(labels, stacked) > aupr(labels, baseline) + 0.02
+
+
+def test_one_class_or_missing_scores_give_no_stack_and_a_missing_side_lets_the_other_stand():
+    assert fit_stack([1, 1, 1], [0.2, 0.9, 0.5], [0.4, 0.6, 0.7], aupr) is None
+    assert fit_stack([1, 0, 1], [None, None, None], [0.4, 0.6, 0.7], aupr) is None
+    stack = Stack(intercept=0.0, agent=1.0, baseline=1.0)
+    assert stack(None, 0.3) == 0.3 and stack(0.8, None) == 0.8
+    assert stack(0.5, 0.5) == pytest.approx(0.5) and stack(0.9, 0.9) > 0.9  # two agreeing sides reinforce
+    assert 0.0 < stack(0.0, 0.0) < 1e-6 and stack(1.0, 1.0) > 1 - 1e-6  # clipped, never infinite
+
+
+def test_a_hybrid_given_a_stack_combines_its_parts_scores_by_it():
+    """The real synonym hybrid (baseline and untuned agent) on two pairs."""
+    train = [Pair(a=a, b=b, label=y, attribute="Cache") for a, b, y in
+             [("1M", "1MB", 1), ("512K", "512KB", 1), ("2M", "2MB", 1), ("1GB", "512KB", 0), ("4MB", "64MB", 0),
+              ("1M", "512", 0)]]
+    pairs = [Pair(a="256", b="256MB", attribute="Cache"), Pair(a="8MB", b="2MB", attribute="Cache")]
+    coefficients = {"intercept": -0.5, "agent": 0.7, "baseline": 1.9}
+    hybrid = create("synonyms", "hybrid", stack=coefficients)
+    hybrid.initialize(train)
+    got = hybrid.score(pairs)
+    agent, baseline = hybrid.parts.agent.score(pairs), hybrid.parts.baseline.score(pairs)
+    assert got == [pytest.approx(Stack(**coefficients)(a, b)) for a, b in zip(agent, baseline)]
+    assert got != [pytest.approx(0.4 * a + 0.6 * b) for a, b in zip(agent, baseline)]  # not the blend

@@ -1,0 +1,84 @@
+"""Tuning the judges (cleaning, synonyms): their examples are the questions the eval tasks ask,
+corrupted as the cleaning task corrupts, and their loss is the softmax over the answer
+options, the score the judge reads at inference. No model file needed: a tiny Gemma 3 built
+from a config stands in for the base model where only the loss's arithmetic is checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.datasets import load_records, record_to_product
+from shelfgraph.corruption import corrupt, gold_triples
+from shelfgraph.registry import create
+from shelfgraph.steps import Pair
+from shelfgraph.tuning.example import Piece, TuneExample
+
+
+def test_cleaning_examples_are_the_eval_questions_with_corrupted_values_answered_no(demo_data):
+    products = [record_to_product(r) for r in load_records(demo_data / "labelled.jsonl")[:40]]
+    agent = create("cleaning", "agent")
+    examples = agent.tuning_examples(products)
+    labelled = corrupt(gold_triples(products), rate=0.3, seed=0)  # as `eval cleaning` corrupts
+    assert len(examples) == len(labelled) > 100
+    assert {e.source.split("|")[0] for e in examples} == {p.id for p in products if p.attributes}
+    for example, item in zip(examples, labelled):
+        assert example.answers == [" no" if item.corrupted else " yes"]
+        assert example.pieces[0].options == [" yes", " no"]
+        asked = item.triple.model_copy(update={"product": item.triple.product.model_copy(update={"attributes": {}})})
+        assert example.prompt == str(agent._prompt(asked))  # the prompt `score` sends for this triple
+        assert f'Is "{item.triple.value}" the {item.triple.attribute}?' in example.prompt
+    share = sum(e.answers == [" no"] for e in examples) / len(examples)
+    assert 0.25 <= share <= 0.31  # round(0.3 x n) chosen; a few have no usable wrong value
+    assert {i.kind for i in labelled if i.corrupted} == {"swap", "other_attribute", "title_span"}
+
+
+def test_synonym_examples_are_yes_no_choices():
+    agent = create("synonyms", "agent", k=0)
+    pairs = [Pair(a="1M", b="1MB", label=1, attribute="Cache"), Pair(a="4MB", b="64MB", label=0, attribute="Cache"),
+             Pair(a="2M", b="2MB", attribute="Cache")]  # unlabelled: no example
+    examples = agent.tuning_examples(pairs)
+    assert [e.answers for e in examples] == [[" yes"], [" no"]]
+    assert examples[0].prompt == str(agent._render(pairs[0], []))
+
+
+def test_a_choice_answer_must_be_one_of_its_options():
+    with pytest.raises(ValueError, match="not in"):
+        Piece(text=" maybe", answer=True, options=[" yes", " no"])
+    with pytest.raises(ValueError, match="answer among"):
+        Piece(text=" yes", options=[" yes", " no"])
+
+
+def test_the_choice_loss_is_the_cross_entropy_of_the_softmax_over_the_options_only():
+    pytest.importorskip("transformers")
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from shelfgraph.tuning.train import batch_loss, encode
+
+    torch.manual_seed(0)
+    causal = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=8)).eval()
+    vocabulary = {" yes": 7, " no": 9, " maybe": 11}
+
+    def tokenize(text: str, bos: bool) -> list[int]:
+        return ([2] if bos else []) + [vocabulary.get(text, 3 + len(w) % 3) for w in ([text] if text in vocabulary
+                                                                                       else text.split())]
+
+    options = [" yes", " no"]
+    examples = [TuneExample(prompt="is it right", pieces=[Piece(text=" no", answer=True, options=options)]),
+                TuneExample(prompt="is this one right too", pieces=[Piece(text=" yes", answer=True, options=options)])]
+    encoded = encode(examples, tokenize)
+    with torch.no_grad():
+        loss, tokens, _ = batch_loss(causal, encoded)
+        expected = 0.0
+        for item, gold in zip(encoded, [9, 7]):
+            logits = causal(input_ids=torch.tensor([item.ids[:-1]])).logits[0, -1]
+            pair = logits[[7, 9]]
+            expected -= float(torch.log_softmax(pair, -1)[[7, 9].index(gold)])
+            full = -float(torch.log_softmax(logits, -1)[gold])
+            assert full > -float(torch.log_softmax(pair, -1)[[7, 9].index(gold)])  # not the whole vocabulary's
+    assert tokens == 2 and float(loss) == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="one distinct token"):
+        encode([TuneExample(prompt="q", pieces=[Piece(text=" yes", answer=True, options=[" yes", "yes no"])])],
+               tokenize)
