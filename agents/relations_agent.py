@@ -13,7 +13,10 @@ Templates receive the query (`name`, `path`), the `candidates`, the `question`
 ("applies" or "importance") with its `attribute`, and two kinds of demonstrations, each a
 known type with its answers over the candidates: `nearest_examples` (the retrieved similar
 types, nearest last) and `fixed_examples` (drawn once from the known types).
-`relations@v1` shows the fixed ones, `relations@v2` the nearest.
+`relations@v1` shows the fixed ones, `relations@v2` the nearest; with an `adapter` (`shelfgraph
+tune relations`) none. It is tuned on the known types' own applicability questions: each known
+type asked as if it were new (itself left out of its similar types), over the candidates it
+would get, yes for the attributes it lists.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode, normalise_label
 from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
 
-from ._llm_step import LLMStepMixin
+from shelfgraph.tuning.example import TuneExample
+
+from ._llm_step import LLMStepMixin, yes_no_example
 
 SEPARATOR = " > "
 APPLIES, IMPORTANCE = "applies", "importance"
@@ -46,9 +51,11 @@ def nodes_from_paths(keys: Sequence[str]) -> list[TaxonomyNode]:
 
 class RelationsAgent(LLMStepMixin, RelationStep):
     def __init__(self, context: StepContext | None = None, prompt: str = "relations@v2", neighbours: int = 4,
-                 max_candidates: int = 10, examples: int = 2, rate_importance: bool = True, seed: int = 0):
-        self._setup_llm(context, prompt)
-        self.neighbours, self.max_candidates, self.examples = neighbours, max_candidates, examples
+                 max_candidates: int = 10, examples: int = 2, rate_importance: bool = True, seed: int = 0,
+                 adapter: str | None = None):
+        self._setup_llm(context, prompt, adapter)
+        self.neighbours, self.max_candidates = neighbours, max_candidates
+        self.examples = 0 if self.adapter else examples
         self.rate_importance, self.seed = rate_importance, seed
         self.known: dict[str, list[str]] = {}
 
@@ -86,12 +93,12 @@ class RelationsAgent(LLMStepMixin, RelationStep):
         have = set(self.known[key])
         return {"path": key, "answers": [{"attribute": a, "answer": "yes" if a in have else "no"} for a in attributes]}
 
-    def _similar(self, query: RelationQuery) -> list[str]:
+    def _similar(self, query: RelationQuery, exclude: str | None = None) -> list[str]:
         """Keys of the known types most similar to the query, most similar first (nodes of the
-        taxonomy that are not known types are skipped)."""
+        taxonomy that are not known types are skipped, and the key `exclude`)."""
         text = f"{query.type_name}: {SEPARATOR.join([*query.path, query.type_name])}"
         hits = self.index.taxonomy_candidates(text, k=self.neighbours + 20, scope=self.taxonomy_set)
-        keys = [self.key_of[node_id] for node_id, _ in hits if node_id in self.key_of]
+        keys = [self.key_of[node_id] for node_id, _ in hits if node_id in self.key_of and self.key_of[node_id] != exclude]
         return list(dict.fromkeys(keys))[: self.neighbours]
 
     def _candidates(self, query: RelationQuery, similar: list[str]) -> list[str]:
@@ -103,6 +110,25 @@ class RelationsAgent(LLMStepMixin, RelationStep):
             counts.update(self.known[key])
         return [a for a, _ in counts.most_common(self.max_candidates)]
 
+    def tuning_examples(self, train: Sequence[str]) -> list[TuneExample]:
+        """For each known type's key ("A > B > name", after `initialize`): the applicability
+        question over each candidate it would get as a new type, yes for its own attributes."""
+        examples = []
+        for key in train:
+            *path, name = key.split(SEPARATOR)
+            query = RelationQuery(type_name=name, path=path)
+            variables = self._variables(query, self._similar(query, exclude=key))
+            for attribute in variables["candidates"]:
+                prompt = str(self.prompt.render(question=APPLIES, attribute=attribute, **variables))
+                examples.append(yes_no_example(prompt, attribute in self.known[key], source=f"{key}|{attribute}"))
+        return examples
+
+    def _variables(self, query: RelationQuery, similar: list[str]) -> dict[str, Any]:
+        candidates = self._candidates(query, similar)
+        nearest = [self._demo(key, candidates) for key in reversed(similar[: self.examples])]
+        return {"name": query.type_name, "path": SEPARATOR.join([*query.path, query.type_name]),
+                "candidates": candidates, "nearest_examples": nearest, "fixed_examples": self._fixed}
+
     def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]:
         if not self.known:
             raise RuntimeError("the relations agent is not initialised: call initialize(known) first")
@@ -113,11 +139,8 @@ class RelationsAgent(LLMStepMixin, RelationStep):
         return predicted
 
     def _predict_one(self, query: RelationQuery) -> list[AttributeScore]:
-        similar = self._similar(query)
-        candidates = self._candidates(query, similar)
-        nearest = [self._demo(key, candidates) for key in reversed(similar[: self.examples])]
-        variables = {"name": query.type_name, "path": SEPARATOR.join([*query.path, query.type_name]),
-                     "candidates": candidates, "nearest_examples": nearest, "fixed_examples": self._fixed}
+        variables = self._variables(query, self._similar(query))
+        candidates = variables["candidates"]
 
         def probability(question: str, attribute: str, options: list[str]) -> float:
             rendered = self.prompt.render(question=question, attribute=attribute, **variables)
@@ -140,7 +163,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> RelationsAgen
 def register_steps(register) -> None:
     register("relations", "agent", _factory,
              default_config={"prompt": "relations@v2", "neighbours": 4, "max_candidates": 10, "examples": 2,
-                             "rate_importance": True, "seed": 0},
+                             "rate_importance": True, "seed": 0, "adapter": None},
              description="candidates from the attributes of similar known types (Chroma); the LLM answers "
                          "yes/no per attribute by log-probability and rates importance high/low "
                          "(relations@v1: fixed demonstrations; relations@v2: the similar types)")

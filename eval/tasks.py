@@ -143,6 +143,22 @@ def evaluate_hypernym(
 
 
 # ------------------------------------------------------------------ attribute applicability
+def hidden_categories(nodes: Sequence[TaxonomyNode], sample: int, seed: int) -> list[TaxonomyNode]:
+    """The categories whose attribute lists `evaluate_applicability` hides (and `shelfgraph
+    tune relations` leaves out): `sample` of those that list attributes, drawn with `seed`."""
+    with_attributes = [n for n in nodes if n.attributes]
+    if not with_attributes:
+        raise ValueError("no taxonomy node lists attributes (use a Shopify taxonomy folder)")
+    return random.Random(seed).sample(with_attributes, min(sample, len(with_attributes)))
+
+
+def known_categories(nodes: Sequence[TaxonomyNode], hidden_ids: set[str]) -> dict[str, list[str]]:
+    """What a relations step learns from: "A > B > name" -> attributes, hidden categories left out."""
+    by_id = {n.id: n for n in nodes}
+    return {PATH_SEPARATOR.join([*path_names(n, by_id), n.name]): n.attributes
+            for n in nodes if n.attributes and n.id not in hidden_ids}
+
+
 def evaluate_applicability(
     nodes: Sequence[TaxonomyNode], sample: int = 200, seed: int = 0, threshold: float = 0.5,
     method: str = "baseline", context: StepContext | None = None, step_config: dict[str, Any] | None = None,
@@ -152,14 +168,10 @@ def evaluate_applicability(
 
     Known types are keyed "A > B > name" (names repeat across a taxonomy)."""
     by_id = {n.id: n for n in nodes}
-    with_attributes = [n for n in nodes if n.attributes]
-    if not with_attributes:
-        raise ValueError("no taxonomy node lists attributes (use a Shopify taxonomy folder)")
-    hidden = random.Random(seed).sample(with_attributes, min(sample, len(with_attributes)))
+    hidden = hidden_categories(nodes, sample, seed)
     hidden_ids = {n.id for n in hidden}
     paths = {n.id: path_names(n, by_id) for n in nodes}
-    known = {PATH_SEPARATOR.join([*paths[n.id], n.name]): n.attributes
-             for n in with_attributes if n.id not in hidden_ids}
+    known = known_categories(nodes, hidden_ids)
     step = create("relations", method, context=context, **(step_config or {}))
     timing: dict = {}
     with _timed(timing, "train_s"):

@@ -11,6 +11,8 @@ the registry, combined.
 * Scored kinds (`cleaning`, `synonyms`, `hypernym`, `relations`): `weight * agent + (1 -
   weight) * baseline` per item; where one side has no score, the other side's score stands,
   except in hypernym rankings, where a candidate missing from one side's top list scores 0.
+  Cleaning and synonyms may instead take a `stack`: a logistic regression on both scores
+  fitted on validation (`shelfgraph.stacking`), calibrated and never below the baseline there.
 
 `threshold` and `weight` are configuration, chosen on a validation split of TRAIN
 (`scripts/tune_hybrids.py`); `prompt` and `adapter` (from `shelfgraph tune`) go to the agent,

@@ -82,3 +82,37 @@ def test_the_choice_loss_is_the_cross_entropy_of_the_softmax_over_the_options_on
     with pytest.raises(ValueError, match="one distinct token"):
         encode([TuneExample(prompt="q", pieces=[Piece(text=" yes", answer=True, options=[" yes", "yes no"])])],
                tokenize)
+
+
+def test_relations_tuning_leaves_out_the_categories_eval_applicability_hides(demo_data):
+    """The hidden categories are taken from the eval's own output, not from the helper the
+    tune shares with it: none is a tuning item, known to the agent, or in any prompt."""
+    from eval.tasks import evaluate_applicability
+    from shelfgraph.cli.tune_command import known_category_keys
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    taxonomy = demo_data / "taxonomy"
+    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    _, rows = evaluate_applicability(nodes, sample=20, seed=3, method="baseline")
+    hidden = {row["id"] for row in rows}
+    agent = create("relations", "agent", examples=0)
+    keys = known_category_keys(agent, taxonomy, sample=20, seed=3)
+    assert len(hidden) == 20 and len(keys) == sum(bool(n.attributes) for n in nodes) - 20
+    assert not set(keys) & set(_keys(nodes, hidden)) and not set(agent.known) & set(_keys(nodes, hidden))
+    examples = agent.tuning_examples(keys[::10])
+    assert examples and all(e.source.split("|")[0] in keys for e in examples)
+    hidden_lines = {f"Category: {k}\n" for k in _keys(nodes, hidden)}
+    assert not any(line in e.prompt for e in examples for line in hidden_lines)
+    for example in examples:  # yes exactly for the category's own attributes
+        key, attribute = example.source.split("|")
+        assert example.answers == [" yes" if attribute in agent.known[key] else " no"]
+        assert f"Category: {key}\n{attribute}:" in example.prompt  # asked as at inference
+    assert {" yes", " no"} == {a for e in examples for a in e.answers}
+
+
+def _keys(nodes, ids: set[str]) -> list[str]:
+    from eval.tasks import PATH_SEPARATOR, path_names
+
+    by_id = {n.id: n for n in nodes}
+    return [PATH_SEPARATOR.join([*path_names(by_id[i], by_id), by_id[i].name]) for i in ids]

@@ -1,7 +1,8 @@
 """`shelfgraph tune STEP`: fit a LoRA adapter for a step's agent on labelled data.
 
 The training file is read the way the step's eval task reads it (records for imputation, type
-and cleaning; labelled pairs for synonyms); the agent itself turns each item into the prompt it
+and cleaning; labelled pairs for synonyms; a taxonomy for relations, without the categories
+`eval applicability` hides); the agent itself turns each item into the prompt it
 would send and the gold answer (`Step.tuning_examples`), so the adapter learns the prompt it
 will be asked with. Use it with `--set adapter=OUT` (eval) or `adapter = "OUT"` in a step's
 config (build).
@@ -19,10 +20,14 @@ import typer
 from .options import StepSetOpt, step_settings
 
 # step kind -> how its training file is read (the eval task's reader)
-READERS = {"imputation": "records", "type": "records", "cleaning": "records", "synonyms": "pairs"}
+READERS = {"imputation": "records", "type": "records", "cleaning": "records", "synonyms": "pairs",
+           "relations": "taxonomy"}
 
 
-def _read(kind: str, path: Path) -> list[Any]:
+def _read(kind: str, path: Path, agent: Any, hidden: tuple[int, int]) -> list[Any]:
+    """The items to tune on. A taxonomy (relations) is the agent's knowledge as `eval
+    applicability` gives it, the categories that task hides (`hidden`: its sample and seed)
+    left out; the items are the known categories' keys."""
     if kind not in READERS:
         raise typer.BadParameter(f"step {kind!r} cannot be tuned yet; tunable: {', '.join(READERS)}",
                                  param_hint="STEP")
@@ -31,11 +36,35 @@ def _read(kind: str, path: Path) -> list[Any]:
             from eval.pairs import read_pairs
 
             return read_pairs(path)
+        if READERS[kind] == "taxonomy":
+            return known_category_keys(agent, path, *hidden)
         from eval.datasets import load_records, record_to_product
 
         return [record_to_product(r) for r in load_records(path)]
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+
+
+def known_category_keys(agent: Any, path: Path, sample: int, seed: int) -> list[str]:
+    """Initialise the relations `agent` on the taxonomy at `path` as `eval applicability
+    --sample SAMPLE --seed SEED` does (its hidden categories unknown and out of the taxonomy);
+    the keys of the known categories, the items to tune on."""
+    from eval.tasks import hidden_categories, known_categories
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    nodes = [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
+    hidden = {n.id for n in hidden_categories(nodes, sample, seed)}
+    known = known_categories(nodes, hidden)
+    agent.initialize(known, [n for n in nodes if n.id not in hidden])
+    return sorted(known)
+
+
+def _sha256(path: Path) -> str | None:
+    """A file's sha256; None for a folder (a Shopify taxonomy)."""
+    from shelfgraph.tuning.manifest import file_sha256
+
+    return file_sha256(path) if path.is_file() else None
 
 
 def _split(items: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
@@ -48,9 +77,10 @@ def _split(items: list[Any], share: float, seed: int) -> tuple[list[Any], list[A
 
 
 def tune_command(
-    step: Annotated[str, typer.Argument(help="Step kind: imputation, type, cleaning or synonyms.")],
-    train: Annotated[Path, typer.Option("--train", exists=True, dir_okay=False,
-                                        help="Labelled training data, as the step's eval task reads it.")],
+    step: Annotated[str, typer.Argument(help="Step kind: imputation, type, cleaning, synonyms "
+                                                 "or relations.")],
+    train: Annotated[Path, typer.Option("--train", exists=True, help="Labelled training data, as the step's "
+                                        "eval task reads it (relations: a taxonomy folder or file).")],
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Adapter folder to write (a checkpoint "
                                       "in it lets a killed tune resume).")],
     valid: Annotated[Optional[Path], typer.Option("--valid", exists=True, dir_okay=False,
@@ -68,6 +98,9 @@ def tune_command(
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Base model .gguf (default: the packaged "
                                                  "Gemma 3 270M).")] = None,
+    hide_sample: Annotated[int, typer.Option("--hide-sample", min=1, help="relations: the categories `eval "
+                                             "applicability --sample N` hides are left out.")] = 200,
+    hide_seed: Annotated[int, typer.Option("--hide-seed", help="relations: ... and its --seed.")] = 0,
     step_set: StepSetOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
@@ -77,19 +110,19 @@ def tune_command(
     from shelfgraph.errors import ShelfgraphError
     from shelfgraph.llm.local import PACKAGED_MODEL, packaged_model_path
     from shelfgraph.registry import create
-    from shelfgraph.tuning.manifest import DataRef, file_sha256
+    from shelfgraph.tuning.manifest import DataRef
     from shelfgraph.tuning.run import tune_step
     from shelfgraph.tuning.train import TuneSettings
 
-    items = _read(step, train)[:limit]
+    config = step_settings(step_set)
+    agent = create(step, "agent", context=StepContext(), **config) if step in READERS else None
+    items = _read(step, train, agent, (hide_sample, hide_seed))[:limit]
     if valid is not None:
-        train_items, valid_items = items, _read(step, valid)
-        valid_ref = DataRef(path=str(valid), sha256=file_sha256(valid))
+        train_items, valid_items = items, _read(step, valid, agent, (hide_sample, hide_seed))
+        valid_ref = DataRef(path=str(valid), sha256=_sha256(valid))
     else:
         train_items, valid_items = _split(items, valid_share, seed)
         valid_ref = DataRef(path=f"{train} (share {valid_share}, seed {seed})")
-    config = step_settings(step_set)
-    agent = create(step, "agent", context=StepContext(), **config)
     examples, held_out = agent.tuning_examples(train_items), agent.tuning_examples(valid_items)
     typer.echo(f"{len(examples)} training and {len(held_out)} validation examples", err=True)
     gguf = Path(model) if model else packaged_model_path(shelfgraph_home())
@@ -99,7 +132,7 @@ def tune_command(
         manifest = tune_step(step, agent.prompt.ref, examples, held_out, settings, out, gguf,
                              gguf.stem if model else PACKAGED_MODEL,
                              DataRef(path=f"{train}" + (f" (first {limit})" if limit else ""),
-                                     sha256=file_sha256(train)), valid_ref, config,
+                                     sha256=_sha256(train)), valid_ref, config,
                              show_progress=progress)
     except ShelfgraphError as error:
         typer.echo(f"error: {error}", err=True)
