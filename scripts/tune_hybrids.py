@@ -161,10 +161,10 @@ def _choose_weight(kind: str, prompt: str, fit: list, items: list, labels: list[
     a_scores = agent.score(items)
     seconds = time.perf_counter() - started
     stack = fit_stack(labels, a_scores, b_scores, aupr)
-    stacked = [stack(a, b) for a, b in zip(a_scores, b_scores)] if stack else b_scores
+    stacked = [stack(a, b) for a, b in zip(a_scores, b_scores)]
     return {"validation": len(items), "agent_s_per_item": round(seconds / len(items), 2),
             "agent_aupr": round(aupr(labels, a_scores), 4), "baseline_aupr": round(aupr(labels, b_scores), 4),
-            "stack": stack.model_dump() if stack else None, "stack_aupr": round(aupr(labels, stacked), 4),
+            "stack": stack.model_dump(), "stack_aupr": round(aupr(labels, stacked), 4),
             "stack_f1": round(f1_at_threshold(labels, stacked, 0.5)["f1"], 4),
             "best": _best_weight(labels, a_scores, b_scores)}
 

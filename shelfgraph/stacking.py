@@ -5,8 +5,8 @@ A fixed blend can only be as good as its weight's one compromise; a tuned judge 
 classical baseline err on different items, and a regression on the log-odds of both learns
 how far to trust each and gives a calibrated probability back (0.5 means even odds on the
 validation data). A stack that ranks the validation items worse than the baseline alone is
-not kept: the fit then returns the baseline unchanged, so a stacked hybrid is never below its
-baseline on the split it was fitted on.
+not kept: the fit then returns `BASELINE_ONLY`, which gives the baseline's scores unchanged, so
+a stacked hybrid is never below its baseline on the split it was fitted on.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Stack(BaseModel):
 
     def __call__(self, agent: float | None, baseline: float | None) -> float | None:
         """The stacked score; where one side has no score, the other side's stands (as in a blend)."""
-        if agent is None:
+        if agent is None or self == BASELINE_ONLY:
             return baseline
         if baseline is None:
             return agent
@@ -41,18 +41,21 @@ class Stack(BaseModel):
         return 1.0 / (1.0 + math.exp(-max(min(z, 500.0), -500.0)))
 
 
+BASELINE_ONLY = Stack(intercept=0.0, agent=0.0, baseline=1.0)
+
+
 def fit_stack(labels: Sequence[int], agent: Sequence[float | None], baseline: Sequence[float | None],
-              measure: Callable[[Sequence[int], Sequence[float | None]], float]) -> Stack | None:
-    """The stack fitted on validation items scored by both sides, or None (use the baseline
-    alone) when it does worse than the baseline by `measure` (e.g. AUPR) on these items or
-    when the items do not have both classes."""
+              measure: Callable[[Sequence[int], Sequence[float | None]], float]) -> Stack:
+    """The stack fitted on validation items scored by both sides, or `BASELINE_ONLY` when it
+    does worse than the baseline by `measure` (e.g. AUPR) on these items or when the items do
+    not have both classes."""
     from sklearn.linear_model import LogisticRegression
 
     both = [(y, a, b) for y, a, b in zip(labels, agent, baseline) if a is not None and b is not None]
     if len({y for y, _, _ in both}) < 2:
-        return None
+        return BASELINE_ONLY
     model = LogisticRegression(C=1.0).fit([[log_odds(a), log_odds(b)] for _, a, b in both], [y for y, _, _ in both])
     stack = Stack(intercept=float(model.intercept_[0]), agent=float(model.coef_[0][0]),
                   baseline=float(model.coef_[0][1]))
     stacked = [stack(a, b) for a, b in zip(agent, baseline)]
-    return stack if measure(labels, stacked) >= measure(labels, baseline) else None
+    return stack if measure(labels, stacked) >= measure(labels, baseline) else BASELINE_ONLY

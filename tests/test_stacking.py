@@ -10,7 +10,7 @@ import pytest
 
 from eval.metrics import aupr
 from shelfgraph.registry import create
-from shelfgraph.stacking import Stack, fit_stack
+from shelfgraph.stacking import BASELINE_ONLY, Stack, fit_stack
 from shelfgraph.steps import Pair
 
 
@@ -29,16 +29,29 @@ def _scores(seed: int, n: int = 200) -> tuple[list[int], list[float], list[float
 def test_a_stacked_hybrid_is_never_below_its_baseline_on_the_split_it_was_fitted_on(seed):
     labels, agent, baseline = _scores(seed)
     stack = fit_stack(labels, agent, baseline, aupr)
-    stacked = [stack(a, b) for a, b in zip(agent, baseline)] if stack else baseline
+    stacked = [stack(a, b) for a, b in zip(agent, baseline)]
     assert aupr(labels, stacked) >= aupr(labels, baseline)
     if seed % 3 == 0:  # an informative agent is used, and lifts the ranking
-        assert stack is not None and stack.agent > 0
+        assert stack.agent > 0
         assert aupr(labels, stacked) > aupr(labels, baseline) + 0.02
 
 
+def test_a_stack_that_would_rank_worse_than_the_baseline_is_not_kept():
+    """A baseline that ranks every item right with timid scores, an agent right 80% of the time
+    with extreme ones: the regression (regularised) trusts the agent and ranks worse."""
+    rng = random.Random(0)
+    labels = [int(rng.random() < 0.3) for _ in range(200)]
+    baseline = [0.5 + (0.01 if y else -0.01) + rng.uniform(-0.009, 0.009) for y in labels]
+    agent = [0.999 if (y == 1) == (rng.random() < 0.8) else 0.001 for y in labels]
+    unguarded = fit_stack(labels, agent, baseline, lambda *_: 0.0)  # a measure that never refuses
+    assert aupr(labels, [unguarded(a, b) for a, b in zip(agent, baseline)]) < aupr(labels, baseline) == 1.0
+    kept = fit_stack(labels, agent, baseline, aupr)
+    assert kept == BASELINE_ONLY and [kept(a, b) for a, b in zip(agent, baseline)] == baseline
+
+
 def test_one_class_or_missing_scores_give_no_stack_and_a_missing_side_lets_the_other_stand():
-    assert fit_stack([1, 1, 1], [0.2, 0.9, 0.5], [0.4, 0.6, 0.7], aupr) is None
-    assert fit_stack([1, 0, 1], [None, None, None], [0.4, 0.6, 0.7], aupr) is None
+    assert fit_stack([1, 1, 1], [0.2, 0.9, 0.5], [0.4, 0.6, 0.7], aupr) == BASELINE_ONLY
+    assert fit_stack([1, 0, 1], [None, None, None], [0.4, 0.6, 0.7], aupr) == BASELINE_ONLY
     stack = Stack(intercept=0.0, agent=1.0, baseline=1.0)
     assert stack(None, 0.3) == 0.3 and stack(0.8, None) == 0.8
     assert stack(0.5, 0.5) == pytest.approx(0.5) and stack(0.9, 0.9) > 0.9  # two agreeing sides reinforce
