@@ -165,6 +165,16 @@ def evaluate(causal: Any, encoded: Sequence[Encoded], batch_size: int) -> Score:
     return Score(round(total / max(tokens, 1), 5), round(correct / max(tokens, 1), 4))
 
 
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    """The seeded order of an epoch's examples. Seeded by a string (hashed by `random`), not
+    by `seed` itself: `random.Random(0)` shuffling draws the same stream as a `Random(0)` that
+    chose which training triples to corrupt, and put every one of 1,763 corrupted triples
+    after the first 288 of 5,878 (a tune that saw only "yes" answers)."""
+    order = list(range(n))
+    random.Random(f"tune-order:{seed}:{epoch}").shuffle(order)
+    return order
+
+
 class Trainer:
     """A LoRA-wrapped base model, its optimiser and the state a checkpoint keeps."""
 
@@ -228,9 +238,7 @@ class Trainer:
         return True
 
     def order(self, epoch: int) -> list[int]:
-        order = list(range(len(self.train)))
-        random.Random(self.settings.seed * 100_003 + epoch).shuffle(order)
-        return order
+        return epoch_order(len(self.train), self.settings.seed, epoch)
 
     def step(self, batch: Sequence[Encoded]) -> float:
         import torch
