@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shelfgraph.context import StepContext
-from shelfgraph.prompting import Prompt, load_prompt
+from shelfgraph.prompting import Prompt, RenderedPrompt, load_prompt
 from shelfgraph.steps import Signature
 from shelfgraph.tuning.example import Piece, TuneExample
 
@@ -78,7 +78,7 @@ class LLMStepMixin:
     def signature(self) -> Signature:
         return Signature(method=self.method, model=self.llm.model_name, prompt=self.prompt.ref)
 
-    def p_yes(self, prompt) -> float:
+    def p_yes(self, prompt: RenderedPrompt | str) -> float:
         """P(yes) to a yes/no question; 1 or 0 from a server without log-probabilities (the
         decision only, never a made-up score)."""
         choice = self.llm.choose(prompt, list(YES_NO), end="" if self.adapter else "\n")

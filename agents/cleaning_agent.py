@@ -17,6 +17,7 @@ from typing import Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import Product, normalise_label
+from shelfgraph.prompting import RenderedPrompt
 from shelfgraph.steps import CleaningStep, Triple
 from shelfgraph.tuning.example import TuneExample
 
@@ -113,7 +114,7 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
                                            query=f"{triple.attribute}: {triple.value}")
         return [c.text for c in chunks]
 
-    def _prompt(self, triple: Triple):
+    def _prompt(self, triple: Triple) -> RenderedPrompt:
         product = triple.product
         return self.prompt.render(
             examples=self._examples(product), product_type=product.product_type or "product", title=product.title,
