@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from .extras import require
 from .formats import ExportFormat
 from .models import (
     APPLICABLE,
@@ -113,6 +114,7 @@ def _is_product_fact(fact: Fact) -> bool:
 
 
 def to_rdf(ledger: Ledger, include_all: bool = False):
+    require("rdf", "RDF export")
     from rdflib import BNode, Graph, Literal as Lit, Namespace, URIRef
     from rdflib.namespace import PROV, RDF, SKOS, XSD
 
