@@ -89,7 +89,9 @@ PROBES = {  # what each server answers to GET; anything else is a 404
     "llama_server": ({"/v1/models": _models("llamacpp")}, "owned_by 'llamacpp'"),
     "llama_server (older, no owner)": ({"/v1/models": _models("organization-owner"),
                                         "/props": {"default_generation_settings": {"n_ctx": 2048}}}, "/props"),
-    "ollama": ({"/v1/models": _models("library"), "/api/version": {"version": "0.5.7"}}, "/api/version"),
+    "ollama": ({"/v1/models": _models("library")}, "owned_by 'library'"),
+    "ollama (a model outside its library)": ({"/v1/models": _models("someone"), "/api/version": {"version": "0.5.7"}},
+                                            "/api/version"),
     "openai (any other server)": ({"/v1/models": _models("system")}, "no probe matched"),
 }
 
@@ -209,7 +211,7 @@ def _files_holding(secret: str, *folders: Path) -> list[Path]:
 
 
 def test_check_llm_says_which_kind_and_why(shelfgraph_home):
-    answers = {"/v1/models": _models("library"), "/api/version": {"version": "0.5.7"}}
+    answers = {"/v1/models": _models("someone"), "/api/version": {"version": "0.5.7"}}
     fake = FakeServer(lambda path, body: (200, chat_completion('{"answer": "yes"}')),
                       get=lambda path: (200, answers[path]) if path in answers else (404, {}))
     try:

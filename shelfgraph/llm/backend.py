@@ -21,7 +21,7 @@ DEFAULT_MAX_TOKENS = 256
 
 class Backend(Protocol):
     name: str  # the model's name in provenance, the call log and the cache key
-    kind: str  # "local" or the server kind (remote.KINDS): part of the cache key
+    kind: str  # "local" or the server kind (servers.KINDS): part of the cache key
     server: str | None  # where it runs, for error messages; None in-process
 
     def structured(self, prompt: str, response_model: type[M], max_tokens: int, temperature: float,

@@ -1,7 +1,7 @@
 """The in-process `Backend`: llama.cpp (llama-cpp-python) on the packaged Gemma 3 270M GGUF.
 
-The verbs map onto three decoding routines, all greedy and all on one `Llama` whose KV cache is reused across
-calls (prompts sharing a prefix are not evaluated twice):
+The verbs map onto three decoding routines, all greedy and all on one `Llama` whose KV cache
+is reused across calls (prompts sharing a prefix are not evaluated twice):
 
 * `generate(prompt, grammar)`: grammar-constrained generation for `structured` (instructor
   JSON_SCHEMA over a completion: a base model continues the prompt text). Applying

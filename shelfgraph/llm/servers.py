@@ -13,7 +13,8 @@ output it supports best:
 
 `detect` decides the kind from what the server says about itself, in this order, and says
 which answer decided it: the host api.openai.com; `owned_by` in GET /v1/models (`vllm`, `me`,
-`llamacpp`); GET /props (llama-server's own endpoint); GET /api/version (Ollama's own API).
+`llamacpp`, `library`); GET /props (llama-server's own endpoint); GET /api/version (Ollama's own
+API).
 `--llm-kind` overrides it.
 """
 
@@ -50,7 +51,8 @@ KINDS: dict[str, ServerKind] = {
     "ollama": ServerKind("JSON_SCHEMA"),
     "openai": ServerKind("JSON_SCHEMA", strict=True),
 }
-OWNERS = {"vllm": "vllm", "me": "llama_cpp", "llamacpp": "llama_server"}  # /v1/models `owned_by`
+# /v1/models `owned_by` -> kind; Ollama says "library" for its own models, a namespace for others
+OWNERS = {"vllm": "vllm", "me": "llama_cpp", "llamacpp": "llama_server", "library": "ollama", "ollama": "ollama"}
 
 
 @dataclass(frozen=True)

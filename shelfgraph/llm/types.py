@@ -54,6 +54,9 @@ class Usage(threading.local):
     """What the call in flight has used so far, per thread: backends add each attempt, its
     tokens, model compute time and raw output; the `LLM` logs it, also when the call fails."""
 
+    def __init__(self) -> None:  # runs once in each thread that uses it
+        self.reset()
+
     def reset(self) -> None:
         self.attempts = 0
         self.tokens_in = 0
