@@ -32,7 +32,7 @@ def test_version():
 
 
 @pytest.mark.parametrize("command, choices", [
-    (["build"], ["<agent|baseline|hybrid>", "<local|ray>", "<auto|local|vllm|llama_cpp|ollama|openai>"]),
+    (["build"], ["<agent|baseline|hybrid>", "<local|ray>", "<auto|local|vllm|llama_cpp|llama_server|ollama|openai>"]),
     (["export"], ["<turtle|jsonld|jsonl|neo4j-csv|parquet>"]),
     (["extract"], ["<agent|baseline|hybrid>"]),
     (["eval", "extraction"], ["<agent|baseline|hybrid>"]),

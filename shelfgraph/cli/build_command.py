@@ -10,7 +10,7 @@ import typer
 
 from ..errors import REJECTED_ROWS_EXIT
 from ..formats import ExportFormat
-from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       llm_config, method_name)
 
 
@@ -38,7 +38,7 @@ def build(
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Grow the graph: ingest, then type extraction and hypernym placement, relation discovery,
     imputation, cleaning and synonym finding. Killed and restarted, it resumes; re-run on
@@ -48,7 +48,8 @@ def build(
     with Graph(store) as graph:
         summary = graph.build(catalog, taxonomy=taxonomy, reviews=reviews, labelled=labelled, method=method,
                               config=config, limit=limit, workers=workers, engine=engine,
-                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), progress=not quiet).summary
+                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key),
+                              progress=not quiet).summary
     rejected = summary["rejected_rows"]
     if quiet or as_json:
         typer.echo(json.dumps(summary))

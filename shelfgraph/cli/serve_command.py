@@ -10,7 +10,7 @@ import typer
 
 from ..errors import InputError
 from ..extras import require
-from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
+from .options import LLM_TIMEOUT_S, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 
 def serve(
@@ -28,7 +28,7 @@ def serve(
     no_llm: Annotated[bool, typer.Option(
         "--no-llm", help="Never load the model (questions with no cue word are lists).")] = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Serve a web page over the graph: read-only unless --allow-review, on 127.0.0.1 unless --host."""
     require("server", "shelfgraph serve")
@@ -38,7 +38,7 @@ def serve(
 
     if not store.is_file():
         raise InputError(f"no graph at {store}; create one with `shelfgraph build` or `shelfgraph ingest`")
-    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
+    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)
 
     def session():  # made on the first question, so starting the server loads no model
         from ..llm import get_llm
