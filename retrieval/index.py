@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 from pydantic import BaseModel
 
-from shelfgraph.context import StepContext, shelfgraph_home
+from shelfgraph.context import StepContext, index_beside, shelfgraph_home
 from shelfgraph.models import Product, TaxonomyNode, content_hash, normalise_label
 
 from .chunks import Chunk, product_chunks
@@ -88,11 +88,6 @@ def product_text(product: Product) -> str:
     if not product.description:
         return product.title
     return f"{product.title}\n{product.description[:DESCRIPTION_CHARS]}"
-
-
-def index_beside(store: Path) -> Path:
-    """Where a graph's Chroma folder lives by default: `graph.db` -> `graph.db.chroma/`."""
-    return store.with_name(store.name + ".chroma")
 
 
 def product_record_id(product: Product) -> str:
@@ -434,6 +429,13 @@ class CatalogIndex:
              "score": 1.0 - float(result["distances"][0][i])}
             for i, record_id in enumerate(result["ids"][0])
         ]
+
+
+def text_search(store: Path, index_dir: Path | None = None) -> Callable[[], CatalogIndex | None]:
+    """The search a question session uses for questions about product texts (`qa.TextSearch`):
+    the Chroma folder `index_dir` (default: beside the store), opened once it exists."""
+    folder = index_dir or index_beside(store)
+    return lambda: CatalogIndex.open(path=folder) if folder.is_dir() else None
 
 
 def _same_content_vectors(collection: "Collection", batch: list[_Record]) -> dict[str, np.ndarray]:

@@ -25,11 +25,13 @@ NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (
 
 def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
                  no_cache: bool, no_llm: bool, llm_timeout: float) -> "Session":
+    from retrieval.index import text_search
     from shelfgraph.api import Graph
 
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)  # type: ignore[arg-type]
     try:
-        return Graph(store, read_only=True).session(llm=None if no_llm else config, index_dir=index_dir)
+        return Graph(store, read_only=True).session(llm=None if no_llm else config,
+                                                    texts=text_search(store, index_dir))
     except FileNotFoundError as error:
         raise InputError(str(error)) from error
 

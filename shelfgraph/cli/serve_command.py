@@ -39,10 +39,12 @@ def serve(
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
 
     def session():  # made on the first question, so starting the server loads no model
+        from retrieval.index import text_search
+
         from ..llm import get_llm
         from ..qa import Session
 
-        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), index_dir=index_dir)
+        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), texts=text_search(store, index_dir))
 
     app = create_app(WebSettings(store=store, host=host, allow_review=allow_review, reviewer=reviewer,
                                  runs_dir=runs_dir, session=session))
