@@ -16,7 +16,7 @@ from shelfgraph.context import LLMConfig
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import ATTRIBUTE_PREFIX
 from shelfgraph.qa import Filter, GraphQuery, Session
-from shelfgraph.qa.questions import answer_question, generate, summarise
+from eval.questions import answer_question, generate, summarise
 from shelfgraph.store import Ledger
 
 runner = CliRunner()

@@ -104,8 +104,8 @@ def eval_questions(
 ) -> None:
     """Score answers by the products they name against expected product sets: one JSON line
     per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
-    from shelfgraph.qa.questions import generate as make_questions
-    from shelfgraph.qa.questions import answer_question, read_questions, summarise, write_questions
+    from eval.questions import answer_question, read_questions, summarise, write_questions
+    from eval.questions import generate as make_questions
 
     if (questions is None) == (generate is None):
         raise UsageError("give exactly one of --questions FILE or --generate N")

@@ -62,11 +62,11 @@ class Session:
     def reset(self) -> None:
         self.history.clear()
 
-    def ask(self, question: str, limit: int | None = None) -> Answer:
+    def ask(self, question: str, limit: int | None = None, offset: int = 0) -> Answer:
         """Answer `question`; with `limit`, a list answer names at most that many products (the
-        rest are only counted), unless the question itself asks for a number of them. Counts and
-        groups always cover every product."""
-        answer = self._answer(question.strip(), limit)
+        rest are only counted), after skipping `offset` of them (a later page), unless the
+        question itself asks for a number of them. Counts and groups always cover every product."""
+        answer = self._answer(question.strip(), limit, offset)
         self.history.append(answer)
         return answer
 
@@ -86,10 +86,10 @@ class Session:
             return not_found_answer(question, unknown_attributes, "attribute", sorted(self.vocabulary.attributes))
         return graph_answer(question, execute(query, self.graph))
 
-    def _answer(self, question: str, limit: int | None = None) -> Answer:
+    def _answer(self, question: str, limit: int | None = None, offset: int = 0) -> Answer:
         plan = self.planner.plan(question, self.last_query)
         if limit is not None and plan.query is not None and plan.query.intent == "list" and plan.query.limit is None:
-            plan.query = plan.query.model_copy(update={"limit": limit})
+            plan.query = plan.query.model_copy(update={"limit": limit, "offset": offset})
         if plan.route == "not_found":
             hints = {t: self.vocabulary.closest(t) for t in plan.unknown_terms}
             return not_found_answer(question, plan.unknown_terms, suggestions={t: w for t, w in hints.items() if w})
