@@ -96,6 +96,7 @@ class Ledger:
                 raise
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot in big batches
         self._depth = 0
+        self._type_names: tuple[tuple[int, int], list[str]] | None = None  # see _catalogue_type_names
         self._terms = InternTable(self.db, "terms", ("text",))
         self._provenance = InternTable(self.db, "provenance", _PROVENANCE_COLUMNS)
         if self._lock is not None:
@@ -381,7 +382,9 @@ class Ledger:
         if not predicates or (values is not None and not values) or (subjects is not None and not subjects):
             return []
         marks = lambda items: ",".join("?" * len(items))  # noqa: E731
-        where = f"predicate IN (SELECT id FROM terms WHERE text IN ({marks(predicates)}))"
+        # given subjects, `+` keeps SQLite off the (predicate, object) index: a product's facts are
+        # a few rows of the subject index, a broad value's are thousands (164 ms for 100 products)
+        where = f"{'+' if subjects is not None else ''}predicate IN (SELECT id FROM terms WHERE text IN ({marks(predicates)}))"
         if values is not None:
             where += f" AND object IN (SELECT id FROM terms WHERE text COLLATE NOCASE IN ({marks(values)}))"
         rows: list[Sequence[Any]] = []
@@ -451,18 +454,21 @@ class Ledger:
         facts = ("f.predicate IN {} AND f.object IN {} AND f.status = 'active'")
         type_facts = facts.format("(SELECT id FROM terms WHERE text = ?)", terms(types, nocase=True))
         first = next((c for c in having if not c.negate), None)
+        wanted = {t.lower() for t in types}  # as the catalogue writes them: the type index matches those
+        spellings = [name for name in self._catalogue_type_names() if name.lower() in wanted]
+        if first is not None and types and self._products_of(spellings) < self._facts_with(first):
+            first = None  # fewer products of the types than facts with the value: start from the types
         if first is not None:
             driver = (f"SELECT DISTINCT {product_id_sql('s.text')} AS pid, f.subject AS sid FROM fact_rows f "
                       f"JOIN terms s ON s.id = f.subject WHERE "
                       + facts.format(terms(first.attributes), terms(first.values, nocase=True)))
             args += [*map(attribute_predicate, first.attributes), *first.values]
-        elif types:  # the type's spellings first, so that the products_by_type index is used
+        elif types:
             driver = (f"SELECT p.id AS pid, s.id AS sid FROM products p LEFT JOIN terms s ON s.text = "
-                      f"{product_subject_sql('p.id')} WHERE p.product_type IN (SELECT DISTINCT product_type "
-                      f"FROM products WHERE product_type COLLATE NOCASE IN ({','.join('?' * len(types))})) "
+                      f"{product_subject_sql('p.id')} WHERE p.product_type IN ({','.join('?' * len(spellings))}) "
                       f"UNION SELECT {product_id_sql('s.text')}, f.subject FROM fact_rows f "
                       f"JOIN terms s ON s.id = f.subject WHERE {type_facts}")
-            args += [*types, PRODUCT_TYPE, *types]
+            args += [*spellings, PRODUCT_TYPE, *types]
         else:
             driver = (f"SELECT p.id AS pid, s.id AS sid FROM products p "
                       f"LEFT JOIN terms s ON s.text = {product_subject_sql('p.id')}")
@@ -485,6 +491,29 @@ class Ledger:
         sql = (f"SELECT DISTINCT c.pid FROM ({driver}) c{joined}"
                + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY c.pid")
         return [row[0] for row in self.db.execute(sql, args)]
+
+    def _catalogue_type_names(self) -> list[str]:
+        """Every product type the catalogue gives, as written; read again only after a write
+        (one scan of the type index: 25 ms at 100,000 products)."""
+        version = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
+        if self._type_names is None or self._type_names[0] != version:
+            names = [r[0] for r in self.db.execute("SELECT DISTINCT product_type FROM products "
+                                                   "WHERE product_type IS NOT NULL")]
+            self._type_names = (version, names)
+        return self._type_names[1]
+
+    def _products_of(self, spellings: Sequence[str]) -> int:
+        """Products whose catalogue type is one of `spellings` (from the type index alone)."""
+        return self.db.execute(f"SELECT COUNT(*) FROM products WHERE product_type IN ({','.join('?' * len(spellings))})",
+                               list(spellings)).fetchone()[0]
+
+    def _facts_with(self, condition: HasValue) -> int:
+        """Facts, of any status, with the condition's attributes and values (from their index alone)."""
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM fact_rows WHERE predicate IN (SELECT id FROM terms WHERE text IN "
+            f"({','.join('?' * len(condition.attributes))})) AND object IN (SELECT id FROM terms WHERE text "
+            f"COLLATE NOCASE IN ({','.join('?' * len(condition.values))}))",
+            [*map(attribute_predicate, condition.attributes), *condition.values]).fetchone()[0]
 
     def products_by_id(self, ids: Iterable[str]) -> dict[str, Product]:
         """The products of these ids that exist, by id."""
