@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.models import Product, TaxonomyNode, normalise_label
+from shelfgraph.models import Product, TaxonomyNode, normalise_label, path_names
 from shelfgraph.registry import create
 from shelfgraph.steps import Pair, RelationQuery
 
@@ -100,17 +100,6 @@ def evaluate_type(
 
 
 # ------------------------------------------------------------------ hypernym placement
-def path_names(node: TaxonomyNode, by_id: dict[str, TaxonomyNode]) -> list[str]:
-    """Names of the node's ancestors, root first."""
-    names, seen = [], {node.id}
-    parent = by_id.get(node.parent) if node.parent else None
-    while parent is not None and parent.id not in seen:
-        seen.add(parent.id)
-        names.append(parent.name)
-        parent = by_id.get(parent.parent) if parent.parent else None
-    return names[::-1]
-
-
 def sample_leaves(nodes: Sequence[TaxonomyNode], sample: int, seed: int) -> list[TaxonomyNode]:
     """`sample` leaves that have a parent, drawn with `seed` (all of them if fewer)."""
     parents = {n.parent for n in nodes if n.parent}
@@ -157,7 +146,7 @@ def evaluate_applicability(
         raise ValueError("no taxonomy node lists attributes (use a Shopify taxonomy folder)")
     hidden = random.Random(seed).sample(with_attributes, min(sample, len(with_attributes)))
     hidden_ids = {n.id for n in hidden}
-    paths = {n.id: path_names(n, by_id) for n in nodes}
+    paths = {n.id: path_names(n, by_id)[:-1] for n in nodes}  # the ancestors' names
     known = {PATH_SEPARATOR.join([*paths[n.id], n.name]): n.attributes
              for n in with_attributes if n.id not in hidden_ids}
     step = create("relations", method, context=context, **(step_config or {}))

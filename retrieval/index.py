@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from shelfgraph.context import StepContext, index_beside, shelfgraph_home
-from shelfgraph.models import Product, TaxonomyNode, content_hash, normalise_label
+from shelfgraph.models import Product, TaxonomyNode, content_hash, normalise_label, path_names
 
 from .chunks import Chunk, product_chunks
 from .embeddings import DIMENSIONS, embed, embedding_function, mmr
@@ -129,15 +129,7 @@ def _node_contents(nodes: Sequence[TaxonomyNode]) -> list[tuple[TaxonomyNode, st
 def taxonomy_paths(nodes: Sequence[TaxonomyNode]) -> dict[str, list[str]]:
     """Names from the root down to each node (a missing parent ends the path)."""
     by_id = {node.id: node for node in nodes}
-    paths: dict[str, list[str]] = {}
-    for node in nodes:
-        names, seen, current = [], set(), node
-        while current is not None and current.id not in seen:
-            seen.add(current.id)
-            names.append(current.name)
-            current = by_id.get(current.parent) if current.parent else None
-        paths[node.id] = names[::-1]
-    return paths
+    return {node.id: path_names(node, by_id) for node in nodes}
 
 
 class CatalogIndex:
