@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
-    from .formats import ExportFormat
     from .pipeline import BuildConfig
     from .qa import Answer, Session, TextSearchSource
     from .store import Ledger
@@ -177,8 +176,9 @@ class Graph:
             raise ImportError("Graph.to_pandas needs pandas: pip install pandas (or use to_arrow())") from error
         return self.to_arrow(all_statuses=all_statuses).to_pandas()
 
-    def export(self, format: "ExportFormat", out: PathLike, *, all_statuses: bool = False) -> list[Path]:
-        """Write the graph as turtle, jsonld, jsonl, neo4j-csv (a folder) or parquet; returns the files."""
+    def export(self, format: str, out: PathLike, *, all_statuses: bool = False) -> list[Path]:
+        """Write the graph as turtle, jsonld, jsonl, neo4j-csv (a folder) or parquet (the names of
+        `export.EXPORTERS`); returns the files."""
         from .export import export
 
         return export(self.ledger, format, Path(out), include_all=all_statuses)
