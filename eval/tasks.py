@@ -15,14 +15,13 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.models import Product, TaxonomyNode, normalise_label, path_names
+from shelfgraph.models import TYPE_ATTRIBUTE, Product, TaxonomyNode, normalise_label, path_names
 from shelfgraph.registry import create
 from shelfgraph.steps import Pair, RelationQuery
 
 from .datasets import Record, record_to_product
 from .metrics import accuracy, aupr, extraction_score, f1_at_threshold, prf
 
-PRODUCT_TYPE = "Product Type"
 PATH_SEPARATOR = " > "
 
 
@@ -86,11 +85,11 @@ def evaluate_type(
     metrics: dict = {"n": len(test), "coverage": accuracy(sum(p is not None for p in phrases), len(test)),
                      **_costs(timing, len(test), step)}
     rows = [{"id": r.id, "pred": p, "category": r.category} for r, p in zip(test, phrases)]
-    if any(PRODUCT_TYPE in r.gold for r in test):
-        golds = [{PRODUCT_TYPE: r.gold.get(PRODUCT_TYPE)} for r in test]
-        metrics.update(extraction_score(golds, [{PRODUCT_TYPE: p} for p in phrases], [[PRODUCT_TYPE]] * len(test)))
+    if any(TYPE_ATTRIBUTE in r.gold for r in test):
+        golds = [{TYPE_ATTRIBUTE: r.gold.get(TYPE_ATTRIBUTE)} for r in test]
+        metrics.update(extraction_score(golds, [{TYPE_ATTRIBUTE: p} for p in phrases], [[TYPE_ATTRIBUTE]] * len(test)))
         for row, gold in zip(rows, golds):
-            row["gold"] = gold[PRODUCT_TYPE]
+            row["gold"] = gold[TYPE_ATTRIBUTE]
     categories = sorted({r.category for r in train})
     mapped = map_to_categories(phrases, categories)
     metrics["category_accuracy"] = accuracy(sum(m == r.category for m, r in zip(mapped, test)), len(test))

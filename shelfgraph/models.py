@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 FactStatus = Literal["active", "rejected", "retracted"]
 
 # Predicates with a fixed meaning. Attribute values use `attribute_predicate(name)`.
-PRODUCT_TYPE = "product_type"
+PRODUCT_TYPE = "product_type"  # the predicate: product -> its type (a fact of the type step)
+# The attribute a labelled record names its type phrase with (WDC-PAVE annotates it): what the
+# type step learns from and is scored on. Not a predicate: it is never stored as `attr:`.
+TYPE_ATTRIBUTE = "Product Type"
 BROADER = "broader"  # type -> parent taxonomy node id
 APPLICABLE = "applicable_attribute"  # type -> attribute name
 SAME_AS = "same_as"  # type/value -> its canonical synonym
