@@ -103,8 +103,10 @@ def runs_dir(tmp_path: Path) -> Path:
 
 
 def client(store: Path, runs_dir: Path | None = None, **settings) -> TestClient:
+    from eval.web import router as eval_pages
+
     app = create_app(WebSettings(store=store, runs_dir=runs_dir or store.parent / "runs", reviewer="tester",
-                                 **settings))
+                                 eval_pages=eval_pages, **settings))
     return TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
 
 

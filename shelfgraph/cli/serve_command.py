@@ -32,6 +32,8 @@ def serve(
     """Serve a web page over the graph: read-only unless --allow-review, on 127.0.0.1 unless --host."""
     import uvicorn
 
+    from eval.web import router as eval_pages
+
     from ..web.app import WebSettings, create_app
 
     if not store.is_file():
@@ -47,7 +49,7 @@ def serve(
         return Session(store, llm=None if no_llm else (lambda: get_llm(config)), texts=text_search(store, index_dir))
 
     app = create_app(WebSettings(store=store, host=host, allow_review=allow_review, reviewer=reviewer,
-                                 runs_dir=runs_dir, session=session))
+                                 runs_dir=runs_dir, session=session, eval_pages=eval_pages))
     mode = "review on: decisions are written to the store" if allow_review else "read-only"
     typer.echo(f"shelfgraph: serving {store} ({mode}) on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
