@@ -445,9 +445,10 @@ class Ledger:
         """Ids, sorted, of the products of any of `types` (catalogue type or active `product_type`
         fact, case-insensitive; every product when none) that meet every condition of `having`
         and whose title holds every one of `title_words` (case-insensitive). One query, started
-        from the first positive condition's facts (the predicate-object index) when there is
-        one, else from the types: a broad answer (thousands of products at 1M facts) is one pass
-        inside SQLite instead of a Python round trip per batch of products."""
+        from the smaller of the facts with the first positive condition's values (the
+        predicate-object index) and the products of the types (the type index): a broad answer
+        (thousands of products at 1M facts) is one pass inside SQLite instead of a Python round
+        trip per batch of products."""
         args: list[Any] = []
         terms = lambda texts, nocase=False: "(SELECT id FROM terms WHERE text{} IN ({}))".format(  # noqa: E731
             " COLLATE NOCASE" if nocase else "", ",".join("?" * len(texts)))
@@ -456,7 +457,8 @@ class Ledger:
         first = next((c for c in having if not c.negate), None)
         wanted = {t.lower() for t in types}  # as the catalogue writes them: the type index matches those
         spellings = [name for name in self._catalogue_type_names() if name.lower() in wanted]
-        if first is not None and types and self._products_of(spellings) < self._facts_with(first):
+        if first is not None and types and (self._products_of(spellings) + self._fact_count([PRODUCT_TYPE], types)
+                                            < self._fact_count(map(attribute_predicate, first.attributes), first.values)):
             first = None  # fewer products of the types than facts with the value: start from the types
         if first is not None:
             driver = (f"SELECT DISTINCT {product_id_sql('s.text')} AS pid, f.subject AS sid FROM fact_rows f "
@@ -507,13 +509,14 @@ class Ledger:
         return self.db.execute(f"SELECT COUNT(*) FROM products WHERE product_type IN ({','.join('?' * len(spellings))})",
                                list(spellings)).fetchone()[0]
 
-    def _facts_with(self, condition: HasValue) -> int:
-        """Facts, of any status, with the condition's attributes and values (from their index alone)."""
+    def _fact_count(self, predicates: Iterable[str], values: Sequence[str]) -> int:
+        """Facts, of any status, of these predicates with one of these values (case-insensitive),
+        counted from their index alone."""
+        predicates = list(predicates)
         return self.db.execute(
             f"SELECT COUNT(*) FROM fact_rows WHERE predicate IN (SELECT id FROM terms WHERE text IN "
-            f"({','.join('?' * len(condition.attributes))})) AND object IN (SELECT id FROM terms WHERE text "
-            f"COLLATE NOCASE IN ({','.join('?' * len(condition.values))}))",
-            [*map(attribute_predicate, condition.attributes), *condition.values]).fetchone()[0]
+            f"({','.join('?' * len(predicates))})) AND object IN (SELECT id FROM terms WHERE text "
+            f"COLLATE NOCASE IN ({','.join('?' * len(values))}))", [*predicates, *values]).fetchone()[0]
 
     def products_by_id(self, ids: Iterable[str]) -> dict[str, Product]:
         """The products of these ids that exist, by id."""

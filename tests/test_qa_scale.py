@@ -116,3 +116,50 @@ def test_benchmark_questions_are_answered_with_their_evidence(store: Path):
             session.reset()
             assert answer.kind == "graph", (question, answer.text)
             assert answer.citations and all(c.evidence == c.value for c in answer.citations), question
+
+
+def test_matching_products_are_those_a_scan_finds(tmp_path: Path):
+    """`Ledger.matching_products` against a scan in Python, started from the values (few facts)
+    and from the types (few products), with types given by facts in another case, products
+    without a catalogue type, negations and title words."""
+    from shelfgraph.models import PRODUCT_TYPE, Fact, Provenance, product_subject
+    from shelfgraph.store import HasValue
+
+    store = tmp_path / "bench.db"
+    make_store(store, 3_000)  # 300 products of 20 types
+    with Ledger(store) as ledger:
+        run = ledger.start_run("test")
+        ledger.upsert_products([p.model_copy(update={"product_type": None}) for p in ledger.products(limit=20)],
+                               run.id)  # 20 products with no catalogue type ...
+        ledger.add_facts(Fact(subject=product_subject(f"p{n:07d}"), predicate=PRODUCT_TYPE, object="TEA",
+                              provenance=Provenance(step="type", method="baseline", run_id=run.id))
+                         for n in range(0, 20, 2))  # ... half of them typed by a build, as "TEA"
+    rng = random.Random(9)
+    with Ledger(store, read_only=True) as ledger:
+        products = list(ledger.products())
+        facts = ledger.facts()
+        typed = {(product_id_of(f.subject), f.object.lower()) for f in facts if f.predicate == PRODUCT_TYPE}
+        values = sorted({(f.predicate, f.object) for f in facts if f.predicate.startswith(ATTRIBUTE_PREFIX)})
+        broad = [v for v in values if v[0] in (attribute_predicate("Form"), attribute_predicate("Gender"))]
+        starts = set()
+        for _ in range(60):
+            types = rng.sample(["Tea", "coffee", "Soap", "Jam"], rng.randrange(3))
+            picked = rng.sample(values, rng.randrange(2)) + rng.sample(broad, rng.randrange(2))  # few facts, many
+            having = [HasValue([p[len(ATTRIBUTE_PREFIX):]], [v.upper() if rng.random() < 0.5 else v],
+                               negate=rng.random() < 0.3) for p, v in picked]
+            words = rng.sample(["pack", "tea", "oz", "ka"], rng.randrange(2))
+            wanted = {t.lower() for t in types}
+
+            def holds(product, condition) -> bool:
+                found = any(product_id_of(f.subject) == product.id and f.predicate[len(ATTRIBUTE_PREFIX):]
+                            in condition.attributes and f.object.lower() in {v.lower() for v in condition.values}
+                            for f in facts)
+                return found != condition.negate
+
+            expected = sorted(
+                p.id for p in products
+                if (not types or (p.product_type or "").lower() in wanted or any((p.id, t) in typed for t in wanted))
+                and all(holds(p, c) for c in having) and all(w in p.title.lower() for w in words))
+            assert ledger.matching_products(types, having, words) == expected, (types, having, words)
+            starts.add(bool(types) and any(not c.negate for c in having))
+    assert starts == {True, False}
