@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from . import registry
 from .context import StepContext
+from .extras import require
 from .models import Product, TaxonomyNode
 from .steps import NotEnoughData, Pair, StepKind
 
@@ -79,6 +80,7 @@ def _run_ray(spec: StageSpec, process: Callable[..., list], payloads: list[dict]
              options: dict, workers: int, batch_size: int) -> Iterator[list]:
     import json
 
+    require("ray", "--engine ray")
     import ray
 
     from .pipeline import UnitOutput

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
+from .extras import require
 from .models import (
     APPLICABLE,
     ATTRIBUTE_NODE_PREFIX,
@@ -114,6 +115,7 @@ def _is_product_fact(fact: Fact) -> bool:
 
 
 def to_rdf(ledger: Ledger, include_all: bool = False):
+    require("rdf", "RDF export")
     from rdflib import BNode, Graph, Literal as Lit, Namespace, URIRef
     from rdflib.namespace import PROV, RDF, SKOS, XSD
 

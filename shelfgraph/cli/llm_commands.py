@@ -21,9 +21,11 @@ def serve_model(
     """Serve the packaged Gemma 3 270M with llama.cpp's OpenAI-compatible server
     (then: shelfgraph ... --llm http://HOST:PORT)."""
     from shelfgraph.context import shelfgraph_home
+    from shelfgraph.extras import require
     from shelfgraph.llm.local import N_THREADS, PACKAGED_MODEL, packaged_model_path
     from shelfgraph.llm.server import server_command
 
+    require("server", "shelfgraph serve-model")
     path, name, lora = packaged_model_path(shelfgraph_home()), PACKAGED_MODEL, None
     if adapter is not None:
         from shelfgraph.errors import ShelfgraphError

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
+from ..extras import require
 from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 
@@ -30,6 +31,7 @@ def serve(
     llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
 ) -> None:
     """Serve a web page over the graph: read-only unless --allow-review, on 127.0.0.1 unless --host."""
+    require("server", "shelfgraph serve")
     import uvicorn
 
     from eval.web import router as eval_pages

@@ -14,6 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..extras import require
+
+require("langchain", "shelfgraph.integrations.langchain")  # before the optional imports below
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
