@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import string
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -33,6 +34,14 @@ def product_id_sql(subject: str) -> str:
     n = len(PRODUCT_PREFIX)
     return (f"CASE WHEN substr({subject}, 1, {n}) = '{PRODUCT_PREFIX}' THEN substr({subject}, {n + 1}) "
             f"ELSE {subject} END")
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _nocase(text: str) -> str:
+    """`text` as SQLite's NOCASE collation compares it (ASCII letters folded, nothing else)."""
+    return text.translate(_ASCII_LOWER)
 
 
 def product_subject_sql(product_id: str) -> str:
@@ -384,7 +393,8 @@ class Ledger:
         marks = lambda items: ",".join("?" * len(items))  # noqa: E731
         # given subjects, `+` keeps SQLite off the (predicate, object) index: a product's facts are
         # a few rows of the subject index, a broad value's are thousands (164 ms for 100 products)
-        where = f"{'+' if subjects is not None else ''}predicate IN (SELECT id FROM terms WHERE text IN ({marks(predicates)}))"
+        where = (f"{'+' if subjects is not None else ''}predicate IN "
+                 f"(SELECT id FROM terms WHERE text IN ({marks(predicates)}))")
         if values is not None:
             where += f" AND object IN (SELECT id FROM terms WHERE text COLLATE NOCASE IN ({marks(values)}))"
         rows: list[Sequence[Any]] = []
@@ -455,11 +465,12 @@ class Ledger:
         facts = ("f.predicate IN {} AND f.object IN {} AND f.status = 'active'")
         type_facts = facts.format("(SELECT id FROM terms WHERE text = ?)", terms(types, nocase=True))
         first = next((c for c in having if not c.negate), None)
-        wanted = {t.lower() for t in types}  # as the catalogue writes them: the type index matches those
-        spellings = [name for name in self._catalogue_type_names() if name.lower() in wanted]
-        if first is not None and types and (self._products_of(spellings) + self._fact_count([PRODUCT_TYPE], types)
-                                            < self._fact_count(map(attribute_predicate, first.attributes), first.values)):
-            first = None  # fewer products of the types than facts with the value: start from the types
+        wanted = {_nocase(t) for t in types}  # as the catalogue writes them: the type index matches those
+        spellings = [name for name in self._catalogue_type_names() if _nocase(name) in wanted]
+        if first is not None and types:
+            typed = self._products_of(spellings) + self._fact_count([PRODUCT_TYPE], types)
+            if typed < self._fact_count(map(attribute_predicate, first.attributes), first.values):
+                first = None  # fewer products of the types than facts with the value: start from the types
         if first is not None:
             driver = (f"SELECT DISTINCT {product_id_sql('s.text')} AS pid, f.subject AS sid FROM fact_rows f "
                       f"JOIN terms s ON s.id = f.subject WHERE "
@@ -506,7 +517,8 @@ class Ledger:
 
     def _products_of(self, spellings: Sequence[str]) -> int:
         """Products whose catalogue type is one of `spellings` (from the type index alone)."""
-        return self.db.execute(f"SELECT COUNT(*) FROM products WHERE product_type IN ({','.join('?' * len(spellings))})",
+        marks = ",".join("?" * len(spellings))
+        return self.db.execute(f"SELECT COUNT(*) FROM products WHERE product_type IN ({marks})",
                                list(spellings)).fetchone()[0]
 
     def _fact_count(self, predicates: Iterable[str], values: Sequence[str]) -> int:
@@ -553,7 +565,8 @@ class Ledger:
         products took 29 s at 1M facts, this 9 s (docs/benchmarks.md)."""
         type_of = dict(self.db.execute(
             f"SELECT s.id, p.product_type FROM products p JOIN terms s ON s.text = {product_subject_sql('p.id')}"))
-        predicates = [r[0] for r in self.db.execute("SELECT id FROM terms WHERE text GLOB ?", (ATTRIBUTE_PREFIX + "*",))]
+        predicates = [r[0] for r in self.db.execute("SELECT id FROM terms WHERE text GLOB ?",
+                                                    (ATTRIBUTE_PREFIX + "*",))]
         if not predicates:
             return {}
         # NOT INDEXED: one sequential pass; through the predicate index every row is a random read
