@@ -540,9 +540,6 @@ class Ledger:
             found.update((r[0], Product.model_validate_json(r[1])) for r in rows)
         return found
 
-    def product_ids(self) -> set[str]:
-        return {r[0] for r in self.db.execute("SELECT id FROM products")}
-
     def titles(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT title FROM products")]
 

@@ -44,7 +44,8 @@ def _ids_by_scan(query: GraphQuery, graph) -> list[str]:
     fact of each filtered attribute."""
     from shelfgraph.qa.executor import _holds
 
-    ids = graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
+    ids = graph.ids_of_types(query.product_types) if query.product_types else {
+        p.id for p in graph.ledger.products()}
     for flt in query.filters:
         facts = [f for f in graph.ledger.facts(predicate=[ATTRIBUTE_PREFIX + a for a in flt.attributes])
                  if product_id_of(f.subject) in ids and _holds(flt, f.object)]

@@ -41,9 +41,6 @@ class GraphReader:
     def ids_of_types(self, types: Iterable[str]) -> set[str]:
         return {i for name in types for i in self.ledger.product_ids_by_type(name)}
 
-    def all_ids(self) -> set[str]:
-        return self.ledger.product_ids()
-
     def attribute_facts(self, attributes: Iterable[str], ids: Iterable[str] | None = None,
                         values: Iterable[str] | None = None) -> list[Fact]:
         """Active facts of these attributes (of these products when `ids` is given; with one
