@@ -555,11 +555,12 @@ class Ledger:
         )
         return dict(rows.fetchall())
 
-    def value_type_counts(self) -> dict[tuple[str, str, str], int]:
-        """(attribute, value, catalogue type of the product or "") -> products with that active
-        fact, over every attribute fact. Read as integer rows in one scan of the facts table, the
-        types joined in Python: the same grouping through the `facts` view and a join with the
-        products took 29 s at 1M facts, this 9 s (docs/benchmarks.md)."""
+    def value_type_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Attribute -> value -> catalogue type of the product (or "") -> products with that
+        active fact, over every attribute fact, sorted (the order values are matched in). Read as
+        integer rows in one scan of the facts table, the types joined in Python: the same grouping
+        through the `facts` view and a join with the products took 29 s at 1M facts, this 9 s
+        (docs/benchmarks.md)."""
         type_of = dict(self.db.execute(
             f"SELECT s.id, p.product_type FROM products p JOIN terms s ON s.text = {product_subject_sql('p.id')}"))
         predicates = [r[0] for r in self.db.execute("SELECT id FROM terms WHERE text GLOB ?",
@@ -570,12 +571,18 @@ class Ledger:
         triples = dict.fromkeys(self.db.execute(
             f"SELECT predicate, object, subject FROM fact_rows NOT INDEXED WHERE status = 'active' "
             f"AND predicate IN ({','.join('?' * len(predicates))})", predicates))
-        counts = Counter((p, o, type_of.get(s) or "") for p, o, s in triples)
-        ids = sorted({i for p, o, _ in counts for i in (p, o)})
+        by_pair: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+        for (p, o, kind), count in Counter((p, o, type_of.get(s) or "") for p, o, s in triples).items():
+            by_pair[(p, o)][kind] = count
+        ids = sorted({i for pair in by_pair for i in pair})
         text = dict(self.db.execute("SELECT id, text FROM terms WHERE id IN (SELECT value FROM json_each(?))",
                                     (json.dumps(ids),)))
-        n = len(ATTRIBUTE_PREFIX)  # sorted, as SQL's GROUP BY gave them: the order values are matched in
-        return dict(sorted(((text[p][n:], text[o], kind), count) for (p, o, kind), count in counts.items()))
+        n = len(ATTRIBUTE_PREFIX)
+        values: dict[str, dict[str, dict[str, int]]] = {}
+        for (attribute, value), per_type in sorted(((text[p][n:], text[o]), per_type)
+                                                   for (p, o), per_type in by_pair.items()):
+            values.setdefault(attribute, {})[value] = dict(sorted(per_type.items()))
+        return values
 
     def gold_attribute_facts(self) -> dict[tuple[str, str, str], set[str]]:
         """(type, attribute, value) -> ids of products with that active gold fact: what eval

@@ -164,3 +164,35 @@ def test_matching_products_are_those_a_scan_finds(tmp_path: Path):
             assert ledger.matching_products(types, having, words) == expected, (types, having, words)
             starts.add(bool(types) and any(not c.negate for c in having))
     assert starts == {True, False}
+
+
+def test_value_type_counts_are_those_a_scan_finds(tmp_path: Path):
+    """The vocabulary's source, read as integer rows, against a count over `Ledger.facts()`:
+    a value asserted twice for one product counts it once; a product without a type counts
+    under ""; retracted facts do not count."""
+    from shelfgraph.models import Fact, Provenance, product_subject
+
+    store = tmp_path / "bench.db"
+    make_store(store, 2_000)
+    with Ledger(store) as ledger:
+        run = ledger.start_run("test")
+        ledger.upsert_products([p.model_copy(update={"product_type": None}) for p in ledger.products(limit=5)],
+                               run.id)
+        again = [Fact(subject=product_subject(f"p{n:07d}"), predicate=attribute_predicate("Form"), object="pods",
+                      provenance=Provenance(step="ingest", method="gold", run_id=run.id)) for n in range(10)]
+        ledger.add_facts(again)
+        ledger.set_status([again[0].id], "retracted", run.id)
+    with Ledger(store, read_only=True) as ledger:
+        type_of = {p.id: p.product_type or "" for p in ledger.products()}
+        holders: dict = {}
+        for f in ledger.facts():
+            if f.predicate.startswith(ATTRIBUTE_PREFIX):
+                key = (f.predicate[len(ATTRIBUTE_PREFIX):], f.object, type_of.get(product_id_of(f.subject), ""))
+                holders.setdefault(key, set()).add(f.subject)
+        expected: dict = {}
+        for (attribute, value, kind), subjects in sorted(holders.items()):
+            expected.setdefault(attribute, {}).setdefault(value, {})[kind] = len(subjects)
+        found = ledger.value_type_counts()
+    assert found == expected and list(found) == list(expected)
+    assert all(list(found[a]) == list(expected[a]) for a in expected)
+    assert "" in found["Form"]["pods"] or any("" in t for t in found["Brand"].values())
