@@ -14,17 +14,12 @@ from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
 from shelfgraph.extras import require
+from shelfgraph.models import is_no_value
 
 Gold = Mapping[str, Sequence[str] | None]  # attribute -> gold values, None = n/a
 Prediction = Mapping[str, str | None]  # attribute -> predicted value, None/"n/a" = no value
 
 OUTCOMES = ("NN", "NV", "VN", "VC", "VW")
-NO_VALUE = frozenset({"", "n/a", "none"})
-
-
-def is_no_value(value: str | None) -> bool:
-    """Predicting "n/a", "None" or an empty string counts as predicting nothing."""
-    return value is None or value.strip().lower() in NO_VALUE
 
 
 def extraction_outcomes(gold: Gold, pred: Prediction, known: Collection[str]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .context import LLMConfig, StepContext
+from .context import LLMConfig, StepContext, index_beside
 from .ingest import (TAXONOMY_FORMATS, RejectedRow, detect_format, ingest_paths, read_products,
                      rejected_rows_path, write_rejected)
 from .models import Product
@@ -25,8 +25,6 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
               labelled: list[Path], config: BuildConfig, llm: LLMConfig, quiet: bool = False
               ) -> tuple[dict[str, Any], int]:
     """Returns the build summary and the number of rejected input rows."""
-    from retrieval.index import index_beside
-
     context = StepContext(llm=llm, index_dir=index_beside(store))
     config.check_steps(context)  # a bad method or step setting fails before anything is stored
     with Ledger(store, exclusive=True) as ledger, ledger.recorded_run(

@@ -20,6 +20,11 @@ def shelfgraph_home() -> Path:
     return Path(os.environ.get("SHELFGRAPH_HOME") or Path.home() / ".shelfgraph")
 
 
+def index_beside(store: Path) -> Path:
+    """Where a graph's Chroma folder lives by default: `graph.db` -> `graph.db.chroma/`."""
+    return store.with_name(store.name + ".chroma")
+
+
 class LLMConfig(BaseModel):
     """Which model to talk to. `backend` is "local" (in-process llama.cpp) or a server URL."""
 

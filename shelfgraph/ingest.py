@@ -29,6 +29,7 @@ from .models import (
     TextSnippet,
     attribute_predicate,
     content_hash,
+    is_no_value,
     product_subject,
 )
 from .labelled import oa_mine_record, record_to_product, wdc_pave_record
@@ -39,7 +40,6 @@ Format = Literal[
     "shopify", "google-taxonomy", "taxonomy-csv",
 ]
 TAXONOMY_FORMATS = ("shopify", "google-taxonomy", "taxonomy-csv")
-NO_VALUE = {"", "n/a", "none", "null"}
 MAX_DEPTH = 32  # JSON nesting a row may have; catalogue records need a handful of levels
 
 
@@ -203,9 +203,9 @@ def _values(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [v for item in value for v in _values(item)]
     if isinstance(value, dict):  # target_scores style {value: score}
-        return [str(v) for v in value if str(v).strip().lower() not in NO_VALUE]
+        return [str(v) for v in value if not is_no_value(str(v))]
     text = str(value).strip()
-    return [] if text.lower() in NO_VALUE else [text]
+    return [] if is_no_value(text) else [text]
 
 
 def derived_id(prefix: str, *parts: str) -> str:
@@ -317,7 +317,7 @@ def _tidied(product: Product) -> Product:
     product_type = (product.product_type or "").strip()
     return product.model_copy(update={
         "title": product.title.strip(),
-        "product_type": None if product_type.lower() in NO_VALUE else product_type,
+        "product_type": None if is_no_value(product_type) else product_type,
         "attributes": {name: values for name, values in attributes.items() if values}})
 
 

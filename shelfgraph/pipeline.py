@@ -419,6 +419,7 @@ class Build:
             ordered = sorted(labels)
             for i, a in enumerate(ordered):
                 for b in ordered[i + 1:]:
+                    # 60 of 100: a loose, recall-first filter on shared words; the step judges the rest
                     similarity = fuzz.token_set_ratio(a.lower(), b.lower())
                     if similarity >= 60:
                         candidates.append((similarity, a, b))
@@ -606,6 +607,8 @@ def training_pairs(labelled: Sequence[Product]) -> list[dict]:
         for variants in by_norm.values():
             pairs += [Pair(a=a, b=b, attribute=attribute, label=1).model_dump()
                       for a, b in zip(variants, variants[1:])]
+        # at most 50 negatives an attribute (neighbours in sorted order: near misses), so an
+        # attribute with thousands of values does not drown the few positives
         pairs += [Pair(a=a, b=b, attribute=attribute, label=0).model_dump()
                   for a, b in zip(ordered, ordered[1:]) if normalise_label(a) != normalise_label(b)][:50]
     return pairs

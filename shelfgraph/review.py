@@ -36,11 +36,13 @@ _FACT = ("SELECT f.rowid, f.key, s.text, p.text, o.text, f.confidence, f.status,
 _ATTRIBUTE = "predicate IN (SELECT id FROM terms WHERE text >= 'attr:' AND text < 'attr;')"  # attr:*
 # (subject, predicate) of products with active values of an attribute that differ by more than
 # case and spacing (`normalise_label`, registered as `sg_norm`), by subject and attribute name;
-# the text is compared only where the interned values already differ.
+# the text is compared only where the interned values already differ. The attribute facts are
+# read by one sequential scan (NOT INDEXED): through the predicate index each is a random read
+# of its row (26.9 s for the queue at 1M facts, 10.7 s with it, docs/benchmarks.md).
 _CONFLICTING = (
     "SELECT f.subject, f.predicate FROM fact_rows f JOIN terms o ON o.id = f.object "
     "JOIN terms s ON s.id = f.subject JOIN terms p ON p.id = f.predicate "
-    "WHERE f.status = 'active' AND (f.subject, f.predicate) IN (SELECT subject, predicate FROM fact_rows "
+    "WHERE f.status = 'active' AND (f.subject, f.predicate) IN (SELECT subject, predicate FROM fact_rows NOT INDEXED "
     f"WHERE status = 'active' AND {_ATTRIBUTE} GROUP BY subject, predicate HAVING MIN(object) < MAX(object)) "
     "GROUP BY f.subject, f.predicate HAVING COUNT(DISTINCT sg_norm(o.text)) > 1 ORDER BY s.text, p.text")
 
@@ -82,7 +84,7 @@ def queue_order(ledger: Ledger, threshold: float = LOW_CONFIDENCE) -> list[tuple
         rows = db.execute("SELECT rowid, key FROM fact_rows WHERE subject = ? AND predicate = ? AND status = 'active' "
                           "ORDER BY coalesce(confidence, 1.0), rowid", (subject, predicate))
         order += [(rowid, "conflict") for rowid, key in rows if key not in reviewed]
-    low = db.execute(f"SELECT rowid, key, subject, predicate FROM fact_rows WHERE status = 'active' "
+    low = db.execute(f"SELECT rowid, key, subject, predicate FROM fact_rows NOT INDEXED WHERE status = 'active' "
                      f"AND confidence < ? AND {_ATTRIBUTE} ORDER BY confidence, rowid", (threshold,))
     order += [(rowid, "low_confidence") for rowid, key, subject, predicate in low
               if key not in reviewed and (subject, predicate) not in conflicting]

@@ -25,11 +25,13 @@ NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (
 
 def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
                  no_cache: bool, no_llm: bool, llm_timeout: float, api_key: str | None) -> "Session":
+    from retrieval.index import text_search
     from shelfgraph.api import Graph
 
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)  # type: ignore[arg-type]
     try:
-        return Graph(store, read_only=True).session(llm=None if no_llm else config, index_dir=index_dir)
+        return Graph(store, read_only=True).session(llm=None if no_llm else config,
+                                                    texts=text_search(store, index_dir))
     except FileNotFoundError as error:
         raise InputError(str(error)) from error
 
@@ -102,8 +104,8 @@ def eval_questions(
 ) -> None:
     """Score answers by the products they name against expected product sets: one JSON line
     per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
-    from shelfgraph.qa.questions import generate as make_questions
-    from shelfgraph.qa.questions import answer_question, read_questions, summarise, write_questions
+    from eval.questions import answer_question, read_questions, summarise, write_questions
+    from eval.questions import generate as make_questions
 
     if (questions is None) == (generate is None):
         raise UsageError("give exactly one of --questions FILE or --generate N")

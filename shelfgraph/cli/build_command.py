@@ -9,7 +9,6 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..errors import REJECTED_ROWS_EXIT
-from ..formats import ExportFormat
 from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       llm_config, method_name)
 
@@ -64,26 +63,5 @@ def build(
         raise typer.Exit(REJECTED_ROWS_EXIT)
 
 
-def export(
-    store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.", exists=True)],
-    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="RDF, JSON lines, Neo4j import files or Parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a folder for neo4j-csv).")],
-    all_statuses: Annotated[bool, typer.Option("--all", help="Also rejected and retracted facts.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The files written, as one JSON object.")] = False,
-) -> None:
-    """Export the graph with provenance and confidence: RDF (schema.org + SKOS), JSONL,
-    Parquet, or Neo4j admin-import CSVs."""
-    from ..api import Graph
-
-    with Graph(store, read_only=True) as graph:
-        files = graph.export(format, out, all_statuses=all_statuses)
-    if as_json:
-        typer.echo(json.dumps({"format": format, "files": [str(f) for f in files]}))
-        return
-    for file in files:
-        typer.echo(str(file))
-
-
 def register(app: typer.Typer) -> None:
     app.command()(build)
-    app.command()(export)

@@ -34,6 +34,8 @@ def serve(
     require("server", "shelfgraph serve")
     import uvicorn
 
+    from eval.web import router as eval_pages
+
     from ..web.app import WebSettings, create_app
 
     if not store.is_file():
@@ -41,13 +43,15 @@ def serve(
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)
 
     def session():  # made on the first question, so starting the server loads no model
+        from retrieval.index import text_search
+
         from ..llm import get_llm
         from ..qa import Session
 
-        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), index_dir=index_dir)
+        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), texts=text_search(store, index_dir))
 
     app = create_app(WebSettings(store=store, host=host, allow_review=allow_review, reviewer=reviewer,
-                                 runs_dir=runs_dir, session=session))
+                                 runs_dir=runs_dir, session=session, eval_pages=eval_pages))
     mode = "review on: decisions are written to the store" if allow_review else "read-only"
     typer.echo(f"shelfgraph: serving {store} ({mode}) on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -60,7 +60,7 @@ class GraphRetriever(BaseRetriever):
     Documents; questions about product texts return the retrieved sentences."""
 
     store: Path
-    index_dir: Path | None = None
+    texts: Any = None  # a qa.TextSearchSource, e.g. retrieval.index.text_search(store)
     use_llm: bool = False  # True: the packaged model decides the intent of cue-less questions
     _session: Session | None = PrivateAttr(default=None)
 
@@ -71,7 +71,7 @@ class GraphRetriever(BaseRetriever):
                 from ..llm import get_llm
 
                 llm = get_llm
-            self._session = Session(self.store, llm=llm, index_dir=self.index_dir)
+            self._session = Session(self.store, llm=llm, texts=self.texts)
         return self._session
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
@@ -80,10 +80,10 @@ class GraphRetriever(BaseRetriever):
         return answer_documents(session.ask(query))
 
 
-def graph_query_tool(store: str | Path, index_dir: Path | None = None) -> StructuredTool:
+def graph_query_tool(store: str | Path) -> StructuredTool:
     """A tool whose arguments are a `GraphQuery`: an agent fills in the typed query, the graph
     runs it read-only and the tool returns the cited answer text."""
-    session = Session(store, index_dir=index_dir)
+    session = Session(store)
 
     def query_product_graph(**arguments: Any) -> str:
         return session.run(GraphQuery.model_validate(arguments)).text
