@@ -26,7 +26,7 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
               ) -> tuple[dict[str, Any], int]:
     """Returns the build summary and the number of rejected input rows."""
     context = StepContext(llm=llm, index_dir=index_beside(store))
-    config.check_steps(context)  # a bad method or step setting fails before anything is stored
+    steps = config.build_steps(context)  # a bad method or step setting fails before anything is stored
     with Ledger(store, exclusive=True) as ledger, ledger.recorded_run(
             "build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
                       "llm": llm.model_dump()}) as run:
@@ -41,7 +41,7 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
         progress = progress_bar(enabled=not quiet)
         try:
             progress.start()
-            build = Build(ledger, config, context, product_ids, training, run.id, progress)
+            build = Build(ledger, config, context, product_ids, training, run.id, steps, progress)
             run.summary.update(build.run())
         finally:
             progress.stop()

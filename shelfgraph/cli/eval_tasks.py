@@ -25,19 +25,18 @@ ThresholdOpt = Annotated[float, typer.Option("--threshold", help="Decision thres
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="PR-curve PNG (default: pr_curve.png in the run folder).")]
 TrainFile = Annotated[Path, typer.Option("--train", exists=True, dir_okay=False, help="Training JSONL (OA-Mine or WDC-PAVE).")]
 TestFile = Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="Test JSONL (same formats).")]
-STEP_KIND = {"type": "type", "hypernym": "hypernym", "applicability": "relations", "cleaning": "cleaning",
-             "synonyms": "synonyms"}
 PromptOpt = Annotated[Optional[str], typer.Option("--prompt", help="Prompt NAME@VERSION for LLM methods.")]
 TaxonomyPath = Annotated[Path, typer.Option("--taxonomy", exists=True, help="Shopify folder, Google "
                                             "taxonomy-with-ids file or CSV id,name,parent_id.")]
 
 
-def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
+def _run(task: str, kind: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
          runs_dir: Path, llm: str, model: str | None, llm_kind: str, no_cache: bool,
          plot: Path | None = None, prompt: str | None = None, step_set: list[str] | None = None,
          llm_timeout: float = LLM_TIMEOUT_S, api_key: str | None = None, **kwargs: Any) -> None:
     """Evaluate, save the run, plot where the rows carry scores, print the metrics last.
-    `prompt` and `--set` items are the step's config (a method rejects settings it lacks)."""
+    `kind` is the step kind `task` evaluates; `prompt` and `--set` items are the step's config
+    (a method rejects settings it lacks)."""
     from eval.metrics import plot_pr_curves
     from eval.runs import save_run
     from shelfgraph.context import StepContext
@@ -50,7 +49,7 @@ def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dic
     try:
         if step_config:  # a bad --prompt or --set fails here, before the step trains
             try:
-                create(STEP_KIND[task], method, context=context, **step_config)
+                create(kind, method, context=context, **step_config)
             except TypeError as error:
                 raise typer.BadParameter(f"{task}/{method} does not take {', '.join(sorted(step_config))} ({error})",
                                          param_hint="--prompt/--set") from None
@@ -105,7 +104,7 @@ def type_task(
     OA-Mine: accuracy of the category the phrase maps to."""
     from eval.tasks import evaluate_type
 
-    _run("type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
+    _run("type", "type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
          llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, llm_timeout=llm_timeout, api_key=api_key,
          train=_records(train), test=_records(test, limit))
 
@@ -122,7 +121,7 @@ def hypernym(
     """Hide sampled leaves of a taxonomy and predict each one's parent from its name."""
     from eval.tasks import evaluate_hypernym
 
-    _run("hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
+    _run("hypernym", "hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
          evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
          llm_timeout=llm_timeout, api_key=api_key, nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
 
@@ -139,7 +138,7 @@ def applicability(
     category's name and path: P/R/F1 over (category, attribute) pairs, and AUPR."""
     from eval.tasks import evaluate_applicability
 
-    _run("applicability", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
+    _run("applicability", "relations", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
                                    "threshold": threshold},
          evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
          llm_timeout=llm_timeout, api_key=api_key, nodes=_taxonomy(taxonomy), sample=sample, seed=seed,
@@ -161,7 +160,7 @@ def cleaning(
     each is flagged: AUPR with a PR-curve plot, and F1 at the threshold."""
     from eval.tasks import evaluate_cleaning
 
-    _run("cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
+    _run("cleaning", "cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
                               "seed": seed, "threshold": threshold, "limit": limit},
          evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
          llm_timeout=llm_timeout, api_key=api_key, train=_records(train), test=_records(test, limit),
@@ -186,7 +185,8 @@ def synonyms(
         test_pairs, train_pairs = read_pairs(pairs), read_pairs(train) if train else []
     except ValueError as error:
         raise InputError(str(error)) from None
-    _run("synonyms", method, {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
+    _run("synonyms", "synonyms", method,
+         {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
          evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
          llm_timeout=llm_timeout, api_key=api_key, test=test_pairs, train=train_pairs, threshold=threshold)
 

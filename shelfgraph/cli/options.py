@@ -69,9 +69,9 @@ def method_name(value: str) -> str:
     if value in BUILTIN_METHODS:
         return value
     from ..registry import methods
-    from ..steps import STEP_KINDS
+    from ..stages import KINDS
 
-    known = sorted({m for kind in STEP_KINDS for m in methods(kind)})
+    known = sorted({m for kind in KINDS for m in methods(kind)})
     if value not in known:
         raise typer.BadParameter(f"{value!r} is not a method; valid: {', '.join(known)}")
     return value
