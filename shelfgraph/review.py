@@ -23,9 +23,8 @@ from pydantic import BaseModel
 
 from .models import (ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, Provenance, Run, key_of_id, normalise_label,
                      product_id_of)
-from .store import Ledger
+from .store import REVIEW_COMMAND, Ledger
 
-REVIEW = "review"  # the command of review runs: their fact events are the decisions
 LOW_CONFIDENCE = 0.5
 Why = Literal["flagged", "conflict", "low_confidence"]
 Action = Literal["accept", "reject", "correct"]
@@ -73,7 +72,8 @@ def queue_order(ledger: Ledger, threshold: float = LOW_CONFIDENCE) -> list[tuple
     db = ledger.db
     db.create_function("sg_norm", 1, normalise_label, deterministic=True)
     reviewed = {key_of_id(r[0]) for r in db.execute(
-        "SELECT e.fact_id FROM fact_events e JOIN runs r ON r.id = e.run_id WHERE r.command = ?", (REVIEW,))}
+        "SELECT e.fact_id FROM fact_events e JOIN runs r ON r.id = e.run_id WHERE r.command = ?",
+        (REVIEW_COMMAND,))}
     conflicts = db.execute(_CONFLICTING).fetchall()
     conflicting = set(conflicts)
     order: list[tuple[int, Why]] = []
@@ -176,7 +176,7 @@ class Review:
     def __init__(self, ledger: Ledger, who: str):
         self.ledger = ledger
         self.who = who
-        self.run = ledger.start_run(REVIEW, {"who": who})
+        self.run = ledger.start_run(REVIEW_COMMAND, {"who": who})
         self.counts = {"accepted": 0, "rejected": 0, "corrected": 0}
 
     def accept(self, item: ReviewItem) -> None:
@@ -213,7 +213,7 @@ def export_labelled(ledger: Ledger, path: str | Path) -> int:
     entered, nothing they rejected. Returns how many products were written; a product with
     no type (in the catalogue or found by a build) cannot be a labelled example and is left out."""
     decided: dict[str, str] = {}
-    for event in ledger.events_of(REVIEW):
+    for event in ledger.events_of(REVIEW_COMMAND):
         decided[event["fact_id"]] = event["status"]  # the latest decision counts
     facts = ledger.facts(status=None)
     subjects = {f.subject for f in facts if f.id in decided}

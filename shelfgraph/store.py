@@ -79,6 +79,11 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
+REVIEW_COMMAND = "review"  # the command of review runs: their fact events are people's decisions
+_DECISIONS_OF_FACT = ("SELECT 1 FROM fact_events e JOIN runs r ON r.id = e.run_id "
+                      f"WHERE e.fact_id = ? AND r.command = '{REVIEW_COMMAND}'")
+
+
 class Ledger:
     """A SQLite fact ledger. Open with `Ledger(path)`; use as a context manager."""
 
@@ -322,15 +327,19 @@ class Ledger:
     ) -> int:
         """Mark facts (never delete them); the change is kept in `fact_events`. With
         `only_from`, only facts now in that status change (un-rejecting must not revive a
-        retracted fact)."""
+        retracted fact). A person's decision (`decide`) stands: the steps may retract such a
+        fact when its input is gone, but never flag or un-flag it again."""
         now = time.time()
         changed = 0
         condition = "status != ?" if only_from is None else "status = ?"
+        if status != "retracted":
+            condition += f" AND NOT EXISTS ({_DECISIONS_OF_FACT})"
         with self.atomic():
             for fact_id in fact_ids:
+                decided = (fact_id,) if status != "retracted" else ()
                 cursor = self.db.execute(
                     f"UPDATE fact_rows SET status=?, status_run_id=? WHERE key=? AND {condition}",
-                    (status, run_id, key_of_id(fact_id), status if only_from is None else only_from),
+                    (status, run_id, key_of_id(fact_id), status if only_from is None else only_from, *decided),
                 )
                 if cursor.rowcount:
                     changed += 1
