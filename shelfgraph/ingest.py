@@ -121,7 +121,7 @@ def _decoded_lines(path: Path, any_line_end: bool = False) -> Iterator[tuple[int
             yield number, text, raw
 
 
-def _any_end_lines(handle: IO[bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
+def _any_end_lines(handle: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
     """Lines ending at LF, CRLF or a lone CR, read a chunk at a time (not the whole file). The
     last piece of a chunk waits for the next one: it may be cut, or be a CR before an LF."""
     rest = b""

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from shelfgraph.buildrun import run_build
 from shelfgraph.cli import app
 from shelfgraph.context import LLMConfig
-from shelfgraph.errors import StoreError
+from shelfgraph.errors import InputError, StoreError
 from shelfgraph.models import Fact, Provenance, attribute_predicate
 from shelfgraph.pipeline import BuildConfig
 from shelfgraph.store import Ledger
@@ -247,7 +247,7 @@ def _build(tmp_path: Path, catalog: list[Path] | None = None, taxonomy: Path | N
 def test_a_build_failing_in_ingest_or_interrupted_is_marked_failed(tmp_path, monkeypatch):
     not_a_taxonomy = tmp_path / "folder"
     not_a_taxonomy.mkdir()
-    with pytest.raises(ValueError, match="a folder with neither catalogue files"):
+    with pytest.raises(InputError, match="a folder with neither catalogue files"):
         _build(tmp_path, taxonomy=not_a_taxonomy)
 
     def interrupted(*args, **kwargs):
