@@ -95,7 +95,8 @@ class BatchIds:
         self._db.close()
 
     def setdefault(self, key: str, default: tuple[str, str], /) -> tuple[str, str]:
-        self._db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?, ?)", (key, *default))
+        if self._db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?, ?)", (key, *default)).rowcount:
+            return default
         return self._db.execute("SELECT place, digest FROM ids WHERE id = ?", (key,)).fetchone()
 
     def __iter__(self) -> Iterator[str]:
