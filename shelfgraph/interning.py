@@ -21,7 +21,7 @@ class InternTable:
     values of a million products would otherwise stay in memory): past it, only the values of
     the current call are kept."""
 
-    def __init__(self, db: sqlite3.Connection, table: str, columns: tuple[str, ...], limit: int = 200_000):
+    def __init__(self, db: sqlite3.Connection, table: str, columns: tuple[str, ...], limit: int = 50_000):
         self._db, self._table, self._columns, self._limit = db, table, columns, limit
         self._ids: dict[Hashable, int] = {}
 
