@@ -45,7 +45,8 @@ def test_a_folder_or_a_glob_of_mixed_files_ingests_every_catalogue_file_in_it(tm
     assert [Path(r["file"]).name for r in reports] == ["a.jsonl", "b.csv", "part-0.parquet"]
     with Ledger(store, read_only=True) as ledger:
         assert sorted(p.id for p in ledger.products()) == ["c1", "j1", "q1", "q2"]
-        assert [f.object for f in ledger.facts(subject=product_subject("c1"), predicate=attribute_predicate("Brand"))] == ["Twinings"]
+        brand = ledger.facts(subject=product_subject("c1"), predicate=attribute_predicate("Brand"))
+        assert [f.object for f in brand] == ["Twinings"]
     glob_store = tmp_path / "glob.db"
     result = runner.invoke(app, ["ingest", str(tmp_path / "cat" / "**" / "*.parquet"), "--store", str(glob_store)])
     assert result.exit_code == 0, result.output
