@@ -114,7 +114,7 @@ def test_ingest_memory_does_not_grow_with_the_catalogue(tmp_path):
             finally:
                 tracemalloc.stop()
         assert report.products == count
-    assert peaks[1] < peaks[0] * 1.25, peaks
+    assert peaks[1] < peaks[0] * 1.15, peaks  # main before this change: 1.33 (ids and caches per product)
 
 
 def test_the_intern_cache_keeps_at_most_its_limit_and_ids_stay_the_same(tmp_path):
