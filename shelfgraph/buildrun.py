@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import LLMConfig, StepContext, index_beside
-from .ingest import (TAXONOMY_FORMATS, RejectedRow, detect_format, ingest_paths, read_products,
+from .ingest import (TAXONOMY_FORMATS, BatchIds, RejectedRow, detect_format, ingest_paths, read_products,
                      rejected_rows_path, write_rejected)
 from .models import Product
 from .pipeline import Build, BuildConfig
@@ -31,11 +31,11 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
             "build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
                       "llm": llm.model_dump()}) as run:
         paths = ([taxonomy] if taxonomy else []) + list(catalog) + list(reviews)
-        reports = ingest_paths(ledger, paths, run.id)
+        with BatchIds() as batch:
+            reports = ingest_paths(ledger, paths, run.id, batch)
+            product_ids = list(batch)
         rejected = write_rejected([r for rep in reports for r in rep.rejected],
                                   rejected_rows_path(store))
-        product_ids = [i for rep in reports if rep.format not in TAXONOMY_FORMATS + ("texts",)
-                       for i in rep.product_ids]
         training = read_labelled(labelled) if labelled else [
             p for p in ledger.products() if p.attributes]
         progress = progress_bar(enabled=not quiet)

@@ -207,10 +207,10 @@ class Build:
                 done: dict[str, tuple[str, dict]], report: StageReport) -> None:
         """Facts, retractions and the work record of a batch land in one transaction."""
         with self.ledger.atomic():
+            report.facts_added += self.ledger.add_facts(f for output in outputs for f in output.facts)
             for output in outputs:
                 previous = done.get(output.key, (None, {}))[1]
                 ids = [fact.id for fact in output.facts]
-                report.facts_added += self.ledger.add_facts(output.facts)
                 stale = sorted(set(previous.get("facts", [])) - set(ids))
                 report.retracted += self.ledger.set_status(stale, "retracted", self.run_id,
                                                            reason=f"{kind}: no longer asserted")

@@ -288,16 +288,20 @@ class Ledger:
     # facts ------------------------------------------------------------------------------
     def add_facts(self, facts: Iterable[Fact]) -> int:
         """Store facts in one transaction; returns how many were new. A fact already stored
-        (same id) is left as it is, unless it was retracted: then it becomes active again."""
-        facts = list(facts)
+        (same id, or earlier in `facts`) is left as it is, unless it was retracted: then it
+        becomes active again."""
+        by_key: dict[bytes, Fact] = {}
+        for fact in facts:
+            by_key.setdefault(fact.key, fact)
         sources = [(p.step, p.method, p.model, p.prompt, p.source_field, p.run_id)
-                   for p in (fact.provenance for fact in facts)]
+                   for p in (fact.provenance for fact in by_key.values())]
         now = time.time()
         with self.atomic():
-            term = self._terms.ids(text for f in facts for text in (f.subject, f.predicate, f.object))
+            term = self._terms.ids(text for f in by_key.values() for text in (f.subject, f.predicate, f.object))
             source = self._provenance.ids(sources)
-            rows = [(f.key, term[f.subject], term[f.predicate], term[f.object], f.confidence, f.status,
-                     source[s], f.provenance.start, f.provenance.end, now) for f, s in zip(facts, sources)]
+            rows = [(key, term[f.subject], term[f.predicate], term[f.object], f.confidence, f.status,
+                     source[s], f.provenance.start, f.provenance.end, now)
+                    for (key, f), s in zip(by_key.items(), sources)]
             before = self.db.total_changes
             self.db.executemany(
                 f"INSERT OR IGNORE INTO fact_rows ({_FACT_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -305,7 +309,7 @@ class Ledger:
             )
             new = self.db.total_changes - before
             if new < len(rows):  # some were stored before: those retracted come back
-                self._reactivate({row[0]: f.provenance.run_id for row, f in zip(rows, facts)}, now)
+                self._reactivate({key: f.provenance.run_id for key, f in by_key.items()}, now)
         return new
 
     def _reactivate(self, run_of: dict[bytes, str], now: float) -> None:
@@ -320,6 +324,49 @@ class Ledger:
                                 (run_of[key], key))
                 self.db.execute("INSERT INTO fact_events VALUES (?, 'active', ?, 'asserted again', ?)",
                                 (id_of_key(key), run_of[key], now))
+
+    # bulk loading ---------------------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """No product and no fact yet: a new ledger, or one holding only a taxonomy."""
+        return not self.db.execute("SELECT EXISTS (SELECT 1 FROM products) OR EXISTS (SELECT 1 FROM fact_rows)"
+                                   ).fetchone()[0]
+
+    def stored_products(self, product_ids: Sequence[str]) -> set[str]:
+        """Which of these products the ledger holds already."""
+        found: set[str] = set()
+        for start in range(0, len(product_ids), 500):
+            chunk = product_ids[start:start + 500]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM products WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """A first load into a ledger with no facts, as one transaction, with the fact indexes
+        dropped while it runs and built once at the end: sorting a million keys once costs far
+        less than keeping three B-trees up to date row by row (docs/benchmarks.md).
+
+        Inside it, facts are stored as in `add_facts` (a repeat within one call is one fact),
+        but nothing may look facts up (no index) and a fact repeated by two calls is caught only
+        at the end: its first copy is kept, and its second was counted as new by its call.
+        `ingest` cannot repeat one, since each product's facts come in one call. A failure
+        anywhere undoes the whole load, indexes included: the ledger is as it was."""
+        if self.db.execute("SELECT EXISTS (SELECT 1 FROM fact_rows)").fetchone()[0]:
+            raise StoreError(f"{self.path} holds facts already: a bulk load is only for an empty ledger")
+        indexes = self.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                                  "'fact_rows' AND sql IS NOT NULL ORDER BY sql NOT LIKE 'CREATE UNIQUE%'"
+                                  ).fetchall()
+        with self.atomic():
+            for name, _ in indexes:
+                self.db.execute(f"DROP INDEX {name}")
+            yield
+            for _, sql in indexes:
+                try:
+                    self.db.execute(sql)
+                except sqlite3.IntegrityError:  # two calls stored one fact: keep its first copy
+                    self.db.execute("DELETE FROM fact_rows WHERE rowid NOT IN "
+                                    "(SELECT min(rowid) FROM fact_rows GROUP BY key)")
+                    self.db.execute(sql)
 
     def set_status(
         self, fact_ids: Sequence[str], status: FactStatus, run_id: str, reason: str | None = None,

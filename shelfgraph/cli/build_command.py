@@ -14,8 +14,9 @@ from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMO
 
 
 def build(
-    catalog: Annotated[list[Path], typer.Argument(help="Catalogue files (JSONL, CSV, Parquet, OA-Mine, WDC-PAVE).",
-                                                  exists=True)],
+    catalog: Annotated[list[Path], typer.Argument(help="Catalogue files (JSONL, CSV, Parquet, OA-Mine, WDC-PAVE); "
+                                                  "a folder or a quoted glob ('shards/*.parquet') reads every "
+                                                  "file it holds.")],
     store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.")] = Path("graph.db"),
     taxonomy: Annotated[Optional[Path], typer.Option(help="Taxonomy to enrich (Shopify folder, Google "
                                                      "taxonomy-with-ids, CSV id,name,parent_id).", exists=True)] = None,
