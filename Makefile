@@ -15,11 +15,13 @@ DEMO_PRODUCT ?= demo-021
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	# llama-cpp-python builds from source here (a few minutes, once). The tune extra
-	# (transformers, peft, gguf) installs with torch pinned so pip cannot swap it for CUDA's.
-	$(BIN)/pip install -q -e '.[dev,tune]' torch==2.13.0
+	# CPU torch first (an unpinned torch pulls a multi-GB CUDA build): the CPU wheel from pip's
+	# find-links where this machine has one, else from PyTorch's CPU index.
+	$(BIN)/pip install -q --no-index --no-deps 'torch==2.13.0+cpu' 2>/dev/null || \
+		$(BIN)/pip install -q 'torch==2.13.0+cpu' --extra-index-url https://download.pytorch.org/whl/cpu
+	# llama-cpp-python builds from source here (a few minutes, once). Every extra (ray, langchain,
+	# rdf, plots, server, tune) installs with torch pinned so pip cannot swap it for CUDA's.
+	$(BIN)/pip install -q -e '.[all,dev]' torch==2.13.0
 	touch $(STAMP)
 
 setup: $(STAMP)

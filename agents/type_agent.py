@@ -25,13 +25,12 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.llm import span_candidates
-from shelfgraph.models import Product
+from shelfgraph.models import TYPE_ATTRIBUTE, Product
 from shelfgraph.steps import Extraction, TypeStep
 from shelfgraph.tuning.example import Piece, TuneExample
 
 from ._llm_step import LLMStepMixin
 
-PRODUCT_TYPE = "Product Type"
 LINE = "Product type:"
 FIELD = "title"
 
@@ -41,7 +40,7 @@ def title_phrase(product: Product) -> str | None:
 
     The annotated "Product Type" values come first; then the product type itself, or its
     last word ("Breakfast Cereal" -> "Cereal"), singular or plural."""
-    wanted = [*product.attributes.get(PRODUCT_TYPE, []), *([product.product_type] if product.product_type else [])]
+    wanted = [*product.attributes.get(TYPE_ATTRIBUTE, []), *([product.product_type] if product.product_type else [])]
     for phrase in wanted:
         found = _find(product.title, re.escape(phrase.strip()))
         if found:
@@ -112,11 +111,11 @@ class TypeAgent(LLMStepMixin, TypeStep):
         for product, nearest in zip(products, self._nearest([p.title for p in products])):
             rendered = self._render(product.title, self._fixed, nearest)
             with self.timed_item():
-                spans = self.llm.extract_spans(rendered, product.title, [PRODUCT_TYPE], line=LINE,
+                spans = self.llm.extract_spans(rendered, product.title, [TYPE_ATTRIBUTE], line=LINE,
                                                max_span_tokens=self.max_span_words).value
-            span = spans[PRODUCT_TYPE]
+            span = spans[TYPE_ATTRIBUTE]
             results.append(None if span is None else Extraction(
-                value=span.value, attribute=PRODUCT_TYPE, field=FIELD, start=span.start, end=span.end,
+                value=span.value, attribute=TYPE_ATTRIBUTE, field=FIELD, start=span.start, end=span.end,
                 confidence=span.confidence))
         return results
 

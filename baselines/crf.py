@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.models import Product
+from shelfgraph.models import TYPE_ATTRIBUTE, Product
 from shelfgraph.steps import Extraction, ImputationStep, NotEnoughData, TypeStep
 
 from .linear_chain import LinearChain
@@ -37,7 +37,6 @@ MODEL_FILE = "model.crfsuite"  # crfsuite's output, read into a LinearChain
 WEIGHTS_FILE = "weights.npz"
 CONFIG_FILE = "tagger.json"
 OUTSIDE = "O"
-PRODUCT_TYPE_ATTRIBUTE = "Product Type"
 
 Span = tuple[int, int]  # character offsets
 Found = tuple[str, int, int, float]  # attribute, start, end, confidence
@@ -418,9 +417,9 @@ class CRFTypeTagger(TypeStep):
     def initialize(self, train: Sequence[Product]) -> None:
         examples = []
         for product in train:
-            phrases = product.attributes.get(PRODUCT_TYPE_ATTRIBUTE) or (
+            phrases = product.attributes.get(TYPE_ATTRIBUTE) or (
                 [product.product_type] if product.product_type else [])
-            examples.append(("", "title", product.title, {PRODUCT_TYPE_ATTRIBUTE: phrases}))
+            examples.append(("", "title", product.title, {TYPE_ATTRIBUTE: phrases}))
         self.crf.fit(examples)
 
     def predict(self, products: Sequence[Product]) -> list[Extraction | None]:

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from shelfgraph.models import TaxonomyNode
+from shelfgraph.models import TaxonomyNode, path_names
 from shelfgraph.steps import HypernymStep, NotEnoughData, Scored
 
 FEATURES = ("cos_name", "cos_path", "cos_child", "head_equal", "head_in_name", "head_in_path", "log_children")
@@ -64,7 +64,8 @@ class EmbeddingHypernym(HypernymStep):
         names = sorted({n.name for n in self.nodes})
         vectors = dict(zip(names, embed(names)))
         self.name_vectors = np.stack([vectors[n.name] for n in self.nodes])
-        paths = [self._path(i) for i in range(len(self.nodes))]
+        by_id = {node.id: node for node in self.nodes}
+        paths = [path_names(node, by_id) for node in self.nodes]
         # a path is the mean of its names' vectors: one embedding per distinct name keeps
         # a 10k-node taxonomy to one pass of the encoder
         path_vectors = np.stack([np.mean([vectors[name] for name in path], axis=0) for path in paths])
@@ -73,14 +74,6 @@ class EmbeddingHypernym(HypernymStep):
         self.name_words = [set(words(n.name)) for n in self.nodes]
         self.path_words = [set(words(" ".join(p))) for p in paths]
         self._fit()
-
-    def _path(self, i: int) -> list[str]:
-        names, seen = [], set()
-        while i >= 0 and i not in seen:
-            seen.add(i)
-            names.append(self.nodes[i].name)
-            i = self.parent_index[i]
-        return names[::-1]
 
     def _features(self, name: str, vector: np.ndarray, hide: int | None = None) -> np.ndarray:
         """FEATURES of every node as the parent of `name`; node `hide` plays no part."""

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from shelfgraph.models import Product, TaxonomyNode, normalise_label
+from shelfgraph.models import Product, TaxonomyNode, is_no_value, normalise_label
 from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
 
 PATH_SEPARATOR = " > "
@@ -39,7 +39,7 @@ def attribute_values(products: Sequence[Product]) -> dict[str, set[str]]:
     values: dict[str, set[str]] = defaultdict(set)
     for product in products:
         for attribute, found in product.attributes.items():
-            values[attribute].update(normalise_label(v) for v in found if normalise_label(v) not in ("", "n/a"))
+            values[attribute].update(normalise_label(v) for v in found if not is_no_value(v))
     return values
 
 

@@ -13,16 +13,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
+from shelfgraph.extras import require
+from shelfgraph.models import is_no_value
+
 Gold = Mapping[str, Sequence[str] | None]  # attribute -> gold values, None = n/a
 Prediction = Mapping[str, str | None]  # attribute -> predicted value, None/"n/a" = no value
 
 OUTCOMES = ("NN", "NV", "VN", "VC", "VW")
-NO_VALUE = frozenset({"", "n/a", "none"})
-
-
-def is_no_value(value: str | None) -> bool:
-    """Predicting "n/a", "None" or an empty string counts as predicting nothing."""
-    return value is None or value.strip().lower() in NO_VALUE
 
 
 def extraction_outcomes(gold: Gold, pred: Prediction, known: Collection[str]) -> dict[str, str]:
@@ -139,13 +136,20 @@ def f1_at_threshold(
     return {**prf(tp, fp, fn), "accuracy": accuracy(correct, len(labels)), "threshold": threshold}
 
 
-def plot_pr_curves(curves: Mapping[str, tuple[Sequence[int | bool], Sequence[float | None]]], path: Path) -> Path:
-    """One PNG with a precision-recall curve per named (labels, scores), AUPR in the legend."""
+def pyplot():
+    """matplotlib's pyplot drawing to files (no screen here), or a one-line error without the extra."""
+    require("plots", "charts")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_pr_curves(curves: Mapping[str, tuple[Sequence[int | bool], Sequence[float | None]]], path: Path) -> Path:
+    """One PNG with a precision-recall curve per named (labels, scores), AUPR in the legend."""
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(5, 4))
     for name, (labels, scores) in curves.items():
         precision, recall, _ = pr_curve(labels, scores)

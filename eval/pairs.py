@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Collection, Sequence
 
-from shelfgraph.models import normalise_label
+from shelfgraph.models import is_no_value, normalise_label
 from shelfgraph.steps import Pair
 
 PAIR_COLUMNS = ("a", "b", "label", "attribute", "category")
-NO_VALUES = frozenset({"", "n/a", "none"})
 SYNONYM_NORMALISATIONS = frozenset({
     "Name Expansion", "Unit Expansion", "Unit Conversion", "Numeric Standardization",
     "Delete Marks", "To Uppercase",
@@ -64,7 +63,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _values(scores: dict) -> list[str]:
-    return [v for v in scores if normalise_label(v) not in NO_VALUES]
+    return [v for v in scores if not is_no_value(v)]
 
 
 def aligned_values(raw: dict, normalised: dict) -> dict[str, dict[str, set[str]]]:

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
 
-from .metrics import plot_pr_curves, score_counts
+from .metrics import plot_pr_curves, pyplot, score_counts
 from .runs import SavedRun
 
 HEADLINE = ("precision", "recall", "f1", "accuracy", "aupr", "items_per_s")
@@ -116,11 +116,7 @@ def write_report(runs: Sequence[SavedRun], out: Path) -> Path:
 
 
 def _plot_attribute_f1(runs: Sequence[SavedRun], per_run: Sequence[dict], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     attributes = sorted({a for scores in per_run for _, a in scores})
     figure, axes = plt.subplots(figsize=(max(6.0, 0.35 * len(attributes) * len(runs)), 4))
     width = 0.8 / len(runs)

@@ -15,14 +15,13 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.models import Product, TaxonomyNode, normalise_label
+from shelfgraph.models import TYPE_ATTRIBUTE, Product, TaxonomyNode, normalise_label, path_names
 from shelfgraph.registry import create
 from shelfgraph.steps import Pair, RelationQuery
 
 from .datasets import Record, record_to_product
 from .metrics import accuracy, aupr, extraction_score, f1_at_threshold, prf
 
-PRODUCT_TYPE = "Product Type"
 PATH_SEPARATOR = " > "
 
 
@@ -86,11 +85,11 @@ def evaluate_type(
     metrics: dict = {"n": len(test), "coverage": accuracy(sum(p is not None for p in phrases), len(test)),
                      **_costs(timing, len(test), step)}
     rows = [{"id": r.id, "pred": p, "category": r.category} for r, p in zip(test, phrases)]
-    if any(PRODUCT_TYPE in r.gold for r in test):
-        golds = [{PRODUCT_TYPE: r.gold.get(PRODUCT_TYPE)} for r in test]
-        metrics.update(extraction_score(golds, [{PRODUCT_TYPE: p} for p in phrases], [[PRODUCT_TYPE]] * len(test)))
+    if any(TYPE_ATTRIBUTE in r.gold for r in test):
+        golds = [{TYPE_ATTRIBUTE: r.gold.get(TYPE_ATTRIBUTE)} for r in test]
+        metrics.update(extraction_score(golds, [{TYPE_ATTRIBUTE: p} for p in phrases], [[TYPE_ATTRIBUTE]] * len(test)))
         for row, gold in zip(rows, golds):
-            row["gold"] = gold[PRODUCT_TYPE]
+            row["gold"] = gold[TYPE_ATTRIBUTE]
     categories = sorted({r.category for r in train})
     mapped = map_to_categories(phrases, categories)
     metrics["category_accuracy"] = accuracy(sum(m == r.category for m, r in zip(mapped, test)), len(test))
@@ -100,17 +99,6 @@ def evaluate_type(
 
 
 # ------------------------------------------------------------------ hypernym placement
-def path_names(node: TaxonomyNode, by_id: dict[str, TaxonomyNode]) -> list[str]:
-    """Names of the node's ancestors, root first."""
-    names, seen = [], {node.id}
-    parent = by_id.get(node.parent) if node.parent else None
-    while parent is not None and parent.id not in seen:
-        seen.add(parent.id)
-        names.append(parent.name)
-        parent = by_id.get(parent.parent) if parent.parent else None
-    return names[::-1]
-
-
 def sample_leaves(nodes: Sequence[TaxonomyNode], sample: int, seed: int) -> list[TaxonomyNode]:
     """`sample` leaves that have a parent, drawn with `seed` (all of them if fewer)."""
     parents = {n.parent for n in nodes if n.parent}
@@ -155,7 +143,7 @@ def hidden_categories(nodes: Sequence[TaxonomyNode], sample: int, seed: int) -> 
 def known_categories(nodes: Sequence[TaxonomyNode], hidden_ids: set[str]) -> dict[str, list[str]]:
     """What a relations step learns from: "A > B > name" -> attributes, hidden categories left out."""
     by_id = {n.id: n for n in nodes}
-    return {PATH_SEPARATOR.join([*path_names(n, by_id), n.name]): n.attributes
+    return {PATH_SEPARATOR.join(path_names(n, by_id)): n.attributes
             for n in nodes if n.attributes and n.id not in hidden_ids}
 
 
@@ -170,7 +158,7 @@ def evaluate_applicability(
     by_id = {n.id: n for n in nodes}
     hidden = hidden_categories(nodes, sample, seed)
     hidden_ids = {n.id for n in hidden}
-    paths = {n.id: path_names(n, by_id) for n in nodes}
+    paths = {n.id: path_names(n, by_id)[:-1] for n in nodes}  # the ancestors' names
     known = known_categories(nodes, hidden_ids)
     step = create("relations", method, context=context, **(step_config or {}))
     timing: dict = {}

@@ -30,8 +30,8 @@ from urllib.parse import urlparse
 import numpy as np
 from pydantic import BaseModel
 
-from shelfgraph.context import StepContext, shelfgraph_home
-from shelfgraph.models import Product, TaxonomyNode, content_hash, normalise_label
+from shelfgraph.context import StepContext, index_beside, shelfgraph_home
+from shelfgraph.models import Product, TaxonomyNode, content_hash, normalise_label, path_names
 
 from .chunks import Chunk, product_chunks
 from .embeddings import DIMENSIONS, embed, embedding_function, mmr
@@ -90,11 +90,6 @@ def product_text(product: Product) -> str:
     return f"{product.title}\n{product.description[:DESCRIPTION_CHARS]}"
 
 
-def index_beside(store: Path) -> Path:
-    """Where a graph's Chroma folder lives by default: `graph.db` -> `graph.db.chroma/`."""
-    return store.with_name(store.name + ".chroma")
-
-
 def product_record_id(product: Product) -> str:
     return "product:" + content_hash([product.id, product_text(product), product.product_type])[:32]
 
@@ -134,15 +129,7 @@ def _node_contents(nodes: Sequence[TaxonomyNode]) -> list[tuple[TaxonomyNode, st
 def taxonomy_paths(nodes: Sequence[TaxonomyNode]) -> dict[str, list[str]]:
     """Names from the root down to each node (a missing parent ends the path)."""
     by_id = {node.id: node for node in nodes}
-    paths: dict[str, list[str]] = {}
-    for node in nodes:
-        names, seen, current = [], set(), node
-        while current is not None and current.id not in seen:
-            seen.add(current.id)
-            names.append(current.name)
-            current = by_id.get(current.parent) if current.parent else None
-        paths[node.id] = names[::-1]
-    return paths
+    return {node.id: path_names(node, by_id) for node in nodes}
 
 
 class CatalogIndex:
@@ -434,6 +421,13 @@ class CatalogIndex:
              "score": 1.0 - float(result["distances"][0][i])}
             for i, record_id in enumerate(result["ids"][0])
         ]
+
+
+def text_search(store: Path, index_dir: Path | None = None) -> Callable[[], CatalogIndex | None]:
+    """The search a question session uses for questions about product texts (`qa.TextSearch`):
+    the Chroma folder `index_dir` (default: beside the store), opened once it exists."""
+    folder = index_dir or index_beside(store)
+    return lambda: CatalogIndex.open(path=folder) if folder.is_dir() else None
 
 
 def _same_content_vectors(collection: "Collection", batch: list[_Record]) -> dict[str, np.ndarray]:

@@ -12,11 +12,11 @@ the `--set stack=...` value the hybrid takes.
 
 TRAIN is split by position (every 5th record is validation). Both parts are trained on the
 rest; the agent is asked once on the validation items and every candidate setting is scored
-from those answers. For extraction the agent is asked, for each validation product, about the
-attributes the baseline gave less than the highest candidate threshold, or left empty when at
-least `min_share` of the type's training products have them, with the values above it given; lower thresholds reuse those answers (an approximation: at a lower
-threshold the hybrid would give the agent a few more values). Prints one JSON line per setting
-and the best last.
+from those answers, combined by the hybrids' own functions (`hybrids/combine.py`). For
+extraction the agent is asked the hybrid's questions at the highest candidate threshold; a
+lower threshold keeps the answers about the attributes the baseline is unsure of at it (an
+approximation: at a lower threshold the hybrid would give the agent a few more values).
+Prints one JSON line per setting and the best last.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from eval.metrics import aupr, extraction_score, f1_at_threshold  # noqa: E402
+from hybrids.combine import (accept_answers, attribute_shares, blend, imputation_questions,  # noqa: E402
+                             unsure)
 from shelfgraph.context import StepContext  # noqa: E402
-from shelfgraph.hybrid import attribute_shares, blend  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
 from shelfgraph.stacking import fit_stack  # noqa: E402
 
@@ -75,30 +76,18 @@ def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = 
     scored = known_attributes(validation)
     unlabelled = [record_to_product(r).model_copy(update={"attributes": {}}) for r in validation]
     found = [{e.attribute: e for e in f} for f in baseline.predict(unlabelled, wanted)]
-    shares = attribute_shares(products)
-    top = max(THRESHOLDS)
-    questions = []
-    for i, product in enumerate(unlabelled):
-        given = {a: [e.value] for a, e in found[i].items() if e.confidence >= top}
-        ask = [a for a in wanted[i] if a not in given
-               and (a in found[i] or shares.get((product.product_type or "", a), 0.0) >= min_share)]
-        if ask:
-            questions.append((i, product.model_copy(update={"attributes": given}), ask))
+    questions = imputation_questions(unlabelled, wanted, found, max(THRESHOLDS), attribute_shares(products), min_share)
     started = time.perf_counter()
-    answers = agent.predict([q[1] for q in questions], [q[2] for q in questions])
+    answers = agent.predict([q.product for q in questions], [q.attributes for q in questions])
     seconds = time.perf_counter() - started
-    by_product = {q[0]: {e.attribute: e for e in a} for q, a in zip(questions, answers)}
+    by_product = {q.index: a for q, a in zip(questions, answers)}
     best = None
     for threshold in THRESHOLDS:
         for agent_threshold in AGENT_THRESHOLDS:
             preds = []
-            for i, record in enumerate(validation):
-                merged = {a: e.value for a, e in found[i].items()}
-                for attribute, e in by_product.get(i, {}).items():
-                    crf = found[i].get(attribute)
-                    if (crf is None or crf.confidence < threshold) and e.confidence >= agent_threshold:
-                        merged[attribute] = e.value
-                preds.append(merged)
+            for i in range(len(validation)):
+                asked = [e for e in by_product.get(i, []) if unsure(found[i].get(e.attribute), threshold)]
+                preds.append({a: e.value for a, e in accept_answers(found[i], asked, agent_threshold).items()})
             metrics = extraction_score([r.gold for r in validation], preds, [scored[r.category] for r in validation])
             row = {"threshold": threshold, "agent_threshold": agent_threshold, "f1": metrics["f1"],
                    "precision": metrics["precision"], "recall": metrics["recall"]}

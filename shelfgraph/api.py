@@ -23,9 +23,8 @@ if TYPE_CHECKING:
     import pandas
     import pyarrow
 
-    from .formats import ExportFormat
     from .pipeline import BuildConfig
-    from .qa import Answer, Session
+    from .qa import Answer, Session, TextSearchSource
     from .store import Ledger
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -111,9 +110,11 @@ class Graph:
         return run
 
     # -- asking -------------------------------------------------------------------------------
-    def session(self, *, llm: LLMLike | None = "local", index_dir: PathLike | None = None) -> "Session":
+    def session(self, *, llm: LLMLike | None = "local", texts: "TextSearchSource | None" = None) -> "Session":
         """A conversation with the graph (follow-up questions build on earlier answers).
-        `llm=None` never loads a model; otherwise it is loaded only for a question with no cue word."""
+        `llm=None` never loads a model; otherwise it is loaded only for a question with no cue word.
+        `texts`: the search questions about product texts need, e.g.
+        `retrieval.index.text_search(path)` (the Chroma index `shelfgraph index` made)."""
         from .qa import Session
 
         def load_model() -> Any:
@@ -121,12 +122,12 @@ class Graph:
 
             return get_llm(llm_settings(llm))  # type: ignore[arg-type]
 
-        return Session(self.path, llm=None if llm is None else load_model,
-                       index_dir=Path(index_dir) if index_dir is not None else None)
+        return Session(self.path, llm=None if llm is None else load_model, texts=texts)
 
-    def ask(self, question: str, *, llm: LLMLike | None = "local", index_dir: PathLike | None = None) -> "Answer":
+    def ask(self, question: str, *, llm: LLMLike | None = "local",
+            texts: "TextSearchSource | None" = None) -> "Answer":
         """Answer one question from the graph's facts: `answer.text`, `.product_ids`, `.citations`."""
-        with self.session(llm=llm, index_dir=index_dir) as session:
+        with self.session(llm=llm, texts=texts) as session:
             return session.ask(question)
 
     # -- reading ------------------------------------------------------------------------------
@@ -175,8 +176,9 @@ class Graph:
             raise ImportError("Graph.to_pandas needs pandas: pip install pandas (or use to_arrow())") from error
         return self.to_arrow(all_statuses=all_statuses).to_pandas()
 
-    def export(self, format: "ExportFormat", out: PathLike, *, all_statuses: bool = False) -> list[Path]:
-        """Write the graph as turtle, jsonld, jsonl, neo4j-csv (a folder) or parquet; returns the files."""
+    def export(self, format: str, out: PathLike, *, all_statuses: bool = False) -> list[Path]:
+        """Write the graph as turtle, jsonld, jsonl, neo4j-csv (a folder) or parquet (the names of
+        `export.EXPORTERS`); returns the files."""
         from .export import export
 
         return export(self.ledger, format, Path(out), include_all=all_statuses)

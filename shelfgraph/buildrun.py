@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .context import LLMConfig, StepContext
-from .ingest import (TAXONOMY_FORMATS, RejectedRow, detect_format, ingest_paths, read_products,
+from .context import LLMConfig, StepContext, index_beside
+from .ingest import (TAXONOMY_FORMATS, BatchIds, RejectedRow, detect_format, ingest_paths, read_products,
                      rejected_rows_path, write_rejected)
 from .models import Product
 from .pipeline import Build, BuildConfig
@@ -25,25 +25,23 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
               labelled: list[Path], config: BuildConfig, llm: LLMConfig, quiet: bool = False
               ) -> tuple[dict[str, Any], int]:
     """Returns the build summary and the number of rejected input rows."""
-    from retrieval.index import index_beside
-
     context = StepContext(llm=llm, index_dir=index_beside(store))
-    config.check_steps(context)  # a bad method or step setting fails before anything is stored
+    steps = config.build_steps(context)  # a bad method or step setting fails before anything is stored
     with Ledger(store, exclusive=True) as ledger, ledger.recorded_run(
             "build", {"catalog": [str(p) for p in catalog], "config": config.model_dump(),
                       "llm": llm.model_dump()}) as run:
         paths = ([taxonomy] if taxonomy else []) + list(catalog) + list(reviews)
-        reports = ingest_paths(ledger, paths, run.id)
+        with BatchIds() as batch:
+            reports = ingest_paths(ledger, paths, run.id, batch)
+            product_ids = list(batch)
         rejected = write_rejected([r for rep in reports for r in rep.rejected],
                                   rejected_rows_path(store))
-        product_ids = [i for rep in reports if rep.format not in TAXONOMY_FORMATS + ("texts",)
-                       for i in rep.product_ids]
         training = read_labelled(labelled) if labelled else [
             p for p in ledger.products() if p.attributes]
         progress = progress_bar(enabled=not quiet)
         try:
             progress.start()
-            build = Build(ledger, config, context, product_ids, training, run.id, progress)
+            build = Build(ledger, config, context, product_ids, training, run.id, steps, progress)
             run.summary.update(build.run())
         finally:
             progress.stop()

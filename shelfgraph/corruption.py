@@ -14,12 +14,11 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel
 
-from .models import Product, normalise_label
+from .models import Product, is_no_value, normalise_label
 from .steps import Triple
 
 CorruptionKind = Literal["swap", "other_attribute", "title_span"]
 CORRUPTION_KINDS: tuple[CorruptionKind, ...] = ("swap", "other_attribute", "title_span")
-NO_VALUES = frozenset({"", "n/a", "none"})
 
 
 class LabelledTriple(BaseModel):
@@ -36,7 +35,7 @@ def gold_triples(products: Sequence[Product]) -> list[Triple]:
         for product in products
         for attribute, values in product.attributes.items()
         for value in values
-        if normalise_label(value) not in NO_VALUES
+        if not is_no_value(value)
     ]
 
 
@@ -55,7 +54,7 @@ class _Pools:
 
     def other_attribute(self, triple: Triple, rng: random.Random) -> list[str]:
         own = [v for a, vs in triple.product.attributes.items() if a != triple.attribute for v in vs]
-        if any(normalise_label(v) not in NO_VALUES for v in own):
+        if any(not is_no_value(v) for v in own):
             return own
         return [v for a, v in self.all_values if a != triple.attribute]
 
@@ -74,7 +73,7 @@ def _replacement(triple: Triple, kind: CorruptionKind, pools: _Pools, rng: rando
     gold = {normalise_label(v) for v in triple.product.attributes.get(triple.attribute, [])}
     gold.add(normalise_label(triple.value))
     candidates = getattr(pools, kind)(triple, rng)
-    usable = [v for v in candidates if normalise_label(v) not in gold | NO_VALUES]
+    usable = [v for v in candidates if normalise_label(v) not in gold and not is_no_value(v)]
     return rng.choice(usable) if usable else None
 
 

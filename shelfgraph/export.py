@@ -13,10 +13,10 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
-from .formats import ExportFormat
+from .extras import require
 from .models import (
     APPLICABLE,
     ATTRIBUTE_NODE_PREFIX,
@@ -62,24 +62,26 @@ def facts_table(ledger: Ledger, include_all: bool = False):
     return pa.Table.from_pylist(fact_rows(ledger, include_all), schema=schema)
 
 
-def export(ledger: Ledger, fmt: ExportFormat, out: Path, include_all: bool = False) -> list[Path]:
-    """Write the graph in `fmt` to `out` (a file; a folder for neo4j-csv); returns files written."""
-    if fmt == "jsonl":
-        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fact_rows(ledger, include_all)),
-                       encoding="utf-8")
-        return [out]
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
+def _jsonl(ledger: Ledger, out: Path, include_all: bool) -> list[Path]:
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fact_rows(ledger, include_all)),
+                   encoding="utf-8")
+    return [out]
 
-        pq.write_table(facts_table(ledger, include_all), out)
-        return [out]
-    if fmt == "neo4j-csv":
-        return _neo4j(ledger, out, include_all)
-    graph = to_rdf(ledger, include_all)
-    if fmt == "turtle":
-        out.write_text(_escape_controls(graph.serialize(format="turtle")), encoding="utf-8")
-    else:  # JSON escapes control characters itself
-        graph.serialize(destination=str(out), format="json-ld")
+
+def _parquet(ledger: Ledger, out: Path, include_all: bool) -> list[Path]:
+    import pyarrow.parquet as pq
+
+    pq.write_table(facts_table(ledger, include_all), out)
+    return [out]
+
+
+def _turtle(ledger: Ledger, out: Path, include_all: bool) -> list[Path]:
+    out.write_text(_escape_controls(to_rdf(ledger, include_all).serialize(format="turtle")), encoding="utf-8")
+    return [out]
+
+
+def _jsonld(ledger: Ledger, out: Path, include_all: bool) -> list[Path]:
+    to_rdf(ledger, include_all).serialize(destination=str(out), format="json-ld")  # JSON escapes control characters
     return [out]
 
 
@@ -113,6 +115,7 @@ def _is_product_fact(fact: Fact) -> bool:
 
 
 def to_rdf(ledger: Ledger, include_all: bool = False):
+    require("rdf", "RDF export")
     from rdflib import BNode, Graph, Literal as Lit, Namespace, URIRef
     from rdflib.namespace import PROV, RDF, SKOS, XSD
 
@@ -254,3 +257,22 @@ def _ledger_node(node_id: str) -> _Node:
     label = ("ProductType" if node_id.startswith(TYPE_PREFIX) else
              "Value" if node_id.startswith(VALUE_PREFIX) else "Product")
     return node_id, node_label(node_id), label
+
+
+Exporter = Callable[[Ledger, Path, bool], list[Path]]  # (ledger, out, include_all) -> files written
+# The formats, by the name `export --format` takes: a new format is one entry here.
+EXPORTERS: dict[str, Exporter] = {
+    "turtle": _turtle,
+    "jsonld": _jsonld,
+    "jsonl": _jsonl,
+    "neo4j-csv": _neo4j,
+    "parquet": _parquet,
+}
+
+
+def export(ledger: Ledger, fmt: str, out: Path, include_all: bool = False) -> list[Path]:
+    """Write the graph in `fmt` (a name of EXPORTERS) to `out` (a file; a folder for
+    neo4j-csv); returns the files written."""
+    if fmt not in EXPORTERS:
+        raise ValueError(f"no export format {fmt!r} (valid: {', '.join(EXPORTERS)})")
+    return EXPORTERS[fmt](ledger, out, include_all)

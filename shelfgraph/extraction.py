@@ -1,7 +1,7 @@
 """Attribute values of a batch of products, without building a graph (`shelfgraph extract`).
 
 The imputation step is built from the registry by name and run by the build's own stage
-engine and unit processor (`engines.run_stage`, `pipeline.process_imputation`), so a value
+engine and imputation stage (`engines.run_stage`, `stages/imputation.py`), so a value
 comes out exactly as the build would store it: found in the product's own text at recorded
 offsets, with its confidence, method, model and prompt. LLM calls go through the call log,
 so a killed run started again answers from the cache what it had already asked.
@@ -49,7 +49,7 @@ def wanted_attributes(products: Sequence[Product], labelled: Sequence[Product],
     labelled products of its type have values for (none for a type they do not have)."""
     if attributes:
         return [list(attributes) for _ in products]
-    from .pipeline import attributes_by_type
+    from .stages.relations import attributes_by_type
 
     by_type = attributes_by_type(labelled)
     return [by_type.get(normalise_label(p.product_type), []) if p.product_type else [] for p in products]
@@ -63,20 +63,22 @@ def extract_products(
     """Values of `products`, by an imputation step of `method` trained on `labelled`."""
     from .context import StepContext
     from .engines import StageSpec, run_stage
-    from .pipeline import process_imputation
     from .progress import progress_bar
+    from .registry import create
+    from .stages.imputation import ImputationUnit
 
     if not labelled:
         raise UsageError("extraction learns from labelled products and got none: give some (OA-Mine or "
                          "WDC-PAVE lines, or catalogue rows with attribute values), e.g. --labelled FILE")
     wanted = wanted_attributes(products, labelled, attributes)
-    units = [(p.id, {"product": p.model_dump(), "attributes": w}) for p, w in zip(products, wanted) if w]
+    units = [ImputationUnit(product=p, attributes=w) for p, w in zip(products, wanted) if w]
     spec = StageSpec(kind="imputation", method=method, config=dict(config or {}),
-                     context=StepContext(llm=llm or LLMConfig()), init_args=([p.model_dump() for p in labelled],))
+                     context=StepContext(llm=llm or LLMConfig()), training=(list(labelled),))
+    step = create(spec.kind, method, context=spec.context, **spec.config)
     values: list[ExtractedValue] = []
     with progress_bar(progress) as bar:
         task = bar.add_task(f"extraction ({method})", total=len(units))
-        for outputs in run_stage(spec, process_imputation, units, "extract", {}, batch_size=batch_size):
+        for outputs in run_stage(spec, step, units, "extract", {}, batch_size=batch_size):
             for output in outputs:
                 values += [ExtractedValue(
                     product_id=output.key, attribute=fact.predicate[len(ATTRIBUTE_PREFIX):], value=fact.object,

@@ -10,12 +10,15 @@ naming the file, the line and the reason, and everything else is stored.
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import re
+import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import IO, Any, Literal, NamedTuple, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -29,6 +32,7 @@ from .models import (
     TextSnippet,
     attribute_predicate,
     content_hash,
+    is_no_value,
     product_subject,
 )
 from .labelled import oa_mine_record, record_to_product, wdc_pave_record
@@ -39,7 +43,6 @@ Format = Literal[
     "shopify", "google-taxonomy", "taxonomy-csv",
 ]
 TAXONOMY_FORMATS = ("shopify", "google-taxonomy", "taxonomy-csv")
-NO_VALUE = {"", "n/a", "none", "null"}
 MAX_DEPTH = 32  # JSON nesting a row may have; catalogue records need a handful of levels
 
 
@@ -62,19 +65,54 @@ class IngestReport(BaseModel):
     texts: int = 0
     taxonomy_nodes: int = 0
     rejected: list[RejectedRow] = Field(default_factory=list)
-    product_ids: list[str] = Field(default_factory=list, exclude=True)  # in file order
 
 
 class RowError(ValueError):
     """A row that cannot be read; the message says why."""
 
 
+class FirstSeen(Protocol):
+    """Product id -> ("file:line", content hash) of the row it was first read from; a dict, or
+    `BatchIds` for a batch of any size."""
+
+    def setdefault(self, key: str, default: tuple[str, str], /) -> tuple[str, str]: ...
+
+
+class BatchIds:
+    """The product ids of one batch of files with where each was first read and its row's hash,
+    kept in a private temporary SQLite file (deleted on close), not in memory: a repeated id is
+    caught however large the batch, and the ids come back in the order they were read."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("", isolation_level=None)  # "": a temporary file, SQLite's own
+        self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN; "
+                               "CREATE TABLE ids (id TEXT PRIMARY KEY, place TEXT NOT NULL, digest TEXT NOT NULL)")
+
+    def __enter__(self) -> "BatchIds":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._db.close()
+
+    def setdefault(self, key: str, default: tuple[str, str], /) -> tuple[str, str]:
+        if self._db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?, ?)", (key, *default)).rowcount:
+            return default
+        return self._db.execute("SELECT place, digest FROM ids WHERE id = ?", (key,)).fetchone()
+
+    def __iter__(self) -> Iterator[str]:
+        return (row[0] for row in self._db.execute("SELECT id FROM ids ORDER BY rowid"))
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM ids").fetchone()[0]
+
+
 # ---------------------------------------------------------------- reading lines safely
 def _decoded_lines(path: Path, any_line_end: bool = False) -> Iterator[tuple[int, str | None, bytes]]:
-    """(line number, text or None when it is not UTF-8, raw bytes), 1-based. Lines end at LF;
-    with `any_line_end` also at a lone CR, as CSV's do (old Mac exports end lines with CR only)."""
+    """(line number, text or None when it is not UTF-8, raw bytes), 1-based, read as they come.
+    Lines end at LF; with `any_line_end` also at a lone CR, as CSV's do (old Mac exports end
+    lines with CR only)."""
     with path.open("rb") as handle:
-        raw_lines = handle.read().splitlines(keepends=True) if any_line_end else handle
+        raw_lines = _any_end_lines(handle) if any_line_end else handle
         for number, raw in enumerate(raw_lines, start=1):
             try:
                 text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
@@ -82,6 +120,18 @@ def _decoded_lines(path: Path, any_line_end: bool = False) -> Iterator[tuple[int
                 yield number, None, raw
                 continue
             yield number, text, raw
+
+
+def _any_end_lines(handle: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
+    """Lines ending at LF, CRLF or a lone CR, read a chunk at a time (not the whole file). The
+    last piece of a chunk waits for the next one: it may be cut, or be a CR before an LF."""
+    rest = b""
+    while data := handle.read(chunk):
+        lines = (rest + data).splitlines(keepends=True)
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, Any] | RejectedRow]:
@@ -130,39 +180,46 @@ def _shape_problem(record: Any) -> str | None:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
-    """CSV rows as dicts with the line each starts on; undecodable lines, rows the csv module
-    cannot parse (a field past its size limit: an unclosed quote) and rows longer than the
-    header are rejected."""
-    lines: list[str] = []
-    line_of: list[int] = []
-    for number, text, raw in _decoded_lines(path, any_line_end=True):
-        if text is None:
-            yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
-                              raw=raw.decode("latin-1")[:500])
-            continue
-        lines.append(text)
-        line_of.append(number)
-    reader = csv.reader(lines)
+    """CSV rows as dicts with the line each starts on, read as they come; undecodable lines,
+    rows the csv module cannot parse (a field past its size limit: an unclosed quote) and rows
+    longer than the header are rejected."""
+    taken: list[tuple[int, str]] = []  # (line, text) the reader took for the row it is reading
+    undecodable: list[RejectedRow] = []
+
+    def lines() -> Iterator[str]:
+        for number, text, raw in _decoded_lines(path, any_line_end=True):
+            if text is None:
+                undecodable.append(RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
+                                               raw=raw.decode("latin-1")[:500]))
+                continue
+            taken.append((number, text))
+            yield text
+
+    reader = csv.reader(lines())
     header: list[str] | None = None
     while True:
-        start = reader.line_num  # lines the reader took so far: the next row starts after them
+        taken.clear()
         try:
             cells = next(reader)
         except StopIteration:
+            yield from undecodable
             return
         except csv.Error as err:
             if header is None:
-                raise InputError(f"{path}:{line_of[start]}: cannot read the CSV header: {err}") from err
-            yield RejectedRow(file=str(path), line=line_of[start], reason=f"bad CSV: {err}",
-                              raw=lines[start][:500])
+                raise InputError(f"{path}:{taken[0][0]}: cannot read the CSV header: {err}") from err
+            yield from undecodable
+            undecodable.clear()
+            yield RejectedRow(file=str(path), line=taken[0][0], reason=f"bad CSV: {err}", raw=taken[0][1][:500])
             continue
+        yield from undecodable
+        undecodable.clear()
         if header is None:
             header = cells
         elif len(cells) > len(header):
-            yield RejectedRow(file=str(path), line=line_of[start], reason="more fields than the header names",
-                              raw="".join(lines[start:reader.line_num])[:500])
+            yield RejectedRow(file=str(path), line=taken[0][0], reason="more fields than the header names",
+                              raw="".join(text for _, text in taken)[:500])
         elif cells:  # a blank line has none
-            yield line_of[start], dict(zip(header, cells))
+            yield taken[0][0], dict(zip(header, cells))
 
 
 # ---------------------------------------------------------------- detecting formats
@@ -203,9 +260,9 @@ def _values(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [v for item in value for v in _values(item)]
     if isinstance(value, dict):  # target_scores style {value: score}
-        return [str(v) for v in value if str(v).strip().lower() not in NO_VALUE]
+        return [str(v) for v in value if not is_no_value(str(v))]
     text = str(value).strip()
-    return [] if text.lower() in NO_VALUE else [text]
+    return [] if is_no_value(text) else [text]
 
 
 def derived_id(prefix: str, *parts: str) -> str:
@@ -265,19 +322,23 @@ _PRODUCT_READERS = {"catalog-jsonl": product_from_catalog, "catalog-csv": produc
                     "wdc-pave": product_from_wdc_pave}
 
 
-def _parquet_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _parquet_rows(path: Path, batch_rows: int = 1024) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows of a Parquet file, read one record batch at a time (a row group may hold millions)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    number = 0
     try:
-        rows = pq.read_table(path).to_pylist()
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, row
     except (pa.ArrowException, OSError, UnicodeDecodeError) as err:  # the last: a corrupt string column
-        raise InputError(f"{path}: not a readable Parquet file: {' '.join(str(err).split())}") from err
-    yield from enumerate(rows, start=1)
+        where = f" (after row {number})" if number else ""
+        raise InputError(f"{path}: not a readable Parquet file{where}: {' '.join(str(err).split())}") from err
 
 
-def read_products(path: Path, fmt: Format, seen: dict[str, tuple[str, str]] | None = None
-                  ) -> Iterator[Product | RejectedRow]:
+def read_products(path: Path, fmt: Format, seen: FirstSeen | None = None) -> Iterator[Product | RejectedRow]:
     """Products of a catalogue file; each bad row becomes a RejectedRow (file, line, reason).
     `seen` (product id -> "file:line" and content hash of its row, filled while reading) spans
     the files of one batch: a row repeating an id with other content is rejected, so the first
@@ -317,7 +378,7 @@ def _tidied(product: Product) -> Product:
     product_type = (product.product_type or "").strip()
     return product.model_copy(update={
         "title": product.title.strip(),
-        "product_type": None if product_type.lower() in NO_VALUE else product_type,
+        "product_type": None if is_no_value(product_type) else product_type,
         "attributes": {name: values for name, values in attributes.items() if values}})
 
 
@@ -553,7 +614,7 @@ def _read_taxonomy_csv(path: Path) -> Iterator[_Placed | RejectedRow]:
 
 # ---------------------------------------------------------------- into the ledger
 def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
-                seen: dict[str, tuple[str, str]] | None = None) -> IngestReport:
+                seen: FirstSeen | None = None) -> IngestReport:
     """Ingest one file of any supported format; bad rows are reported, the rest stored.
     `seen`: the product ids of the batch read so far (see `read_products`)."""
     fmt = detect_format(path)
@@ -584,17 +645,17 @@ def _store_products(ledger: Ledger, products: list[Product], run_id: str, report
     if not products:
         return
     with ledger.atomic():  # products and their starting facts land together
+        stored_before = ledger.stored_products([p.id for p in products])
         changed = set(ledger.upsert_products(products, run_id))
         facts = {p.id: gold_facts(p, run_id) for p in products}
         report.changed += len(changed)
         report.facts += ledger.add_facts(f for p in products for f in facts[p.id])
-        for product_id in changed:  # a changed record no longer says what it used to
+        for product_id in changed & stored_before:  # a changed record no longer says what it used to
             current = {f.id for f in facts[product_id]}
             stale = [f.id for f in ledger.facts(subject=product_subject(product_id), step="ingest")
                      if f.id not in current]
             ledger.set_status(stale, "retracted", run_id, reason="ingest: the record changed")
     report.products += len(products)
-    report.product_ids += [p.id for p in products]
 
 
 def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str) -> None:
@@ -624,10 +685,48 @@ def _ingest_texts(ledger: Ledger, path: Path, report: IngestReport, run_id: str)
     report.changed = len(ledger.upsert_products(updated, run_id=run_id))
 
 
-def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str) -> list[IngestReport]:
-    """Ingest the files of one batch; a product id may appear once in the whole batch."""
-    seen: dict[str, tuple[str, str]] = {}
-    return [ingest_file(ledger, Path(p), run_id, seen=seen) for p in paths]
+def ingest_paths(ledger: Ledger, paths: Iterable[Path], run_id: str, batch: BatchIds | None = None
+                 ) -> list[IngestReport]:
+    """Ingest the files of one batch (each path a file, a folder of catalogue files or a glob:
+    see `input_files`); a product id may appear once in the whole batch. `batch` collects the
+    batch's product ids, in the order read, for a caller that needs them (the build). Memory
+    does not grow with the batch: files are read a few hundred rows at a time, and the ids
+    seen so far are kept on disk."""
+    files = input_files(paths)
+    with BatchIds() as own:
+        seen = batch if batch is not None else own
+        with ledger.bulk_load() if ledger.is_empty() else nullcontext():
+            return [ingest_file(ledger, path, run_id, seen=seen) for path in files]
+
+
+CATALOGUE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
+
+
+def input_files(paths: Iterable[Path | str]) -> list[Path]:
+    """The files to read for each path given: a file as it is; a folder of catalogue files
+    (not a Shopify taxonomy) as every file ending in .jsonl, .json, .csv or .parquet under it,
+    in name order, hidden ones skipped; a glob pattern (`*`, `?`, `[`; `**` spans folders) as
+    the files it matches, in name order. A path that names nothing is an InputError."""
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir() and not (path / "categories").is_dir():
+            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in CATALOGUE_SUFFIXES
+                           and not any(part.startswith(".") for part in f.relative_to(path).parts))
+            if not found:
+                raise InputError(f"{path}: a folder with neither catalogue files ({', '.join(CATALOGUE_SUFFIXES)}) "
+                                 "nor a Shopify taxonomy (categories/) in it")
+            files += found
+        elif path.exists():
+            files.append(path)
+        elif any(c in str(given) for c in "*?["):
+            found = sorted(Path(f) for f in glob.glob(str(given), recursive=True) if Path(f).is_file())
+            if not found:
+                raise InputError(f"{given}: no file matches this pattern")
+            files += found
+        else:
+            raise InputError(f"{path}: no such file or folder")
+    return files
 
 
 def rejected_rows_path(store: Path) -> Path:

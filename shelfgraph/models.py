@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 FactStatus = Literal["active", "rejected", "retracted"]
 
 # Predicates with a fixed meaning. Attribute values use `attribute_predicate(name)`.
-PRODUCT_TYPE = "product_type"
+PRODUCT_TYPE = "product_type"  # the predicate: product -> its type (a fact of the type step)
+# The attribute a labelled record names its type phrase with (WDC-PAVE annotates it): what the
+# type step learns from and is scored on. Not a predicate: it is never stored as `attr:`.
+TYPE_ATTRIBUTE = "Product Type"
 BROADER = "broader"  # type -> parent taxonomy node id
 APPLICABLE = "applicable_attribute"  # type -> attribute name
 SAME_AS = "same_as"  # type/value -> its canonical synonym
@@ -73,6 +77,16 @@ def node_label(node_id: str) -> str:
 
 def normalise_label(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+# What a catalogue, a labelled file or a prediction writes for "this attribute has no value":
+# the one definition ingest, scoring, corruption, synonym pairs and relations all use.
+NO_VALUES = frozenset({"", "n/a", "none", "null"})
+
+
+def is_no_value(text: str | None) -> bool:
+    """Whether `text` says "no value" (None, or one of NO_VALUES after `normalise_label`)."""
+    return text is None or normalise_label(text) in NO_VALUES
 
 
 def canonical_json(value: Any) -> str:
@@ -133,6 +147,21 @@ class TaxonomyNode(BaseModel):
     name: str
     parent: str | None = None
     attributes: list[str] = Field(default_factory=list)  # attributes that apply (Shopify)
+
+
+def path_names(node: TaxonomyNode, by_id: Mapping[str, TaxonomyNode]) -> list[str]:
+    """Names from the root down to `node`, itself included: the one walk up a taxonomy held in
+    memory (the ledger walks its own in SQL, `Ledger.taxonomy_path`). A missing parent ends
+    the path, and so does a node already passed (files ingested one after another can close a
+    cycle)."""
+    names: list[str] = []
+    seen: set[str] = set()
+    current: TaxonomyNode | None = node
+    while current is not None and current.id not in seen:
+        seen.add(current.id)
+        names.append(current.name)
+        current = by_id.get(current.parent) if current.parent else None
+    return names[::-1]
 
 
 class Provenance(BaseModel):

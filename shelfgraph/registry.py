@@ -1,8 +1,8 @@
 """Step registry: implementations register a factory by (step kind, method name).
 
-Like spaCy's factories and llm's plugin hooks: `agents` and `baselines` declare an entry
-point in the `shelfgraph.steps` group whose function receives `register`; they never touch
-a global dict. Entry points load on first lookup, so importing shelfgraph stays instant.
+Like spaCy's factories and llm's plugin hooks: `agents`, `baselines` and `hybrids` declare an
+entry point in the `shelfgraph.steps` group whose function receives `register`; they never
+touch a global dict. Entry points load on first lookup, so importing shelfgraph stays instant.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from .context import StepContext
-from .steps import STEP_INTERFACES, Step, StepKind
+from .stages import STAGES, StepKind
+from .steps import Step
 
 Factory = Callable[..., Step]
 
@@ -39,8 +40,8 @@ def register(
     description: str = "",
 ) -> None:
     """Register `factory(**config) -> Step` as `method` for step `kind`."""
-    if kind not in STEP_INTERFACES:
-        raise ValueError(f"unknown step kind {kind!r}; valid: {', '.join(STEP_INTERFACES)}")
+    if kind not in STAGES:
+        raise ValueError(f"unknown step kind {kind!r}; valid: {', '.join(STAGES)}")
     key = (kind, method)
     existing = _FACTORIES.get(key)
     if existing is not None and existing.factory is not factory:
@@ -53,9 +54,6 @@ def _load_plugins() -> None:
     if _loaded:
         return
     _loaded = True
-    from . import hybrid
-
-    hybrid.register_steps(register)
     for entry in entry_points(group="shelfgraph.steps"):
         entry.load()(register)
 
@@ -82,7 +80,7 @@ def create(kind: StepKind, method: str, context: StepContext | None = None, **co
     entry = get_factory(kind, method)
     merged = {**entry.default_config, **config}
     step = entry.factory(context=context or StepContext(), **merged)
-    interface = STEP_INTERFACES[kind]
+    interface = STAGES[kind].interface
     if not isinstance(step, interface):
         raise TypeError(f"{kind}/{method} built {type(step).__name__}, not a {interface.__name__}")
     step.method = method

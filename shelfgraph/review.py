@@ -23,9 +23,8 @@ from pydantic import BaseModel
 
 from .models import (ATTRIBUTE_PREFIX, PRODUCT_TYPE, Fact, Product, Provenance, Run, key_of_id, normalise_label,
                      product_id_of)
-from .store import Ledger
+from .store import REVIEW_COMMAND, Ledger
 
-REVIEW = "review"  # the command of review runs: their fact events are the decisions
 LOW_CONFIDENCE = 0.5
 Why = Literal["flagged", "conflict", "low_confidence"]
 Action = Literal["accept", "reject", "correct"]
@@ -36,11 +35,13 @@ _FACT = ("SELECT f.rowid, f.key, s.text, p.text, o.text, f.confidence, f.status,
 _ATTRIBUTE = "predicate IN (SELECT id FROM terms WHERE text >= 'attr:' AND text < 'attr;')"  # attr:*
 # (subject, predicate) of products with active values of an attribute that differ by more than
 # case and spacing (`normalise_label`, registered as `sg_norm`), by subject and attribute name;
-# the text is compared only where the interned values already differ.
+# the text is compared only where the interned values already differ. The attribute facts are
+# read by one sequential scan (NOT INDEXED): through the predicate index each is a random read
+# of its row (26.9 s for the queue at 1M facts, 10.7 s with it, docs/benchmarks.md).
 _CONFLICTING = (
     "SELECT f.subject, f.predicate FROM fact_rows f JOIN terms o ON o.id = f.object "
     "JOIN terms s ON s.id = f.subject JOIN terms p ON p.id = f.predicate "
-    "WHERE f.status = 'active' AND (f.subject, f.predicate) IN (SELECT subject, predicate FROM fact_rows "
+    "WHERE f.status = 'active' AND (f.subject, f.predicate) IN (SELECT subject, predicate FROM fact_rows NOT INDEXED "
     f"WHERE status = 'active' AND {_ATTRIBUTE} GROUP BY subject, predicate HAVING MIN(object) < MAX(object)) "
     "GROUP BY f.subject, f.predicate HAVING COUNT(DISTINCT sg_norm(o.text)) > 1 ORDER BY s.text, p.text")
 
@@ -71,7 +72,8 @@ def queue_order(ledger: Ledger, threshold: float = LOW_CONFIDENCE) -> list[tuple
     db = ledger.db
     db.create_function("sg_norm", 1, normalise_label, deterministic=True)
     reviewed = {key_of_id(r[0]) for r in db.execute(
-        "SELECT e.fact_id FROM fact_events e JOIN runs r ON r.id = e.run_id WHERE r.command = ?", (REVIEW,))}
+        "SELECT e.fact_id FROM fact_events e JOIN runs r ON r.id = e.run_id WHERE r.command = ?",
+        (REVIEW_COMMAND,))}
     conflicts = db.execute(_CONFLICTING).fetchall()
     conflicting = set(conflicts)
     order: list[tuple[int, Why]] = []
@@ -82,7 +84,7 @@ def queue_order(ledger: Ledger, threshold: float = LOW_CONFIDENCE) -> list[tuple
         rows = db.execute("SELECT rowid, key FROM fact_rows WHERE subject = ? AND predicate = ? AND status = 'active' "
                           "ORDER BY coalesce(confidence, 1.0), rowid", (subject, predicate))
         order += [(rowid, "conflict") for rowid, key in rows if key not in reviewed]
-    low = db.execute(f"SELECT rowid, key, subject, predicate FROM fact_rows WHERE status = 'active' "
+    low = db.execute(f"SELECT rowid, key, subject, predicate FROM fact_rows NOT INDEXED WHERE status = 'active' "
                      f"AND confidence < ? AND {_ATTRIBUTE} ORDER BY confidence, rowid", (threshold,))
     order += [(rowid, "low_confidence") for rowid, key, subject, predicate in low
               if key not in reviewed and (subject, predicate) not in conflicting]
@@ -174,7 +176,7 @@ class Review:
     def __init__(self, ledger: Ledger, who: str):
         self.ledger = ledger
         self.who = who
-        self.run = ledger.start_run(REVIEW, {"who": who})
+        self.run = ledger.start_run(REVIEW_COMMAND, {"who": who})
         self.counts = {"accepted": 0, "rejected": 0, "corrected": 0}
 
     def accept(self, item: ReviewItem) -> None:
@@ -211,7 +213,7 @@ def export_labelled(ledger: Ledger, path: str | Path) -> int:
     entered, nothing they rejected. Returns how many products were written; a product with
     no type (in the catalogue or found by a build) cannot be a labelled example and is left out."""
     decided: dict[str, str] = {}
-    for event in ledger.events_of(REVIEW):
+    for event in ledger.events_of(REVIEW_COMMAND):
         decided[event["fact_id"]] = event["status"]  # the latest decision counts
     facts = ledger.facts(status=None)
     subjects = {f.subject for f in facts if f.id in decided}

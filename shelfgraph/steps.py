@@ -22,9 +22,6 @@ from .models import Product, TaxonomyNode
 if TYPE_CHECKING:
     from .tuning.example import TuneExample
 
-StepKind = Literal["type", "hypernym", "relations", "imputation", "cleaning", "synonyms"]
-STEP_KINDS: tuple[StepKind, ...] = ("type", "hypernym", "relations", "imputation", "cleaning", "synonyms")
-
 
 class NotEnoughData(ValueError):
     """A step cannot learn from the training data it was given (none, one class, too few).
@@ -90,7 +87,7 @@ class Signature(BaseModel):
 
 
 class Step(ABC):
-    kind: ClassVar[StepKind]
+    kind: ClassVar[str]  # the interface's step kind; `shelfgraph.stages` has one stage per kind
     method: str = "baseline"
 
     def signature(self) -> Signature:
@@ -184,13 +181,3 @@ class SynonymStep(Step):
 
     @abstractmethod
     def score(self, pairs: Sequence[Pair]) -> list[float | None]: ...
-
-
-STEP_INTERFACES: dict[StepKind, type[Step]] = {
-    "type": TypeStep,
-    "hypernym": HypernymStep,
-    "relations": RelationStep,
-    "imputation": ImputationStep,
-    "cleaning": CleaningStep,
-    "synonyms": SynonymStep,
-}

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import string
 import time
 import uuid
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from . import writelock
 from .errors import StoreError
 from .interning import InternTable
 from .migrations import migrate, pending, unknown
-from .models import (ATTRIBUTE_PREFIX, PRODUCT_PREFIX, PRODUCT_TYPE, Fact, FactStatus, Product, Provenance, Run,
-                     TaxonomyNode, attribute_predicate, id_of_key, key_of_id)
+from .models import (ATTRIBUTE_PREFIX, PRODUCT_PREFIX, PRODUCT_TYPE, RESERVED_PREFIXES, Fact, FactStatus, Product,
+                     Provenance, Run, TaxonomyNode, attribute_predicate, id_of_key, key_of_id)
 
 
 def product_id_sql(subject: str) -> str:
@@ -32,6 +34,29 @@ def product_id_sql(subject: str) -> str:
     n = len(PRODUCT_PREFIX)
     return (f"CASE WHEN substr({subject}, 1, {n}) = '{PRODUCT_PREFIX}' THEN substr({subject}, {n + 1}) "
             f"ELSE {subject} END")
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _nocase(text: str) -> str:
+    """`text` as SQLite's NOCASE collation compares it (ASCII letters folded, nothing else)."""
+    return text.translate(_ASCII_LOWER)
+
+
+def product_subject_sql(product_id: str) -> str:
+    """`models.product_subject` as an SQL expression over the column `product_id`."""
+    reserved = " OR ".join(f"substr({product_id}, 1, {len(p)}) = '{p}'" for p in RESERVED_PREFIXES)
+    return f"CASE WHEN {reserved} THEN '{PRODUCT_PREFIX}' || {product_id} ELSE {product_id} END"
+
+
+class HasValue(NamedTuple):
+    """A condition on a product: an active fact of any of `attributes` whose value is one of
+    `values` (case-insensitive); with `negate`, no such fact."""
+
+    attributes: Sequence[str]
+    values: Sequence[str]
+    negate: bool = False
 
 
 # Columns of the `facts` view that make a Fact (the table `fact_rows` holds interned ids).
@@ -52,6 +77,11 @@ _PROVENANCE_COLUMNS = ("step", "method", "model", "prompt", "source_field", "run
 
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+REVIEW_COMMAND = "review"  # the command of review runs: their fact events are people's decisions
+_DECISIONS_OF_FACT = ("SELECT 1 FROM fact_events e JOIN runs r ON r.id = e.run_id "
+                      f"WHERE e.fact_id = ? AND r.command = '{REVIEW_COMMAND}'")
 
 
 class Ledger:
@@ -80,6 +110,7 @@ class Ledger:
                 raise
         self.db.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot in big batches
         self._depth = 0
+        self._type_names: tuple[tuple[int, int], list[str]] | None = None  # see _catalogue_type_names
         self._terms = InternTable(self.db, "terms", ("text",))
         self._provenance = InternTable(self.db, "provenance", _PROVENANCE_COLUMNS)
         if self._lock is not None:
@@ -257,16 +288,20 @@ class Ledger:
     # facts ------------------------------------------------------------------------------
     def add_facts(self, facts: Iterable[Fact]) -> int:
         """Store facts in one transaction; returns how many were new. A fact already stored
-        (same id) is left as it is, unless it was retracted: then it becomes active again."""
-        facts = list(facts)
+        (same id, or earlier in `facts`) is left as it is, unless it was retracted: then it
+        becomes active again."""
+        by_key: dict[bytes, Fact] = {}
+        for fact in facts:
+            by_key.setdefault(fact.key, fact)
         sources = [(p.step, p.method, p.model, p.prompt, p.source_field, p.run_id)
-                   for p in (fact.provenance for fact in facts)]
+                   for p in (fact.provenance for fact in by_key.values())]
         now = time.time()
         with self.atomic():
-            term = self._terms.ids(text for f in facts for text in (f.subject, f.predicate, f.object))
+            term = self._terms.ids(text for f in by_key.values() for text in (f.subject, f.predicate, f.object))
             source = self._provenance.ids(sources)
-            rows = [(f.key, term[f.subject], term[f.predicate], term[f.object], f.confidence, f.status,
-                     source[s], f.provenance.start, f.provenance.end, now) for f, s in zip(facts, sources)]
+            rows = [(key, term[f.subject], term[f.predicate], term[f.object], f.confidence, f.status,
+                     source[s], f.provenance.start, f.provenance.end, now)
+                    for (key, f), s in zip(by_key.items(), sources)]
             before = self.db.total_changes
             self.db.executemany(
                 f"INSERT OR IGNORE INTO fact_rows ({_FACT_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -274,7 +309,7 @@ class Ledger:
             )
             new = self.db.total_changes - before
             if new < len(rows):  # some were stored before: those retracted come back
-                self._reactivate({row[0]: f.provenance.run_id for row, f in zip(rows, facts)}, now)
+                self._reactivate({key: f.provenance.run_id for key, f in by_key.items()}, now)
         return new
 
     def _reactivate(self, run_of: dict[bytes, str], now: float) -> None:
@@ -290,21 +325,68 @@ class Ledger:
                 self.db.execute("INSERT INTO fact_events VALUES (?, 'active', ?, 'asserted again', ?)",
                                 (id_of_key(key), run_of[key], now))
 
+    # bulk loading ---------------------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """No product and no fact yet: a new ledger, or one holding only a taxonomy."""
+        return not self.db.execute("SELECT EXISTS (SELECT 1 FROM products) OR EXISTS (SELECT 1 FROM fact_rows)"
+                                   ).fetchone()[0]
+
+    def stored_products(self, product_ids: Sequence[str]) -> set[str]:
+        """Which of these products the ledger holds already."""
+        found: set[str] = set()
+        for start in range(0, len(product_ids), 500):
+            chunk = product_ids[start:start + 500]
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM products WHERE id IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """A first load into a ledger with no facts, as one transaction, with the fact indexes
+        dropped while it runs and built once at the end: sorting a million keys once costs far
+        less than keeping three B-trees up to date row by row (docs/benchmarks.md).
+
+        Inside it, facts are stored as in `add_facts` (a repeat within one call is one fact),
+        but nothing may look facts up (no index) and a fact repeated by two calls is caught only
+        at the end: its first copy is kept, and its second was counted as new by its call.
+        `ingest` cannot repeat one, since each product's facts come in one call. A failure
+        anywhere undoes the whole load, indexes included: the ledger is as it was."""
+        if self.db.execute("SELECT EXISTS (SELECT 1 FROM fact_rows)").fetchone()[0]:
+            raise StoreError(f"{self.path} holds facts already: a bulk load is only for an empty ledger")
+        indexes = self.db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = "
+                                  "'fact_rows' AND sql IS NOT NULL ORDER BY sql NOT LIKE 'CREATE UNIQUE%'"
+                                  ).fetchall()
+        with self.atomic():
+            for name, _ in indexes:
+                self.db.execute(f"DROP INDEX {name}")
+            yield
+            for _, sql in indexes:
+                try:
+                    self.db.execute(sql)
+                except sqlite3.IntegrityError:  # two calls stored one fact: keep its first copy
+                    self.db.execute("DELETE FROM fact_rows WHERE rowid NOT IN "
+                                    "(SELECT min(rowid) FROM fact_rows GROUP BY key)")
+                    self.db.execute(sql)
+
     def set_status(
         self, fact_ids: Sequence[str], status: FactStatus, run_id: str, reason: str | None = None,
         only_from: FactStatus | None = None,
     ) -> int:
         """Mark facts (never delete them); the change is kept in `fact_events`. With
         `only_from`, only facts now in that status change (un-rejecting must not revive a
-        retracted fact)."""
+        retracted fact). A person's decision (`decide`) stands: the steps may retract such a
+        fact when its input is gone, but never flag or un-flag it again."""
         now = time.time()
         changed = 0
         condition = "status != ?" if only_from is None else "status = ?"
+        if status != "retracted":
+            condition += f" AND NOT EXISTS ({_DECISIONS_OF_FACT})"
         with self.atomic():
             for fact_id in fact_ids:
+                decided = (fact_id,) if status != "retracted" else ()
                 cursor = self.db.execute(
                     f"UPDATE fact_rows SET status=?, status_run_id=? WHERE key=? AND {condition}",
-                    (status, run_id, key_of_id(fact_id), status if only_from is None else only_from),
+                    (status, run_id, key_of_id(fact_id), status if only_from is None else only_from, *decided),
                 )
                 if cursor.rowcount:
                     changed += 1
@@ -365,7 +447,10 @@ class Ledger:
         if not predicates or (values is not None and not values) or (subjects is not None and not subjects):
             return []
         marks = lambda items: ",".join("?" * len(items))  # noqa: E731
-        where = f"predicate IN (SELECT id FROM terms WHERE text IN ({marks(predicates)}))"
+        # given subjects, `+` keeps SQLite off the (predicate, object) index: a product's facts are
+        # a few rows of the subject index, a broad value's are thousands (164 ms for 100 products)
+        where = (f"{'+' if subjects is not None else ''}predicate IN "
+                 f"(SELECT id FROM terms WHERE text IN ({marks(predicates)}))")
         if values is not None:
             where += f" AND object IN (SELECT id FROM terms WHERE text COLLATE NOCASE IN ({marks(values)}))"
         rows: list[Sequence[Any]] = []
@@ -420,6 +505,155 @@ class Ledger:
             "runs": one("SELECT COUNT(*) FROM runs"),
         }
 
+    # questions (qa/: read-only, what the question engine and the web pages ask) -------------
+    def matching_products(self, types: Sequence[str] = (), having: Sequence[HasValue] = (),
+                          title_words: Sequence[str] = ()) -> list[str]:
+        """Ids, sorted, of the products of any of `types` (catalogue type or active `product_type`
+        fact, case-insensitive; every product when none) that meet every condition of `having`
+        and whose title holds every one of `title_words` (case-insensitive). One query, started
+        from the smaller of the facts with the first positive condition's values (the
+        predicate-object index) and the products of the types (the type index): a broad answer
+        (thousands of products at 1M facts) is one pass inside SQLite instead of a Python round
+        trip per batch of products."""
+        args: list[Any] = []
+        terms = lambda texts, nocase=False: "(SELECT id FROM terms WHERE text{} IN ({}))".format(  # noqa: E731
+            " COLLATE NOCASE" if nocase else "", ",".join("?" * len(texts)))
+        facts = ("f.predicate IN {} AND f.object IN {} AND f.status = 'active'")
+        type_facts = facts.format("(SELECT id FROM terms WHERE text = ?)", terms(types, nocase=True))
+        first = next((c for c in having if not c.negate), None)
+        wanted = {_nocase(t) for t in types}  # as the catalogue writes them: the type index matches those
+        spellings = [name for name in self._catalogue_type_names() if _nocase(name) in wanted]
+        if first is not None and types:
+            typed = self._products_of(spellings) + self._fact_count([PRODUCT_TYPE], types)
+            if typed < self._fact_count(map(attribute_predicate, first.attributes), first.values):
+                first = None  # fewer products of the types than facts with the value: start from the types
+        if first is not None:
+            driver = (f"SELECT DISTINCT {product_id_sql('s.text')} AS pid, f.subject AS sid FROM fact_rows f "
+                      f"JOIN terms s ON s.id = f.subject WHERE "
+                      + facts.format(terms(first.attributes), terms(first.values, nocase=True)))
+            args += [*map(attribute_predicate, first.attributes), *first.values]
+        elif types:
+            driver = (f"SELECT p.id AS pid, s.id AS sid FROM products p LEFT JOIN terms s ON s.text = "
+                      f"{product_subject_sql('p.id')} WHERE p.product_type IN ({','.join('?' * len(spellings))}) "
+                      f"UNION SELECT {product_id_sql('s.text')}, f.subject FROM fact_rows f "
+                      f"JOIN terms s ON s.id = f.subject WHERE {type_facts}")
+            args += [*spellings, PRODUCT_TYPE, *types]
+        else:
+            driver = (f"SELECT p.id AS pid, s.id AS sid FROM products p "
+                      f"LEFT JOIN terms s ON s.text = {product_subject_sql('p.id')}")
+        where: list[str] = []
+        if types and first is not None:
+            where.append(f"(p.product_type COLLATE NOCASE IN ({','.join('?' * len(types))}) OR EXISTS "
+                         f"(SELECT 1 FROM fact_rows f WHERE f.subject = c.sid AND {type_facts}))")
+            args += [*types, PRODUCT_TYPE, *types]
+        for condition in having:
+            if condition is first:
+                continue
+            where.append(f"{'NOT ' if condition.negate else ''}EXISTS (SELECT 1 FROM fact_rows f WHERE "
+                         f"f.subject = c.sid AND "
+                         + facts.format(terms(condition.attributes), terms(condition.values, nocase=True)) + ")")
+            args += [*map(attribute_predicate, condition.attributes), *condition.values]
+        for word in title_words:
+            where.append("p.title LIKE ? ESCAPE '\\'")
+            args.append("%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+        joined = " LEFT JOIN products p ON p.id = c.pid" if (types and first is not None) or title_words else ""
+        sql = (f"SELECT DISTINCT c.pid FROM ({driver}) c{joined}"
+               + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY c.pid")
+        return [row[0] for row in self.db.execute(sql, args)]
+
+    def _catalogue_type_names(self) -> list[str]:
+        """Every product type the catalogue gives, as written; read again only after a write
+        (one scan of the type index: 25 ms at 100,000 products)."""
+        version = (self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes)
+        if self._type_names is None or self._type_names[0] != version:
+            names = [r[0] for r in self.db.execute("SELECT DISTINCT product_type FROM products "
+                                                   "WHERE product_type IS NOT NULL")]
+            self._type_names = (version, names)
+        return self._type_names[1]
+
+    def _products_of(self, spellings: Sequence[str]) -> int:
+        """Products whose catalogue type is one of `spellings` (from the type index alone)."""
+        marks = ",".join("?" * len(spellings))
+        return self.db.execute(f"SELECT COUNT(*) FROM products WHERE product_type IN ({marks})",
+                               list(spellings)).fetchone()[0]
+
+    def _fact_count(self, predicates: Iterable[str], values: Sequence[str]) -> int:
+        """Facts, of any status, of these predicates with one of these values (case-insensitive),
+        counted from their index alone."""
+        predicates = list(predicates)
+        return self.db.execute(
+            f"SELECT COUNT(*) FROM fact_rows WHERE predicate IN (SELECT id FROM terms WHERE text IN "
+            f"({','.join('?' * len(predicates))})) AND object IN (SELECT id FROM terms WHERE text "
+            f"COLLATE NOCASE IN ({','.join('?' * len(values))}))", [*predicates, *values]).fetchone()[0]
+
+    def products_by_id(self, ids: Iterable[str]) -> dict[str, Product]:
+        """The products of these ids that exist, by id."""
+        found: dict[str, Product] = {}
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            batch = ids[start:start + 500]
+            rows = self.db.execute(f"SELECT id, data FROM products WHERE id IN ({','.join('?' * len(batch))})", batch)
+            found.update((r[0], Product.model_validate_json(r[1])) for r in rows)
+        return found
+
+    def titles(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT title FROM products")]
+
+    def type_counts(self) -> dict[str, int]:
+        """Type name -> number of products (catalogue type or active `product_type` fact), one
+        entry per type however it is written, most products first."""
+        rows = self.db.execute(
+            "SELECT name, COUNT(DISTINCT id) FROM ("
+            " SELECT id, product_type AS name FROM products WHERE product_type IS NOT NULL"
+            f" UNION SELECT {product_id_sql('subject')}, object FROM facts WHERE predicate=? AND status='active')"
+            " GROUP BY lower(name) ORDER BY 2 DESC",
+            (PRODUCT_TYPE,),
+        )
+        return dict(rows.fetchall())
+
+    def value_type_counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Attribute -> value -> catalogue type of the product (or "") -> products with that
+        active fact, over every attribute fact, sorted (the order values are matched in). Read as
+        integer rows in one scan of the facts table, the types joined in Python: the same grouping
+        through the `facts` view and a join with the products took 29 s at 1M facts, this 9 s
+        (docs/benchmarks.md)."""
+        type_of = dict(self.db.execute(
+            f"SELECT s.id, p.product_type FROM products p JOIN terms s ON s.text = {product_subject_sql('p.id')}"))
+        predicates = [r[0] for r in self.db.execute("SELECT id FROM terms WHERE text GLOB ?",
+                                                    (ATTRIBUTE_PREFIX + "*",))]
+        if not predicates:
+            return {}
+        # NOT INDEXED: one sequential pass; through the predicate index every row is a random read
+        triples = dict.fromkeys(self.db.execute(
+            f"SELECT predicate, object, subject FROM fact_rows NOT INDEXED WHERE status = 'active' "
+            f"AND predicate IN ({','.join('?' * len(predicates))})", predicates))
+        by_pair: dict[tuple[int, int], dict[str, int]] = defaultdict(dict)
+        for (p, o, kind), count in Counter((p, o, type_of.get(s) or "") for p, o, s in triples).items():
+            by_pair[(p, o)][kind] = count
+        ids = sorted({i for pair in by_pair for i in pair})
+        text = dict(self.db.execute("SELECT id, text FROM terms WHERE id IN (SELECT value FROM json_each(?))",
+                                    (json.dumps(ids),)))
+        n = len(ATTRIBUTE_PREFIX)
+        values: dict[str, dict[str, dict[str, int]]] = {}
+        for (attribute, value), per_type in sorted(((text[p][n:], text[o]), per_type)
+                                                   for (p, o), per_type in by_pair.items()):
+            values.setdefault(attribute, {})[value] = dict(sorted(per_type.items()))
+        return values
+
+    def gold_attribute_facts(self) -> dict[tuple[str, str, str], set[str]]:
+        """(type, attribute, value) -> ids of products with that active gold fact: what eval
+        questions are generated from."""
+        index: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        rows = self.db.execute(
+            "SELECT p.product_type, substr(f.predicate, ?), f.object, p.id FROM facts f"
+            f" JOIN products p ON p.id = {product_id_sql('f.subject')} WHERE f.predicate LIKE ? AND f.status='active'"
+            " AND f.method='gold' AND p.product_type IS NOT NULL",
+            (len(ATTRIBUTE_PREFIX) + 1, ATTRIBUTE_PREFIX + "%"),
+        )
+        for type_name, attribute, value, product_id in rows:
+            index[(type_name, attribute, value)].add(product_id)
+        return dict(index)
+
     # incremental work ---------------------------------------------------------------------
     def work_done(self, step: str) -> dict[str, tuple[str, dict[str, Any]]]:
         """key -> (input hash, outputs) of every finished unit of `step`."""
@@ -436,7 +670,8 @@ def _taxonomy_walk(step: str, order: str) -> str:
     """A query walking the taxonomy from one node (`?`) along `step`, selecting id, name,
     parent, attributes. Ingest keeps cycles out, but files ingested one after another can
     still close one, so a walk never enters a node it has been through (`seen` holds the ids,
-    each between unit separators), and stops at 64 levels."""
+    each between unit separators), and stops at 64 levels: a guard, far deeper than real
+    taxonomies (the full Shopify taxonomy's longest path has 8 levels)."""
     return ("WITH RECURSIVE walk(id, name, parent, attributes, depth, seen) AS ("
             " SELECT id, name, parent, attributes, 0, char(31) || id || char(31) FROM taxonomy WHERE id=?"
             " UNION ALL SELECT t.id, t.name, t.parent, t.attributes, walk.depth + 1,"

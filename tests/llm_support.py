@@ -21,13 +21,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_llama_server(model: Path, log: Path, timeout_s: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """Start `python -m llama_cpp.server` on a free port; wait until it lists its model."""
+def start_llama_server(model: Path, log: Path, timeout_s: float = 120.0,
+                       api_key: str | None = None) -> tuple[subprocess.Popen, str]:
+    """Start `python -m llama_cpp.server` on a free port (refusing clients without `api_key`,
+    when given); wait until it lists its model."""
     from shelfgraph.llm.server import server_command
 
     port = free_port()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     with open(log, "wb") as out:
-        process = subprocess.Popen(server_command(model, port=port, n_ctx=2048),
+        process = subprocess.Popen(server_command(model, port=port, n_ctx=2048, api_key=api_key),
                                    stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
@@ -35,7 +38,7 @@ def start_llama_server(model: Path, log: Path, timeout_s: float = 120.0) -> tupl
         if process.poll() is not None:
             raise RuntimeError(f"llama_cpp.server exited with {process.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+            if httpx.get(f"{url}/v1/models", headers=headers, timeout=2).status_code == 200:
                 return process, url
         except httpx.HTTPError:
             pass
@@ -53,12 +56,19 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-class FakeServer:
-    """Answers /v1/models like llama_cpp.server and every POST with `respond(path, body)`,
-    which returns (status, json body) or sleeps. Counts the POSTs it receives."""
+LLAMA_CPP_MODELS = {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "me"}]}
 
-    def __init__(self, respond: Callable[[str, dict], tuple[int, dict]]):
+
+class FakeServer:
+    """Answers GETs with `get(path)` (by default /v1/models like llama_cpp.server) and every POST
+    with `respond(path, body)`, which returns (status, json body) or sleeps. Counts the POSTs,
+    keeps their bodies and every request's Authorization header."""
+
+    def __init__(self, respond: Callable[[str, dict], tuple[int, dict]],
+                 get: Callable[[str], tuple[int, dict]] = lambda path: (200, LLAMA_CPP_MODELS)):
         self.posts = 0
+        self.bodies: list[dict] = []
+        self.authorizations: list[str | None] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,11 +84,14 @@ class FakeServer:
                 self.wfile.write(data)
 
             def do_GET(self):
-                self._send(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "me"}]})
+                fake.authorizations.append(self.headers.get("Authorization"))
+                self._send(*get(self.path))
 
             def do_POST(self):
                 fake.posts += 1
+                fake.authorizations.append(self.headers.get("Authorization"))
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.bodies.append(body)
                 try:
                     self._send(*respond(self.path, body))
                 except (BrokenPipeError, ConnectionResetError):

@@ -32,7 +32,7 @@ def test_version():
 
 
 @pytest.mark.parametrize("command, choices", [
-    (["build"], ["<agent|baseline|hybrid>", "<local|ray>", "<auto|local|vllm|llama_cpp|ollama|openai>"]),
+    (["build"], ["<agent|baseline|hybrid>", "<local|ray>", "<auto|local|vllm|llama_cpp|llama_server|ollama|openai>"]),
     (["export"], ["<turtle|jsonld|jsonl|neo4j-csv|parquet>"]),
     (["extract"], ["<agent|baseline|hybrid>"]),
     (["eval", "extraction"], ["<agent|baseline|hybrid>"]),
@@ -120,3 +120,24 @@ def test_make_demo_ends_with_a_product_and_next_commands_that_exist():
     assert len(commands) == 3
     for command in commands:
         assert runner.invoke(app, [command, "--help"]).exit_code == 0, command
+
+
+def test_export_formats_are_the_exporters_dict(tmp_path, monkeypatch):
+    """`export --format` offers exactly the names of `export.EXPORTERS`, and a format is one
+    entry of that dict: the API writes with whatever function the entry names."""
+    from shelfgraph import export
+    from shelfgraph.api import Graph
+    from shelfgraph.store import Ledger
+
+    result = runner.invoke(app, ["export", "--help"], env={"COLUMNS": "200"})
+    assert f"<{'|'.join(export.EXPORTERS)}>" in result.output
+    store = tmp_path / "g.db"
+    Ledger(store).close()
+    written = []
+    monkeypatch.setitem(export.EXPORTERS, "count",
+                        lambda ledger, out, include_all: written.append((out, include_all)) or [out])
+    with Graph(store, read_only=True) as graph:
+        assert graph.export("count", tmp_path / "n.txt", all_statuses=True) == [tmp_path / "n.txt"]
+        with pytest.raises(ValueError, match="valid: turtle, jsonld"):
+            graph.export("rdf", tmp_path / "x")
+    assert written == [(tmp_path / "n.txt", True)]

@@ -74,3 +74,25 @@ def test_aupr_is_average_precision():
 def test_plot_pr_curves_writes_a_png(tmp_path):
     path = plot_pr_curves({"a": ([1, 0, 1], [0.9, 0.5, 0.1]), "b": ([1, 0], [None, 0.2])}, tmp_path / "pr.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_value_means_the_same_everywhere(tmp_path):
+    """One definition of "no value" (models.NO_VALUES): what ingest drops is what scoring
+    counts as predicting nothing and what corruption and relations skip."""
+    from baselines.relations import attribute_values
+    from shelfgraph.corruption import gold_triples
+    from shelfgraph.ingest import detect_format, read_products
+    from shelfgraph.models import Product, is_no_value
+
+    spellings = ["", "  ", "n/a", "N/A", "None", "null", " NULL "]
+    assert all(is_no_value(s) for s in spellings) and is_no_value(None)
+    assert not any(is_no_value(s) for s in ("na", "0", "nonfat", "null island"))
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text(json.dumps({"id": "p", "title": "Tea", "product_type": "null",
+                                   "attributes": {"Brand": spellings + ["Acme"]}}) + "\n")
+    [product] = read_products(catalog, detect_format(catalog))
+    assert product.product_type is None and product.attributes == {"Brand": ["Acme"]}
+    assert extraction_outcomes({"Brand": None}, {"Brand": "null"}, ["Brand"]) == {"Brand": "NN"}
+    raw = Product(id="p", title="Tea", attributes={"Brand": ["null", "N/A", "Acme"]})
+    assert [t.value for t in gold_triples([raw])] == ["Acme"]
+    assert attribute_values([raw]) == {"Brand": {"acme"}}

@@ -129,6 +129,9 @@ def test_output_cut_short_fails_with_a_clear_error_and_is_not_cached(llm):
     with pytest.raises(LLMError) as error:
         llm.structured(JSON_PROMPT.format(title=TITLE), Product, max_tokens=3)
     assert llm.model_name in str(error.value) and error.value.attempts >= 1
+    # like instructor's exceptions: the last raw output (3 tokens of JSON) and every attempt's tokens
+    assert error.value.last_output and error.value.last_output.startswith("{")
+    assert error.value.tokens_out == 3 * error.value.attempts and error.value.tokens_in > 0
     with pytest.raises(LLMError):  # nothing was cached from the failure: it fails again
         llm.structured(JSON_PROMPT.format(title=TITLE), Product, max_tokens=3)
 

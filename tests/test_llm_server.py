@@ -109,6 +109,10 @@ def test_garbage_answers_get_validation_retries_then_a_clear_error(shelfgraph_ho
         fake.close()
     assert fake.posts == 3 and error.value.attempts == 3
     assert "fake-model" in str(error.value) and PROMPT.ref in str(error.value)
+    # like instructor's exceptions: the last raw output and the tokens of all three attempts
+    assert error.value.last_output == '{"brand": 3'
+    assert (error.value.tokens_in, error.value.tokens_out) == (15, 9)
+    assert (llm.log.recent(1)[0]["tokens_in"], llm.log.recent(1)[0]["tokens_out"]) == (15, 9)
     assert llm.log.recent(1)[0]["output"] is None  # no fact can come from it: nothing stored, nothing cached
 
 

@@ -16,7 +16,7 @@ from shelfgraph.context import LLMConfig
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import ATTRIBUTE_PREFIX
 from shelfgraph.qa import Filter, GraphQuery, Session
-from shelfgraph.qa.questions import answer_question, generate, summarise
+from eval.questions import answer_question, generate, summarise
 from shelfgraph.store import Ledger
 
 runner = CliRunner()
@@ -161,8 +161,8 @@ def test_comparisons_counts_and_groups(session: Session):
 
 
 def test_text_questions_are_answered_from_retrieved_reviews(tmp_path: Path):
-    from retrieval.index import CatalogIndex
-    from retrieval.index import index_beside
+    from retrieval.index import CatalogIndex, text_search
+    from shelfgraph.context import index_beside
 
     catalog = tmp_path / "catalog.jsonl"
     rows = [
@@ -180,12 +180,13 @@ def test_text_questions_are_answered_from_retrieved_reviews(tmp_path: Path):
         products = list(ledger.products())
     question = "What do reviewers say about the taste of the Lavazza coffee?"
     with Session(store) as session:
+        assert "shelfgraph index" in session.ask(question).text  # no search given: says how to build one
+    with Session(store, texts=text_search(store)) as session:
         assert "shelfgraph index" in session.ask(question).text  # no index yet: says how to build one
-    index = CatalogIndex.open(index_beside(store))
-    index.index_products(products)
-    index.index_chunks(products)
-    with Session(store) as session:
-        answer = session.ask(question)
+        index = CatalogIndex.open(index_beside(store))
+        index.index_products(products)
+        index.index_chunks(products)
+        answer = session.ask(question)  # the index built while the session was open is found
     assert answer.kind == "text" and answer.product_ids == ["c1"]
     top = answer.passages[0]
     assert top.source_field == "review:r1" and "taste is smooth" in top.text

@@ -44,7 +44,8 @@ def _ids_by_scan(query: GraphQuery, graph) -> list[str]:
     fact of each filtered attribute."""
     from shelfgraph.qa.executor import _holds
 
-    ids = graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
+    ids = graph.ids_of_types(query.product_types) if query.product_types else {
+        p.id for p in graph.ledger.products()}
     for flt in query.filters:
         facts = [f for f in graph.ledger.facts(predicate=[ATTRIBUTE_PREFIX + a for a in flt.attributes])
                  if product_id_of(f.subject) in ids and _holds(flt, f.object)]
@@ -116,3 +117,82 @@ def test_benchmark_questions_are_answered_with_their_evidence(store: Path):
             session.reset()
             assert answer.kind == "graph", (question, answer.text)
             assert answer.citations and all(c.evidence == c.value for c in answer.citations), question
+
+
+def test_matching_products_are_those_a_scan_finds(tmp_path: Path):
+    """`Ledger.matching_products` against a scan in Python, started from the values (few facts)
+    and from the types (few products), with types given by facts in another case, products
+    without a catalogue type, negations and title words."""
+    from shelfgraph.models import PRODUCT_TYPE, Fact, Provenance, product_subject
+    from shelfgraph.store import HasValue
+
+    store = tmp_path / "bench.db"
+    make_store(store, 3_000)  # 300 products of 20 types
+    with Ledger(store) as ledger:
+        run = ledger.start_run("test")
+        ledger.upsert_products([p.model_copy(update={"product_type": None}) for p in ledger.products(limit=20)],
+                               run.id)  # 20 products with no catalogue type ...
+        ledger.add_facts(Fact(subject=product_subject(f"p{n:07d}"), predicate=PRODUCT_TYPE, object="TEA",
+                              provenance=Provenance(step="type", method="baseline", run_id=run.id))
+                         for n in range(0, 20, 2))  # ... half of them typed by a build, as "TEA"
+    rng = random.Random(9)
+    with Ledger(store, read_only=True) as ledger:
+        products = list(ledger.products())
+        facts = ledger.facts()
+        typed = {(product_id_of(f.subject), f.object.lower()) for f in facts if f.predicate == PRODUCT_TYPE}
+        values = sorted({(f.predicate, f.object) for f in facts if f.predicate.startswith(ATTRIBUTE_PREFIX)})
+        broad = [v for v in values if v[0] in (attribute_predicate("Form"), attribute_predicate("Gender"))]
+        starts = set()
+        for _ in range(60):
+            types = rng.sample(["Tea", "coffee", "Soap", "Jam"], rng.randrange(3))
+            picked = rng.sample(values, rng.randrange(2)) + rng.sample(broad, rng.randrange(2))  # few facts, many
+            having = [HasValue([p[len(ATTRIBUTE_PREFIX):]], [v.upper() if rng.random() < 0.5 else v],
+                               negate=rng.random() < 0.3) for p, v in picked]
+            words = rng.sample(["pack", "tea", "oz", "ka"], rng.randrange(2))
+            wanted = {t.lower() for t in types}
+
+            def holds(product, condition) -> bool:
+                found = any(product_id_of(f.subject) == product.id and f.predicate[len(ATTRIBUTE_PREFIX):]
+                            in condition.attributes and f.object.lower() in {v.lower() for v in condition.values}
+                            for f in facts)
+                return found != condition.negate
+
+            expected = sorted(
+                p.id for p in products
+                if (not types or (p.product_type or "").lower() in wanted or any((p.id, t) in typed for t in wanted))
+                and all(holds(p, c) for c in having) and all(w in p.title.lower() for w in words))
+            assert ledger.matching_products(types, having, words) == expected, (types, having, words)
+            starts.add(bool(types) and any(not c.negate for c in having))
+    assert starts == {True, False}
+
+
+def test_value_type_counts_are_those_a_scan_finds(tmp_path: Path):
+    """The vocabulary's source, read as integer rows, against a count over `Ledger.facts()`:
+    a value asserted twice for one product counts it once; a product without a type counts
+    under ""; retracted facts do not count."""
+    from shelfgraph.models import Fact, Provenance, product_subject
+
+    store = tmp_path / "bench.db"
+    make_store(store, 2_000)
+    with Ledger(store) as ledger:
+        run = ledger.start_run("test")
+        ledger.upsert_products([p.model_copy(update={"product_type": None}) for p in ledger.products(limit=5)],
+                               run.id)
+        again = [Fact(subject=product_subject(f"p{n:07d}"), predicate=attribute_predicate("Form"), object="pods",
+                      provenance=Provenance(step="ingest", method="gold", run_id=run.id)) for n in range(10)]
+        ledger.add_facts(again)
+        ledger.set_status([again[0].id], "retracted", run.id)
+    with Ledger(store, read_only=True) as ledger:
+        type_of = {p.id: p.product_type or "" for p in ledger.products()}
+        holders: dict = {}
+        for f in ledger.facts():
+            if f.predicate.startswith(ATTRIBUTE_PREFIX):
+                key = (f.predicate[len(ATTRIBUTE_PREFIX):], f.object, type_of.get(product_id_of(f.subject), ""))
+                holders.setdefault(key, set()).add(f.subject)
+        expected: dict = {}
+        for (attribute, value, kind), subjects in sorted(holders.items()):
+            expected.setdefault(attribute, {}).setdefault(value, {})[kind] = len(subjects)
+        found = ledger.value_type_counts()
+    assert found == expected and list(found) == list(expected)
+    assert all(list(found[a]) == list(expected[a]) for a in expected)
+    assert "" in found["Form"]["pods"] or any("" in t for t in found["Brand"].values())

@@ -14,8 +14,8 @@ from eval.datasets import load_records
 from shelfgraph.cli import app
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import Fact, Provenance, attribute_predicate
-from shelfgraph.review import review_queue
-from shelfgraph.store import Ledger
+from shelfgraph.review import Action, decide_fact, review_queue
+from shelfgraph.store import REVIEW_COMMAND, Ledger
 
 runner = CliRunner()
 TITLE = "Door County Coffee, Cherry Crème, Flavored Coffee, Medium Roast, Ground Coffee, 10 oz Bag"
@@ -123,3 +123,41 @@ def test_review_of_a_missing_store_says_how_to_make_one(tmp_path):
     result = runner.invoke(app, ["review", "--store", str(tmp_path / "none.db")])
     assert result.exit_code == 4 and "does not exist" in result.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+
+def test_a_later_build_keeps_a_reviewers_decisions(tmp_path, demo_data):
+    """Cleaning run again (a new threshold redoes its units) neither re-flags a fact a person
+    accepted nor restores one a person rejected."""
+    store, catalog = tmp_path / "g.db", tmp_path / "catalog.jsonl"
+    catalog.write_text("".join((demo_data / "catalog.jsonl").read_text().splitlines(True)[:10]))
+
+    def build(threshold: float) -> None:
+        config = tmp_path / f"cleaning-{threshold}.toml"
+        config.write_text(f"cleaning_threshold = {threshold}\n")
+        result = runner.invoke(app, ["build", str(catalog), "--taxonomy", str(demo_data / "taxonomy"), "--labelled",
+                                     str(demo_data / "labelled.jsonl"), "--method", "baseline", "--config",
+                                     str(config), "--store", str(store), "--quiet"])
+        assert result.exit_code == 0, result.output
+
+    def status(fact: Fact) -> str:
+        with Ledger(store, read_only=True) as ledger:
+            return next(f.status for f in ledger.facts(subject=fact.subject, status=None) if f.id == fact.id)
+
+    def decide(action: Action, fact: Fact) -> None:
+        with Ledger(store) as ledger, ledger.recorded_run(REVIEW_COMMAND, {"who": "ana"}) as run:
+            decide_fact(ledger, action, fact, run.id, "ana")
+
+    build(0.5)
+    with Ledger(store, read_only=True) as ledger:
+        flagged = [f for f in ledger.facts(status="rejected") if f.provenance.step == "imputation"]
+    assert len(flagged) >= 3, "the baseline's cleaning flags some values of the first ten products"
+    accepted, rejected, others = flagged[0], flagged[1], flagged[2:]
+    decide("accept", accepted)
+    decide("reject", rejected)
+    build(0.999)  # nothing is wrong enough now: cleaning un-flags what it had flagged ...
+    assert status(accepted) == "active" and status(rejected) == "rejected"
+    assert all(status(fact) == "active" for fact in others)
+    build(0.001)  # ... and now everything is: cleaning flags every value it judges
+    assert status(accepted) == "active" and status(rejected) == "rejected"
+    assert all(status(fact) == "rejected" for fact in others)

@@ -23,7 +23,10 @@ from shelfgraph.context import LLMConfig, StepContext
 from shelfgraph.engines import StageSpec, run_stage
 from shelfgraph.errors import UsageError
 from shelfgraph.models import BROADER, Product
-from shelfgraph.pipeline import STAGES, BuildConfig, process_cleaning
+from shelfgraph.pipeline import BuildConfig
+from shelfgraph.registry import create
+from shelfgraph.stages import STAGES
+from shelfgraph.stages.cleaning import CleaningUnit
 from shelfgraph.steps import NotEnoughData
 from shelfgraph.store import Ledger
 
@@ -217,11 +220,10 @@ def test_both_engines_say_why_a_step_cannot_learn(engine):
     """Under Ray, an actor that fails to start reaches the driver only as "actor died": the
     reason must still arrive, as the same exception the local engine raises."""
     product = Product(id="p1", title="Acme Stapler black", attributes={"Brand": ["Acme"]})
-    spec = StageSpec(kind="cleaning", method="baseline", config={}, context=StepContext(),
-                     init_args=([product.model_dump()],))
-    payload = {"product": product.model_dump(), "triples": [["f1", "Brand", "Acme"]]}
+    spec = StageSpec(kind="cleaning", method="baseline", config={}, context=StepContext(), training=([product],))
+    unit = CleaningUnit(product=product, triples=[("f1", "Brand", "Acme")])
     with pytest.raises(NotEnoughData, match="needs at least 4 training products, got 1"):
-        list(run_stage(spec, process_cleaning, [("p1", payload)], "run", {"cleaning_threshold": 0.5},
+        list(run_stage(spec, create("cleaning", "baseline"), [unit], "run", {"cleaning_threshold": 0.5},
                        engine=engine))
 
 

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from shelfgraph.buildrun import run_build
 from shelfgraph.cli import app
 from shelfgraph.context import LLMConfig
-from shelfgraph.errors import StoreError
+from shelfgraph.errors import InputError, StoreError
 from shelfgraph.models import Fact, Provenance, attribute_predicate
 from shelfgraph.pipeline import BuildConfig
 from shelfgraph.store import Ledger
@@ -247,7 +247,7 @@ def _build(tmp_path: Path, catalog: list[Path] | None = None, taxonomy: Path | N
 def test_a_build_failing_in_ingest_or_interrupted_is_marked_failed(tmp_path, monkeypatch):
     not_a_taxonomy = tmp_path / "folder"
     not_a_taxonomy.mkdir()
-    with pytest.raises(ValueError, match="a folder is read only as a Shopify taxonomy"):
+    with pytest.raises(InputError, match="a folder with neither catalogue files"):
         _build(tmp_path, taxonomy=not_a_taxonomy)
 
     def interrupted(*args, **kwargs):
@@ -260,7 +260,7 @@ def test_a_build_failing_in_ingest_or_interrupted_is_marked_failed(tmp_path, mon
         runs = ledger.runs()
     assert [(r.command, r.status) for r in runs] == [("build", "failed"), ("build", "failed")]
     assert runs[0].summary["error"] == "KeyboardInterrupt()"
-    assert "a folder is read only as a Shopify taxonomy" in runs[1].summary["error"]
+    assert "a folder with neither catalogue files" in runs[1].summary["error"]
 
 
 def test_a_failing_ingest_is_marked_failed(tmp_path):
@@ -270,4 +270,4 @@ def test_a_failing_ingest_is_marked_failed(tmp_path):
     assert result.exit_code != 0
     with Ledger(tmp_path / "g.db", read_only=True) as ledger:
         [run] = ledger.runs()
-    assert run.status == "failed" and "a folder is read only as a Shopify taxonomy" in run.summary["error"]
+    assert run.status == "failed" and "a folder with neither catalogue files" in run.summary["error"]

@@ -114,10 +114,11 @@ def test_relations_tuning_leaves_out_the_categories_eval_applicability_hides(dem
 
 
 def _keys(nodes, ids: set[str]) -> list[str]:
-    from eval.tasks import PATH_SEPARATOR, path_names
+    from eval.tasks import PATH_SEPARATOR
+    from shelfgraph.models import path_names
 
     by_id = {n.id: n for n in nodes}
-    return [PATH_SEPARATOR.join([*path_names(by_id[i], by_id), by_id[i].name]) for i in ids]
+    return [PATH_SEPARATOR.join(path_names(by_id[i], by_id)) for i in ids]
 
 
 def test_the_training_order_is_not_the_corruption_s_random_stream():

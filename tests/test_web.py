@@ -103,8 +103,10 @@ def runs_dir(tmp_path: Path) -> Path:
 
 
 def client(store: Path, runs_dir: Path | None = None, **settings) -> TestClient:
+    from eval.web import router as eval_pages
+
     app = create_app(WebSettings(store=store, runs_dir=runs_dir or store.parent / "runs", reviewer="tester",
-                                 **settings))
+                                 eval_pages=eval_pages, **settings))
     return TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
 
 
@@ -413,3 +415,20 @@ def test_an_answer_page_lists_at_most_a_hundred_products_and_counts_the_rest(sto
     assert total > 3 and len(limited["product_ids"]) == 3 and f"{total} product(s) match" in limited["text"]
     assert "showing 3" in limited["text"] and f"{total} product(s) match" in page
     assert count["text"].startswith(f"{total} product(s)") and len(count["product_ids"]) == total
+    assert full["total"] == limited["total"] == count["total"] == total
+
+
+def test_a_long_answer_comes_a_page_at_a_time(store: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("shelfgraph.web.asking.SHOWN", 2)  # the answer page lists two products a page
+    question = "which products are coffee"
+    with client(store) as web:
+        full = web.get("/api/ask", params={"q": question}).json()
+        second = web.get("/api/ask", params={"q": question, "limit": 3, "page": 2}).json()
+        first_page = web.get("/ask", params={"q": question}).text
+        second_page = web.get("/ask", params={"q": question, "page": 2}).text
+    ids = full["product_ids"]
+    assert len(ids) > 5 and second["product_ids"] == ids[3:6] and second["total"] == len(ids)
+    assert "showing 4-6" in second["text"]
+    assert {c["product_id"] for c in second["citations"]} <= set(ids[3:6])  # only the page's facts are cited
+    assert f"/products/{ids[0]}" in first_page and f"/products/{ids[2]}" not in first_page
+    assert 'rel="next"' in first_page and f"/products/{ids[2]}" in second_page and 'rel="prev"' in second_page

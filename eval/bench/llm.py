@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from pydantic import create_model
 
+from shelfgraph.llm.local import Decoded, LocalModel
+
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "oa-mine"
 
 
@@ -46,6 +48,26 @@ def json_block(title: str, attributes: list[str], gold: dict[str, Any] | None) -
         return f"Title: {title}\nJSON: "
     values = {a: (gold.get(a) or ["n/a"])[0] for a in attributes}
     return f"Title: {title}\nJSON: {json.dumps(values, ensure_ascii=False)}\n"
+
+
+class SamplerChainModel(LocalModel):
+    """The `grammar-full` route: llama-cpp-python's own sampler chain, which filters the whole
+    vocabulary through the grammar at every token (what `LocalModel.generate` avoids)."""
+
+    def generate(self, prompt: str, grammar: str | None, max_tokens: int) -> Decoded:
+        from llama_cpp import LlamaGrammar
+
+        if not grammar:
+            return super().generate(prompt, grammar, max_tokens)
+        with self._lock:
+            start_ms = self._perf_ms()
+            out = self.llama.create_completion(
+                prompt, grammar=LlamaGrammar.from_string(grammar, verbose=False), max_tokens=max_tokens,
+                temperature=0.0, repeat_penalty=1.0,
+            )
+            usage = out["usage"]
+            return Decoded(out["choices"][0]["text"], usage["prompt_tokens"], usage["completion_tokens"],
+                           self._perf_ms() - start_ms, out["choices"][0]["finish_reason"] or "stop")
 
 
 def build_cases(limit: int, per_category: int, shots: int = 2) -> list[dict[str, Any]]:
@@ -98,12 +120,11 @@ def run(limit: int, per_category: int) -> dict[str, Any]:
     from eval.metrics import extraction_score
     from shelfgraph.context import LLMConfig
     from shelfgraph.llm import get_llm, grounded_model
-    from shelfgraph.llm.local import LocalModel
 
     home = Path(tempfile.mkdtemp(prefix="bench-llm-"))
     config = LLMConfig(use_cache=False, max_retries=0)
     lazy = get_llm(config, home)
-    full = type(lazy)(config, home, LocalModel(lazy.backend.path, lazy.model_name, lazy_grammar=False))
+    full = type(lazy)(config, home, SamplerChainModel(lazy.backend.path, lazy.model_name))
     cases = build_cases(limit, per_category)
     lazy.choose("warm up:", ["yes", "no"])
 

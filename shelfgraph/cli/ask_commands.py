@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from ..errors import InputError, UsageError
-from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
+from .options import LLM_TIMEOUT_S, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 if TYPE_CHECKING:
     from shelfgraph.qa import Session
@@ -24,12 +24,14 @@ NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (
 
 
 def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
-                 no_cache: bool, no_llm: bool, llm_timeout: float) -> "Session":
+                 no_cache: bool, no_llm: bool, llm_timeout: float, api_key: str | None) -> "Session":
+    from retrieval.index import text_search
     from shelfgraph.api import Graph
 
-    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)  # type: ignore[arg-type]
+    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)  # type: ignore[arg-type]
     try:
-        return Graph(store, read_only=True).session(llm=None if no_llm else config, index_dir=index_dir)
+        return Graph(store, read_only=True).session(llm=None if no_llm else config,
+                                                    texts=text_search(store, index_dir))
     except FileNotFoundError as error:
         raise InputError(str(error)) from error
 
@@ -49,10 +51,10 @@ def ask(
     as_json: JsonOpt = False,
     no_llm: NoLLMOpt = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Answer one question from the graph, citing the facts (ids and text spans) behind it."""
-    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout) as session:
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout, api_key) as session:
         _print(session.ask(question), as_json)
 
 
@@ -62,12 +64,12 @@ def chat(
     as_json: JsonOpt = False,
     no_llm: NoLLMOpt = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """A conversation: one question per line on stdin, follow-ups build on earlier answers
     ("and which of those are whole bean?"). Ends at end of input or "exit"; "reset" forgets."""
     interactive = sys.stdin.isatty()
-    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout) as session:
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout, api_key) as session:
         while True:
             if interactive:
                 typer.echo("> ", nl=False)
@@ -98,16 +100,16 @@ def eval_questions(
     index_dir: IndexOpt = None,
     no_llm: NoLLMOpt = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Score answers by the products they name against expected product sets: one JSON line
     per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
-    from shelfgraph.qa.questions import generate as make_questions
-    from shelfgraph.qa.questions import answer_question, read_questions, summarise, write_questions
+    from eval.questions import answer_question, read_questions, summarise, write_questions
+    from eval.questions import generate as make_questions
 
     if (questions is None) == (generate is None):
         raise UsageError("give exactly one of --questions FILE or --generate N")
-    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout) as session:
+    with open_session(store, index_dir, llm, model, llm_kind, no_cache, no_llm, llm_timeout, api_key) as session:
         try:
             items = read_questions(questions) if questions else make_questions(session.graph, generate, seed)  # type: ignore[arg-type]
         except ValueError as error:  # a bad line, named with its file and number

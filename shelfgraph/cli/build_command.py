@@ -9,14 +9,14 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..errors import REJECTED_ROWS_EXIT
-from ..formats import ExportFormat
-from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       llm_config, method_name)
 
 
 def build(
-    catalog: Annotated[list[Path], typer.Argument(help="Catalogue files (JSONL, CSV, Parquet, OA-Mine, WDC-PAVE).",
-                                                  exists=True)],
+    catalog: Annotated[list[Path], typer.Argument(help="Catalogue files (JSONL, CSV, Parquet, OA-Mine, WDC-PAVE); "
+                                                  "a folder or a quoted glob ('shards/*.parquet') reads every "
+                                                  "file it holds.")],
     store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.")] = Path("graph.db"),
     taxonomy: Annotated[Optional[Path], typer.Option(help="Taxonomy to enrich (Shopify folder, Google "
                                                      "taxonomy-with-ids, CSV id,name,parent_id).", exists=True)] = None,
@@ -38,7 +38,7 @@ def build(
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Grow the graph: ingest, then type extraction and hypernym placement, relation discovery,
     imputation, cleaning and synonym finding. Killed and restarted, it resumes; re-run on
@@ -48,7 +48,8 @@ def build(
     with Graph(store) as graph:
         summary = graph.build(catalog, taxonomy=taxonomy, reviews=reviews, labelled=labelled, method=method,
                               config=config, limit=limit, workers=workers, engine=engine,
-                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), progress=not quiet).summary
+                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key),
+                              progress=not quiet).summary
     rejected = summary["rejected_rows"]
     if quiet or as_json:
         typer.echo(json.dumps(summary))
@@ -63,26 +64,5 @@ def build(
         raise typer.Exit(REJECTED_ROWS_EXIT)
 
 
-def export(
-    store: Annotated[Path, typer.Option("--store", "-s", help="The graph's SQLite file.", exists=True)],
-    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="RDF, JSON lines, Neo4j import files or Parquet.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (a folder for neo4j-csv).")],
-    all_statuses: Annotated[bool, typer.Option("--all", help="Also rejected and retracted facts.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="The files written, as one JSON object.")] = False,
-) -> None:
-    """Export the graph with provenance and confidence: RDF (schema.org + SKOS), JSONL,
-    Parquet, or Neo4j admin-import CSVs."""
-    from ..api import Graph
-
-    with Graph(store, read_only=True) as graph:
-        files = graph.export(format, out, all_statuses=all_statuses)
-    if as_json:
-        typer.echo(json.dumps({"format": format, "files": [str(f) for f in files]}))
-        return
-    for file in files:
-        typer.echo(str(file))
-
-
 def register(app: typer.Typer) -> None:
     app.command()(build)
-    app.command()(export)

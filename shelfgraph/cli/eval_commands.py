@@ -10,7 +10,7 @@ import typer
 
 from ..errors import InputError
 from ._eval_app import eval_app
-from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       StepSetOpt, llm_config, method_name, step_settings)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
@@ -27,7 +27,7 @@ def extraction(
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write one JSON object per test line here.")] = None,
     runs_dir: RunsDir = Path("runs"),
@@ -47,7 +47,7 @@ def extraction(
         train_records, test_records = load_records(train), load_records(test)
     except ValueError as error:
         raise InputError(str(error)) from None
-    llm_settings = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
+    llm_settings = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)
     step_config = step_settings(step_set, prompt)
     try:
         metrics, rows, step = evaluate_extraction(

@@ -14,7 +14,7 @@ import typer
 
 from ..errors import InputError
 from ._eval_app import eval_app
-from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       StepSetOpt, llm_config, method_name, step_settings)
 
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Where eval runs are saved (one folder per run).")]
@@ -25,32 +25,31 @@ ThresholdOpt = Annotated[float, typer.Option("--threshold", help="Decision thres
 PlotOpt = Annotated[Optional[Path], typer.Option("--plot", help="PR-curve PNG (default: pr_curve.png in the run folder).")]
 TrainFile = Annotated[Path, typer.Option("--train", exists=True, dir_okay=False, help="Training JSONL (OA-Mine or WDC-PAVE).")]
 TestFile = Annotated[Path, typer.Option("--test", exists=True, dir_okay=False, help="Test JSONL (same formats).")]
-STEP_KIND = {"type": "type", "hypernym": "hypernym", "applicability": "relations", "cleaning": "cleaning",
-             "synonyms": "synonyms"}
 PromptOpt = Annotated[Optional[str], typer.Option("--prompt", help="Prompt NAME@VERSION for LLM methods.")]
 TaxonomyPath = Annotated[Path, typer.Option("--taxonomy", exists=True, help="Shopify folder, Google "
                                             "taxonomy-with-ids file or CSV id,name,parent_id.")]
 
 
-def _run(task: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
+def _run(task: str, kind: str, method: str, config: dict, evaluate: Callable[..., tuple[dict, list[dict]]],
          runs_dir: Path, llm: str, model: str | None, llm_kind: str, no_cache: bool,
          plot: Path | None = None, prompt: str | None = None, step_set: list[str] | None = None,
-         llm_timeout: float = LLM_TIMEOUT_S, **kwargs: Any) -> None:
+         llm_timeout: float = LLM_TIMEOUT_S, api_key: str | None = None, **kwargs: Any) -> None:
     """Evaluate, save the run, plot where the rows carry scores, print the metrics last.
-    `prompt` and `--set` items are the step's config (a method rejects settings it lacks)."""
+    `kind` is the step kind `task` evaluates; `prompt` and `--set` items are the step's config
+    (a method rejects settings it lacks)."""
     from eval.metrics import plot_pr_curves
     from eval.runs import save_run
     from shelfgraph.context import StepContext
     from shelfgraph.prompting import PromptNotFoundError
     from shelfgraph.registry import UnknownStepError, create
 
-    llm_settings = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
+    llm_settings = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)
     context = StepContext(llm=llm_settings)
     step_config = step_settings(step_set, prompt)
     try:
         if step_config:  # a bad --prompt or --set fails here, before the step trains
             try:
-                create(STEP_KIND[task], method, context=context, **step_config)
+                create(kind, method, context=context, **step_config)
             except TypeError as error:
                 raise typer.BadParameter(f"{task}/{method} does not take {', '.join(sorted(step_config))} ({error})",
                                          param_hint="--prompt/--set") from None
@@ -99,14 +98,14 @@ def type_task(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
     model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Product type phrase from the title. WDC-PAVE: extraction score of "Product Type";
     OA-Mine: accuracy of the category the phrase maps to."""
     from eval.tasks import evaluate_type
 
-    _run("type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
-         llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, llm_timeout=llm_timeout,
+    _run("type", "type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
+         llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, llm_timeout=llm_timeout, api_key=api_key,
          train=_records(train), test=_records(test, limit))
 
 
@@ -117,14 +116,14 @@ def hypernym(
     method: MethodOpt = "baseline", prompt: PromptOpt = None, step_set: StepSetOpt = None,
     runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Hide sampled leaves of a taxonomy and predict each one's parent from its name."""
     from eval.tasks import evaluate_hypernym
 
-    _run("hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
+    _run("hypernym", "hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
          evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
-         llm_timeout=llm_timeout, nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
+         llm_timeout=llm_timeout, api_key=api_key, nodes=_taxonomy(taxonomy), sample=sample, seed=seed, k=k)
 
 
 @eval_app.command("applicability")
@@ -133,16 +132,17 @@ def applicability(
     method: MethodOpt = "baseline", prompt: PromptOpt = None, step_set: StepSetOpt = None,
     runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Hide the attribute lists of sampled Shopify categories and predict them from the
     category's name and path: P/R/F1 over (category, attribute) pairs, and AUPR."""
     from eval.tasks import evaluate_applicability
 
-    _run("applicability", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
+    _run("applicability", "relations", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
                                    "threshold": threshold},
          evaluate_applicability, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
-         llm_timeout=llm_timeout, nodes=_taxonomy(taxonomy), sample=sample, seed=seed, threshold=threshold)
+         llm_timeout=llm_timeout, api_key=api_key, nodes=_taxonomy(taxonomy), sample=sample, seed=seed,
+         threshold=threshold)
 
 
 @eval_app.command("cleaning")
@@ -154,17 +154,17 @@ def cleaning(
     limit: Annotated[Optional[int], typer.Option(min=1, help="Only the first N test records.")] = None,
     plot: PlotOpt = None, prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"),
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Corrupt a share of the test (product, attribute, value) triples and score how well
     each is flagged: AUPR with a PR-curve plot, and F1 at the threshold."""
     from eval.tasks import evaluate_cleaning
 
-    _run("cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
+    _run("cleaning", "cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
                               "seed": seed, "threshold": threshold, "limit": limit},
          evaluate_cleaning, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
-         llm_timeout=llm_timeout, train=_records(train), test=_records(test, limit), corrupt_rate=corrupt_rate,
-         seed=seed, threshold=threshold)
+         llm_timeout=llm_timeout, api_key=api_key, train=_records(train), test=_records(test, limit),
+         corrupt_rate=corrupt_rate, seed=seed, threshold=threshold)
 
 
 @eval_app.command("synonyms")
@@ -175,7 +175,7 @@ def synonyms(
     threshold: ThresholdOpt = 0.5, method: MethodOpt = "baseline", plot: PlotOpt = None,
     prompt: PromptOpt = None, step_set: StepSetOpt = None, runs_dir: RunsDir = Path("runs"), llm: LLMOpt = "local",
     model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Score labelled pairs (1 = same meaning): AUPR with a PR-curve plot, F1 at the threshold."""
     from eval.pairs import read_pairs
@@ -185,9 +185,10 @@ def synonyms(
         test_pairs, train_pairs = read_pairs(pairs), read_pairs(train) if train else []
     except ValueError as error:
         raise InputError(str(error)) from None
-    _run("synonyms", method, {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
+    _run("synonyms", "synonyms", method,
+         {"pairs": str(pairs), "train": str(train) if train else None, "threshold": threshold},
          evaluate_synonyms, runs_dir, llm, model, llm_kind, no_cache, plot, prompt=prompt, step_set=step_set,
-         llm_timeout=llm_timeout, test=test_pairs, train=train_pairs, threshold=threshold)
+         llm_timeout=llm_timeout, api_key=api_key, test=test_pairs, train=train_pairs, threshold=threshold)
 
 
 @eval_app.command("build-pairs")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
+from .options import (LLM_TIMEOUT_S, METHOD_METAVAR, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt,
                       StepSetOpt, llm_config, method_name, step_settings)
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def extract(
     model: ModelOpt = None,
     llm_kind: LLMKindOpt = "auto",
     no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Extract attribute values from a batch without building a graph: each with its span
     (field, start, end), confidence, method, model and prompt. Killed and run again, model
@@ -75,7 +75,7 @@ def extract(
     training = read_labelled(labelled) if labelled else [p for p in products if p.attributes]
     names = [a.strip() for a in attributes.split(",") if a.strip()] if attributes else None
     values = extract_products(products, labelled=training, method=method, attributes=names,
-                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout), config=step_settings(step_set, prompt),
+                              llm=llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key), config=step_settings(step_set, prompt),
                               progress=not quiet)
     write_values(values, out)
     rejected_rows_path(out).unlink(missing_ok=True)  # it goes with this output, not with earlier runs

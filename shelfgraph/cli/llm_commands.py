@@ -1,4 +1,5 @@
-"""`shelfgraph serve-model` and `shelfgraph logs`: the model server and the LLM call log."""
+"""`shelfgraph serve-model`, `check-llm` and `logs`: the model server, which server a URL is,
+and the LLM call log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from .options import LLM_TIMEOUT_S, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, llm_config
+
 
 def serve_model(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -17,13 +20,17 @@ def serve_model(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: $SHELFGRAPH_LLM_THREADS or 1).")] = None,
     adapter: Annotated[Optional[Path], typer.Option(help="Adapter folder from `shelfgraph tune`: served under its "
                                                     "own name (STEP-HASH), which a step with the same adapter asks for.")] = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", show_default=False,
+                                                   help="Refuse clients that do not send this key.")] = None,
 ) -> None:
     """Serve the packaged Gemma 3 270M with llama.cpp's OpenAI-compatible server
     (then: shelfgraph ... --llm http://HOST:PORT)."""
     from shelfgraph.context import shelfgraph_home
+    from shelfgraph.extras import require
     from shelfgraph.llm.local import N_THREADS, PACKAGED_MODEL, packaged_model_path
     from shelfgraph.llm.server import server_command
 
+    require("server", "shelfgraph serve-model")
     path, name, lora = packaged_model_path(shelfgraph_home()), PACKAGED_MODEL, None
     if adapter is not None:
         from shelfgraph.errors import ShelfgraphError
@@ -36,9 +43,36 @@ def serve_model(
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(error.exit_code) from None
         name, lora = tuned.manifest.served_name(), tuned.gguf
-    command = server_command(path, host, port, n_ctx, threads or N_THREADS, name, lora)
+    command = server_command(path, host, port, n_ctx, threads or N_THREADS, name, lora, api_key)
     typer.echo(f"serving {name} at http://{host}:{port}/v1", err=True)
     raise typer.Exit(subprocess.call(command))
+
+
+def check_llm(
+    llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto",
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The answer as one JSON object.")] = False,
+) -> None:
+    """Ask the model one yes/no question, uncached, and say which server and model answered, the
+    server kind and why (which probe decided it), and its structured-output mode. Exits 6 when
+    the server is down or refuses the key."""
+    from shelfgraph.llm import get_llm
+    from shelfgraph.llm.remote import RemoteModel
+
+    client = get_llm(llm_config(llm, model, llm_kind, no_cache=True, timeout_s=llm_timeout, api_key=api_key))
+    choice = client.choose("Is water wet? Answer yes or no. Answer:", ["yes", "no"])
+    backend = client.backend
+    report: dict[str, object] = {"server": backend.server or "in-process", "kind": backend.kind, "model": backend.name}
+    if isinstance(backend, RemoteModel):
+        report |= {"why": backend.detected_by,
+                   "structured_output": backend.spec.mode + (" strict" if backend.spec.strict else "")}
+    report |= {"decisions_with_logprobs": choice.confidence is not None,
+               "latency_ms": round(choice.call.latency_ms)}
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    for key, value in report.items():
+        typer.echo(f"{key:<24} {value}")
 
 
 def logs(
@@ -75,4 +109,5 @@ def logs(
 
 def register(app: typer.Typer) -> None:
     app.command("serve-model")(serve_model)
+    app.command("check-llm")(check_llm)
     app.command("logs")(logs)

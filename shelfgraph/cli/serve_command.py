@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import InputError
-from .options import LLM_TIMEOUT_S, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
+from ..extras import require
+from .options import LLM_TIMEOUT_S, ApiKeyOpt, LLMKindOpt, LLMOpt, LLMTimeoutOpt, ModelOpt, NoCacheOpt, llm_config
 
 
 def serve(
@@ -27,25 +28,30 @@ def serve(
     no_llm: Annotated[bool, typer.Option(
         "--no-llm", help="Never load the model (questions with no cue word are lists).")] = False,
     llm: LLMOpt = "local", model: ModelOpt = None, llm_kind: LLMKindOpt = "auto", no_cache: NoCacheOpt = False,
-    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S,
+    llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Serve a web page over the graph: read-only unless --allow-review, on 127.0.0.1 unless --host."""
+    require("server", "shelfgraph serve")
     import uvicorn
+
+    from eval.web import router as eval_pages
 
     from ..web.app import WebSettings, create_app
 
     if not store.is_file():
         raise InputError(f"no graph at {store}; create one with `shelfgraph build` or `shelfgraph ingest`")
-    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout)
+    config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)
 
     def session():  # made on the first question, so starting the server loads no model
+        from retrieval.index import text_search
+
         from ..llm import get_llm
         from ..qa import Session
 
-        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), index_dir=index_dir)
+        return Session(store, llm=None if no_llm else (lambda: get_llm(config)), texts=text_search(store, index_dir))
 
     app = create_app(WebSettings(store=store, host=host, allow_review=allow_review, reviewer=reviewer,
-                                 runs_dir=runs_dir, session=session))
+                                 runs_dir=runs_dir, session=session, eval_pages=eval_pages))
     mode = "review on: decisions are written to the store" if allow_review else "read-only"
     typer.echo(f"shelfgraph: serving {store} ({mode}) on http://{host}:{port}/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

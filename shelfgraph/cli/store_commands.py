@@ -14,8 +14,9 @@ StoreOption = Annotated[Path, typer.Option("--store", "-s", help="The graph's SQ
 
 
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="Catalogues (JSONL, CSV, Parquet, OA-Mine, "
-                                                "WDC-PAVE), review/Q&A JSONL, or taxonomies.", exists=True)],
+    files: Annotated[list[Path], typer.Argument(help="Catalogues (JSONL, CSV, Parquet, OA-Mine, WDC-PAVE), "
+                                                "review/Q&A JSONL, or taxonomies; a folder or a quoted glob "
+                                                "('shards/*.parquet') reads every file it holds.")],
     store: StoreOption = Path("graph.db"),
     taxonomy: Annotated[Optional[list[Path]], typer.Option(help="Taxonomy: Shopify folder, Google "
                                                            "taxonomy-with-ids file or CSV.", exists=True)] = None,

@@ -14,6 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..extras import require
+
+require("langchain", "shelfgraph.integrations.langchain")  # before the optional imports below
+
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -56,7 +60,7 @@ class GraphRetriever(BaseRetriever):
     Documents; questions about product texts return the retrieved sentences."""
 
     store: Path
-    index_dir: Path | None = None
+    texts: Any = None  # a qa.TextSearchSource, e.g. retrieval.index.text_search(store)
     use_llm: bool = False  # True: the packaged model decides the intent of cue-less questions
     _session: Session | None = PrivateAttr(default=None)
 
@@ -67,7 +71,7 @@ class GraphRetriever(BaseRetriever):
                 from ..llm import get_llm
 
                 llm = get_llm
-            self._session = Session(self.store, llm=llm, index_dir=self.index_dir)
+            self._session = Session(self.store, llm=llm, texts=self.texts)
         return self._session
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
@@ -76,10 +80,10 @@ class GraphRetriever(BaseRetriever):
         return answer_documents(session.ask(query))
 
 
-def graph_query_tool(store: str | Path, index_dir: Path | None = None) -> StructuredTool:
+def graph_query_tool(store: str | Path) -> StructuredTool:
     """A tool whose arguments are a `GraphQuery`: an agent fills in the typed query, the graph
     runs it read-only and the tool returns the cited answer text."""
-    session = Session(store, index_dir=index_dir)
+    session = Session(store)
 
     def query_product_graph(**arguments: Any) -> str:
         return session.run(GraphQuery.model_validate(arguments)).text

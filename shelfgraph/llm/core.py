@@ -6,8 +6,10 @@ to `<home>/logs.db` and an identical call is answered from that log unless the c
 * `choose(prompt, options)`: a decision, confidence from token log-probabilities.
 * `extract_spans(prompt, text, attributes)`: values that are spans of `text`, or None.
 
-Failures raise `LLMError` naming the model, the prompt, the cause and the attempts; nothing
-is cached from a failed call.
+How the model is asked is the `Backend`'s business (backend.py: in-process or a server); the
+`LLM` does what all share: the log, the cache, and failures. Failures raise `LLMError` naming
+the model, the prompt, the cause, the attempts, the last raw output and the tokens used;
+nothing is cached from a failed call.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import json
 import math
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -25,37 +26,21 @@ from pydantic import BaseModel
 from ..context import LLMConfig, shelfgraph_home
 from ..errors import ModelError
 from ..prompting import RenderedPrompt
+from .backend import DEFAULT_MAX_TOKENS, Backend
 from .calllog import CallLog, cache_key
-from .grounding import NA, grounded_model, span_candidates
-from .types import CallInfo, Choice, LLMError, Result, Span
+from .types import CallInfo, Choice, LLMError, Result, Span, Usage
 
 M = TypeVar("M", bound=BaseModel)
-DEFAULT_MAX_TOKENS = 256
-
-
-class _Tally(threading.local):
-    """Per-thread counters of one call in flight: attempts, tokens, model compute time."""
-
-    def reset(self) -> None:
-        self.attempts = 0
-        self.tokens_in = 0
-        self.tokens_out = 0
-        self.compute_ms: float | None = None
-
-    def add(self, tokens_in: int, tokens_out: int, compute_ms: float | None = None) -> None:
-        self.tokens_in += tokens_in
-        self.tokens_out += tokens_out
-        if compute_ms is not None:
-            self.compute_ms = (self.compute_ms or 0.0) + compute_ms
 
 
 class LLM:
-    def __init__(self, config: LLMConfig, home: Path, backend: Any):
+    """The verbs over one backend; thread-safe when the backend is."""
+
+    def __init__(self, config: LLMConfig, home: Path, backend: Backend):
         self.config = config
         self.backend = backend
         self.log = CallLog(home / "logs.db")
-        self._tally = _Tally()
-        self._create: Callable[..., Any] | None = None
+        self._usage = Usage()
         self._stats_lock = threading.Lock()
         self._calls = 0
         self._hits = 0
@@ -63,10 +48,6 @@ class LLM:
     @property
     def model_name(self) -> str:
         return self.backend.name
-
-    @property
-    def is_local(self) -> bool:
-        return self.backend.kind == "local"
 
     def stats(self) -> dict[str, int]:
         return {"calls": self._calls, "cache_hits": self._hits}
@@ -87,19 +68,17 @@ class LLM:
     ) -> Choice:
         """Pick one of `options` as the continuation `prefix + option + end` of the prompt.
 
-        Local: every option's full log-probability (a token trie, shared prefixes once).
-        Servers with log-probabilities: one generated token's top log-probabilities, when every
-        option's first token is among them and tells it apart. Otherwise a structured call and
-        confidence None: never a made-up score.
+        Confidence from the backend's option log-probabilities (locally every option's full
+        log-probability; servers with log-probabilities, one token's top ones). A backend that
+        cannot tell gets a structured call and confidence None: never a made-up score.
         """
         options = list(dict.fromkeys(options))
         if len(options) < 2:
             raise ValueError(f"choose() needs at least two distinct options, got {options!r}")
-        text = str(prompt)
         continuations = [f"{prefix}{o}{end}" for o in options]
 
         def run() -> dict[str, Any]:
-            logprobs = self._option_logprobs(prompt, text, continuations)
+            logprobs = self.backend.option_logprobs(str(prompt), continuations, self._usage)
             if logprobs is None:
                 from typing import Literal
 
@@ -129,134 +108,28 @@ class LLM:
         max_span_tokens: int = 6,
     ) -> Result[dict[str, Span | None]]:
         """Each attribute's value as a span of `text` of at most `max_span_tokens` words, or
-        None ("n/a").
-
-        Local: the prompt is continued like a form, one `line` per attribute, each answer
-        decoded greedily among the spans of `text` (a token trie, no grammar); the prompt is
-        evaluated once and each answer extends the cached context. Servers: one structured
-        call whose schema only admits spans of `text` (`grounded_model`).
-        """
+        None ("n/a"). Locally the prompt is continued like a form, one `line` per attribute;
+        servers get one structured call whose schema only admits spans of `text`."""
         params = {"text": text, "attributes": list(attributes), "line": line, "max_span_tokens": max_span_tokens}
 
         def run() -> dict[str, Any]:
-            if self.is_local:
-                spans = self._pick_spans(prompt, text, attributes, line, max_span_tokens)
-            else:
-                model = grounded_model(text, attributes, max_span_tokens, drop_chars=self.backend.enum_unsafe_chars)
-                spans = self._structured(prompt, model, DEFAULT_MAX_TOKENS).spans()
+            spans = self.backend.extract_spans(str(prompt), text, attributes, line, max_span_tokens,
+                                               self.config.temperature, self.config.max_retries, self._usage)
             return {a: None if s is None else s.__dict__ for a, s in spans.items()}
 
         return self._call("extract_spans", prompt, params, run,
                           lambda v: {a: None if s is None else Span(**s) for a, s in v.items()})
 
-    # -- backend specifics --------------------------------------------------------------------
     def _structured(self, prompt: RenderedPrompt | str, response_model: type[M], max_tokens: int) -> M:
-        import instructor
-
-        try:
-            value = self._structured_create()(
-                response_model=response_model,
-                messages=[{"role": "user", "content": str(prompt)}],
-                model=self.model_name,
-                max_tokens=max_tokens,
-                temperature=self.config.temperature,
-                max_retries=self.config.max_retries,
-            )
-        except instructor.core.InstructorRetryException as e:
-            raise self._error(prompt, e.__cause__ or e) from e
-        except Exception as e:  # transport, HTTP 4xx/500, truncated output: all final here
-            raise self._error(prompt, e) from e
-        if not self.is_local:
-            usage = getattr(getattr(value, "_raw_response", None), "usage", None)
-            if usage is not None:
-                self._tally.add(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-        return value
-
-    def _pick_spans(self, prompt, text, attributes, line, max_words) -> dict[str, Span | None]:
-        candidates = span_candidates(text, max_words)
-        continuations = [f" {s.value}\n" for s in candidates] + [f" {NA}\n"]
-        context = str(prompt)
-        spans: dict[str, Span | None] = {}
-        answered = tokens_in = 0  # answer tokens in the context are not input tokens
-        for attribute in attributes:
-            context += line.format(attribute=attribute)
-            index, probability, decoded = self._local_op(prompt, lambda: self.backend.pick(context, continuations))
-            context += continuations[index]
-            spans[attribute] = (
-                None if index == len(candidates)
-                else Span(candidates[index].value, candidates[index].start, candidates[index].end, probability)
-            )
-            self._tally.add(0, decoded.tokens_out, decoded.compute_ms)
-            tokens_in = decoded.tokens_in - answered  # the prompt and the attribute lines, once
-            answered += decoded.tokens_out
-        self._tally.add(tokens_in, 0)
-        return spans
-
-    def _option_logprobs(self, prompt, text: str, continuations: list[str]) -> list[float] | None:
-        if self.is_local:
-            scores, decoded = self._local_op(prompt, lambda: self.backend.score(text, continuations))
-            self._tally.add(decoded.tokens_in, decoded.tokens_out, decoded.compute_ms)
-            return scores
-        try:
-            logprobs, response = self.backend.first_token_logprobs(text, continuations, self._count_attempt)
-        except Exception as e:
-            raise self._error(prompt, e) from e
-        if response is not None and response.usage is not None:
-            self._tally.add(response.usage.prompt_tokens or 0, response.usage.completion_tokens or 0)
-        return logprobs
-
-    def _local_op(self, prompt: RenderedPrompt | str, op: Callable[[], Any]) -> Any:
-        self._tally.attempts += 1
-        try:
-            return op()
-        except Exception as e:  # e.g. a prompt longer than the context window
-            raise self._error(prompt, e) from e
-
-    def _structured_create(self) -> Callable[..., Any]:
-        """instructor-patched create, built once: local runs through `_local_chat`."""
-        if self._create is None:
-            import instructor
-
-            if self.is_local:
-                self._create = instructor.patch(create=self._local_chat, mode=instructor.Mode.JSON_SCHEMA)
-            else:
-                self._create = self.backend.structured_create(on_attempt=self._count_attempt)
-        return self._create
-
-    def _count_attempt(self) -> None:
-        self._tally.attempts += 1
-
-    def _local_chat(self, messages: list[dict[str, Any]], response_format: dict[str, Any] | None = None,
-                    max_tokens: int = DEFAULT_MAX_TOKENS, **_: Any) -> Any:
-        """An OpenAI-style chat create over the in-process model, completion style: a base
-        model continues the prompt text (re-ask messages are appended as plain text)."""
-        from openai.types.chat import ChatCompletion
-
-        from .grammar import schema_to_gbnf
-
-        self._count_attempt()
-        prompt = "\n".join(str(m.get("content") or "") for m in messages)
-        grammar = None
-        if response_format and response_format.get("type") == "json_schema":
-            grammar = schema_to_gbnf(response_format["json_schema"]["schema"])
-        decoded = self.backend.generate(prompt, grammar, max_tokens)
-        self._tally.add(decoded.tokens_in, decoded.tokens_out, decoded.compute_ms)
-        return ChatCompletion.model_validate({
-            "id": f"local-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
-            "model": self.model_name,
-            "choices": [{"index": 0, "finish_reason": decoded.finish_reason,
-                         "message": {"role": "assistant", "content": decoded.text}}],
-            "usage": {"prompt_tokens": decoded.tokens_in, "completion_tokens": decoded.tokens_out,
-                      "total_tokens": decoded.tokens_in + decoded.tokens_out},
-        })
+        return self.backend.structured(str(prompt), response_model, max_tokens, self.config.temperature,
+                                       self.config.max_retries, self._usage)
 
     # -- plumbing -------------------------------------------------------------------------
     def _error(self, prompt: RenderedPrompt | str, cause: BaseException) -> LLMError:
-        if isinstance(cause, LLMError):
-            return cause
-        detail = f"{type(cause).__name__}: {cause}"
-        return LLMError(self.model_name, _ref(prompt), detail, max(self._tally.attempts, 1),
-                        server=getattr(self.backend, "url", None))
+        usage = self._usage
+        return LLMError(self.model_name, _ref(prompt), self.backend.explain(cause), max(usage.attempts, 1),
+                        server=self.backend.server, last_output=usage.last_output,
+                        tokens_in=usage.tokens_in or None, tokens_out=usage.tokens_out or None)
 
     def _call(self, verb: str, prompt: RenderedPrompt | str, params: dict[str, Any],
               run: Callable[[], Any], decode: Callable[[Any], Any]) -> Result[Any]:
@@ -276,21 +149,21 @@ class LLM:
             self.log.record(**row, output=cached, latency_ms=latency, cached=1, attempts=0)
             info = CallInfo(self.model_name, _ref(prompt), latency, None, None, None, True, 0)
             return Result(decode(json.loads(cached)), info)
-        self._tally.reset()
+        self._usage.reset()
         try:
             output = run()
-        except LLMError as e:
-            self.log.record(**row, error=str(e), latency_ms=(time.perf_counter() - started) * 1000,
-                            attempts=e.attempts, tokens_in=self._tally.tokens_in or None,
-                            tokens_out=self._tally.tokens_out or None)
-            raise
+        except Exception as e:  # transport, HTTP 4xx/500, invalid or truncated output: all final here
+            error = self._error(prompt, e)
+            self.log.record(**row, error=str(error), latency_ms=(time.perf_counter() - started) * 1000,
+                            attempts=error.attempts, tokens_in=error.tokens_in, tokens_out=error.tokens_out)
+            raise error from e
         latency = (time.perf_counter() - started) * 1000
-        tally = self._tally
-        attempts, tokens_in, tokens_out, compute_ms = tally.attempts, tally.tokens_in, tally.tokens_out, tally.compute_ms
-        self.log.record(**row, output=output, latency_ms=latency, compute_ms=compute_ms,
-                        tokens_in=tokens_in, tokens_out=tokens_out, attempts=max(attempts, 1), cached=0)
-        info = CallInfo(self.model_name, _ref(prompt), latency, compute_ms, tokens_in, tokens_out, False,
-                        max(attempts, 1))
+        usage = self._usage
+        self.log.record(**row, output=output, latency_ms=latency, compute_ms=usage.compute_ms,
+                        tokens_in=usage.tokens_in, tokens_out=usage.tokens_out, attempts=max(usage.attempts, 1),
+                        cached=0)
+        info = CallInfo(self.model_name, _ref(prompt), latency, usage.compute_ms, usage.tokens_in, usage.tokens_out,
+                        False, max(usage.attempts, 1))
         return Result(decode(output), info)
 
 
@@ -325,15 +198,18 @@ def get_llm(config: LLMConfig | None = None, home: Path | None = None, adapter: 
             return LLM(config, home, LocalModel(path, name))
         tuned.check_base(model_sha256(path), str(path))
         return LLM(config, home, LocalModel(path, tuned.model_name(name), lora_path=tuned.gguf))
-    from .remote import RemoteModel, detect_kind
+    from .remote import RemoteModel
+    from .servers import detect, resolve_api_key
 
-    kind, model = config.kind, config.model
+    api_key = resolve_api_key(config.api_key.get_secret_value() if config.api_key else None)
+    kind, model, reason = config.kind, config.model, "--llm-kind"
     if tuned is not None:
         model = tuned.manifest.served_name()
     if kind == "auto" or not model:
-        detected, served = detect_kind(config.backend, timeout_s=min(config.timeout_s, 10.0))
-        kind = detected if kind == "auto" else kind
-        model = model or served
+        found = detect(config.backend, api_key, timeout_s=min(config.timeout_s, 10.0))
+        if kind == "auto":
+            kind, reason = found.kind, found.reason
+        model = model or found.model
     if not model:
-        raise ModelError(f"{config.backend} serves no model; pass --model NAME")
-    return LLM(config, home, RemoteModel(config.backend, kind, model, config.timeout_s))
+        raise ModelError(f"{config.backend} names no model to use; pass --model NAME")
+    return LLM(config, home, RemoteModel(config.backend, kind, model, config.timeout_s, api_key, reason))

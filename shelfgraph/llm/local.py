@@ -1,18 +1,20 @@
-"""In-process backend: llama.cpp (llama-cpp-python) on the packaged Gemma 3 270M GGUF.
+"""The in-process `Backend`: llama.cpp (llama-cpp-python) on the packaged Gemma 3 270M GGUF.
 
-Three decoding routines, all greedy and all on one `Llama` whose KV cache is reused across
-calls (prompts sharing a prefix are not evaluated twice):
+The verbs map onto three decoding routines, all greedy and all on one `Llama` whose KV cache
+is reused across calls (prompts sharing a prefix are not evaluated twice):
 
-* `generate(prompt, grammar)`: grammar-constrained generation for structured output. Applying
+* `generate(prompt, grammar)`: grammar-constrained generation for `structured` (instructor
+  JSON_SCHEMA over a completion: a base model continues the prompt text). Applying
   a GBNF grammar to all 262k vocabulary entries costs tens of milliseconds per token, so the
   grammar is checked lazily, as llama.cpp's own `common_sampler` does: take the arg-max token,
   ask the grammar whether it accepts that one token, and filter the whole vocabulary only when
   it does not. Greedy output is identical; most tokens skip the expensive pass.
 * `score(prompt, continuations)`: the log-probability of each continuation, walking a trie of
-  their tokens so shared prefixes are evaluated once. Used for decisions.
+  their tokens so shared prefixes are evaluated once. Used for decisions (`option_logprobs`).
 * `pick(prompt, continuations)`: greedy decoding restricted to the trie of allowed
   continuations (e.g. the spans of a title, or "n/a"): one forward pass per emitted token and
-  only the allowed tokens' logits are read, no grammar at all.
+  only the allowed tokens' logits are read, no grammar at all. `extract_spans` continues the
+  prompt like a form, one line per attribute, each answer picked among the text's spans.
 """
 
 from __future__ import annotations
@@ -21,11 +23,21 @@ import ctypes
 import math
 import os
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, Sequence, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
+
+from .backend import DEFAULT_MAX_TOKENS, instructor_structured
+from .grounding import NA, span_candidates
+from .types import Span, Usage
+
+M = TypeVar("M", bound=BaseModel)
 
 PACKAGED_MODEL = "gemma-3-270m-q4_k_m"
 N_CTX = 2048
@@ -88,17 +100,89 @@ class LocalModel:
     """A llama.cpp model in this process. Not thread-safe by nature: calls hold a lock."""
 
     kind = "local"
+    server = None
 
-    def __init__(self, path: Path, name: str, lazy_grammar: bool = True, lora_path: Path | None = None):
+    def __init__(self, path: Path, name: str, lora_path: Path | None = None):
         """`lora_path`: a GGUF LoRA adapter applied on top (`shelfgraph tune` writes one)."""
         self.path = path
         self.name = name
-        self.lazy_grammar = lazy_grammar  # False: llama-cpp-python's sampler chain (benchmarks)
         lora = str(lora_path) if lora_path is not None else None
         self.llama = load_llama(str(path), lora_path=lora)
         self._vocab = self.llama._model.vocab
         self._n_vocab = self.llama.n_vocab()
         self._lock = _model_lock(str(path), lora)
+
+    # -- Backend ----------------------------------------------------------------------------
+    def structured(self, prompt: str, response_model: type[M], max_tokens: int, temperature: float,
+                   max_retries: int, usage: Usage) -> M:
+        def create(messages: list[dict[str, Any]], response_format: dict[str, Any] | None = None,
+                   max_tokens: int = DEFAULT_MAX_TOKENS, **_: Any) -> Any:
+            return self._chat(messages, response_format, max_tokens, usage)
+
+        return instructor_structured(create, "JSON_SCHEMA", prompt, response_model, self.name, max_tokens,
+                                     temperature, max_retries)
+
+    def option_logprobs(self, prompt: str, continuations: Sequence[str], usage: Usage) -> list[float]:
+        """Every option's full log-probability (a token trie, shared prefixes once)."""
+        usage.attempt()
+        scores, decoded = self.score(prompt, list(continuations))
+        usage.add(decoded.tokens_in, decoded.tokens_out, decoded.compute_ms)
+        return scores
+
+    def extract_spans(self, prompt: str, text: str, attributes: Sequence[str], line: str, max_span_tokens: int,
+                      temperature: float, max_retries: int, usage: Usage) -> dict[str, Span | None]:
+        """The prompt continued like a form, one `line` per attribute, each answer decoded
+        greedily among the spans of `text` or "n/a" (`pick`); the prompt is evaluated once and
+        each answer extends the cached context. Greedy: `temperature` and re-asks do not apply."""
+        candidates = span_candidates(text, max_span_tokens)
+        continuations = [f" {s.value}\n" for s in candidates] + [f" {NA}\n"]
+        context = prompt
+        spans: dict[str, Span | None] = {}
+        answered = tokens_in = 0  # answer tokens in the context are not input tokens
+        for attribute in attributes:
+            context += line.format(attribute=attribute)
+            usage.attempt()
+            index, probability, decoded = self.pick(context, continuations)
+            usage.last_output = continuations[index]
+            context += continuations[index]
+            spans[attribute] = (
+                None if index == len(candidates)
+                else Span(candidates[index].value, candidates[index].start, candidates[index].end, probability)
+            )
+            usage.add(0, decoded.tokens_out, decoded.compute_ms)
+            tokens_in = decoded.tokens_in - answered  # the prompt and the attribute lines, once
+            answered += decoded.tokens_out
+        usage.add(tokens_in, 0)
+        return spans
+
+    @staticmethod
+    def explain(error: BaseException) -> str:
+        return f"{type(error).__name__}: {error}"
+
+    def _chat(self, messages: list[dict[str, Any]], response_format: dict[str, Any] | None, max_tokens: int,
+              usage: Usage) -> Any:
+        """An OpenAI-style chat completion over the model, completion style: a base model
+        continues the prompt text (re-ask messages are appended as plain text)."""
+        from openai.types.chat import ChatCompletion
+
+        from .grammar import schema_to_gbnf
+
+        usage.attempt()
+        prompt = "\n".join(str(m.get("content") or "") for m in messages)
+        grammar = None
+        if response_format and response_format.get("type") == "json_schema":
+            grammar = schema_to_gbnf(response_format["json_schema"]["schema"])
+        decoded = self.generate(prompt, grammar, max_tokens)
+        usage.add(decoded.tokens_in, decoded.tokens_out, decoded.compute_ms)
+        usage.last_output = decoded.text
+        return ChatCompletion.model_validate({
+            "id": f"local-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
+            "model": self.name,
+            "choices": [{"index": 0, "finish_reason": decoded.finish_reason,
+                         "message": {"role": "assistant", "content": decoded.text}}],
+            "usage": {"prompt_tokens": decoded.tokens_in, "completion_tokens": decoded.tokens_out,
+                      "total_tokens": decoded.tokens_in + decoded.tokens_out},
+        })
 
     # -- low level ----------------------------------------------------------------------
     def tokenize(self, text: str, bos: bool = False) -> list[int]:
@@ -133,8 +217,6 @@ class LocalModel:
     def generate(self, prompt: str, grammar: str | None, max_tokens: int) -> Decoded:
         import llama_cpp
 
-        if grammar and not self.lazy_grammar:
-            return self._generate_with_sampler_chain(prompt, grammar, max_tokens)
         with self._lock:
             start_ms = self._perf_ms()
             prompt_tokens = self.tokenize(prompt, bos=True)
@@ -166,20 +248,6 @@ class LocalModel:
                     llama_cpp.llama_sampler_free(sampler)
             text = self.llama.detokenize(out).decode("utf-8", errors="replace")
             return Decoded(text, len(prompt_tokens), len(out), self._perf_ms() - start_ms, finish)
-
-    def _generate_with_sampler_chain(self, prompt: str, grammar: str, max_tokens: int) -> Decoded:
-        """llama-cpp-python's own path: the grammar filters the whole vocabulary every token."""
-        from llama_cpp import LlamaGrammar
-
-        with self._lock:
-            start_ms = self._perf_ms()
-            out = self.llama.create_completion(
-                prompt, grammar=LlamaGrammar.from_string(grammar, verbose=False), max_tokens=max_tokens,
-                temperature=0.0, repeat_penalty=1.0,
-            )
-            usage = out["usage"]
-            return Decoded(out["choices"][0]["text"], usage["prompt_tokens"], usage["completion_tokens"],
-                           self._perf_ms() - start_ms, out["choices"][0]["finish_reason"] or "stop")
 
     def _accepts(self, sampler, token: int, logit: float) -> bool:
         import llama_cpp

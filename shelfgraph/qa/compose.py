@@ -24,7 +24,7 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
     ids = result.product_ids
     if result.total == 0:
         text = f"Not in the graph: no products match {scope}."
-        return Answer(question=question, kind="not_found", text=text, query=query)
+        return Answer(question=question, kind="not_found", text=text, query=query, total=0)
     if query.intent == "count":
         lines = [f"{result.total} product(s) match {scope}: {', '.join(ids)}.", "Facts behind this answer:"]
         lines += _product_lines(result.rows)
@@ -34,6 +34,8 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
         lines += ["Facts behind this answer:"] + _product_lines(result.rows)
     else:
         shown = f"; showing {len(result.rows)}" if len(result.rows) < result.total else ""
+        if query.offset and result.rows:
+            shown = f"; showing {query.offset + 1}-{query.offset + len(result.rows)}"
         lines = [f"{result.total} product(s) match {scope}{shown}:"] + _product_lines(result.rows)
         for attribute in query.show:
             counts: dict[str, int] = {}
@@ -46,7 +48,7 @@ def graph_answer(question: str, result: QueryResult) -> Answer:
             else:
                 lines.append(f"{attribute}: not in the graph for these products")
     return Answer(question=question, kind="graph", text="\n".join(lines), query=query, product_ids=ids,
-                  citations=citations, titles={row.product_id: row.title for row in result.rows})
+                  total=result.total, citations=citations, titles={row.product_id: row.title for row in result.rows})
 
 
 def _product_lines(rows: list[Row]) -> list[str]:

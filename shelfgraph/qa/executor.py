@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..models import ATTRIBUTE_PREFIX, Fact, Product, product_id_of
+from ..store import HasValue
 from .graph import GraphReader
 from .planner import leading_number
 from .query import TYPE_KEY, Citation, Filter, GraphQuery, Group, QueryResult, Row
@@ -14,22 +15,26 @@ _COMPARE = {"lt": float.__lt__, "le": float.__le__, "gt": float.__gt__, "ge": fl
 
 
 def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
-    ids = _candidates(query, graph)
-    for term in query.title_terms:
-        ids &= graph.ids_with_title_word(term)
+    """The products matching `query` (value and type conditions in one SQL query, numeric
+    comparisons after it), counted in full; facts, rows and citations are built only for the
+    products returned (`offset`, `limit`), so a broad answer costs what its page costs."""
+    having = [HasValue(f.attributes, f.values, negate=f.op == "ne") for f in query.filters if f.op in ("eq", "ne")]
+    ids = graph.matching(query.product_types, having, query.title_terms)
+    for flt in query.filters:
+        if flt.op not in ("eq", "ne"):
+            holding = {product_id_of(f.subject) for f in graph.attribute_facts(flt.attributes, ids)
+                       if _holds(flt, f.object)}
+            ids = [i for i in ids if i in holding]
+    total = len(ids)
+    kept = ids[query.offset: query.offset + query.limit] if query.limit else ids[query.offset:]
     evidence: dict[str, list[Fact]] = defaultdict(list)
     for flt in query.filters:
-        by_value = flt.values if flt.op in ("eq", "ne") else None  # read only the facts with those values
-        holding = [f for f in graph.attribute_facts(flt.attributes, ids, by_value) if _holds(flt, f.object)]
         if flt.op == "ne":
-            ids -= {product_id_of(f.subject) for f in holding}
-        else:
-            ids &= {product_id_of(f.subject) for f in holding}
-            for fact in holding:
+            continue
+        by_value = flt.values if flt.op == "eq" else None  # read only the facts with those values
+        for fact in graph.attribute_facts(flt.attributes, kept, by_value):
+            if _holds(flt, fact.object):
                 evidence[product_id_of(fact.subject)].append(fact)
-    ordered = sorted(ids)
-    total = len(ordered)
-    kept = ordered[: query.limit] if query.limit else ordered
     shown = graph.attribute_facts(query.show, kept) if query.show else []
     for fact in shown:
         evidence[product_id_of(fact.subject)].append(fact)
@@ -38,17 +43,6 @@ def execute(query: GraphQuery, graph: GraphReader) -> QueryResult:
     rows = [_row(products[pid], type_facts.get(pid), evidence.get(pid, [])) for pid in kept if pid in products]
     groups = _groups(query, rows, graph, products) if query.intent == "group" else []
     return QueryResult(query=query, total=total, rows=rows, groups=groups)
-
-
-def _candidates(query: GraphQuery, graph: GraphReader) -> set[str]:
-    """Products of the query's types (all products without types). With an `eq` filter, only
-    those having one of its values: found from the facts of those values, then checked for
-    the types, instead of listing every product of a type (thousands, in a big graph)."""
-    first = next((f for f in query.filters if f.op == "eq"), None)
-    if first is None:
-        return graph.ids_of_types(query.product_types) if query.product_types else graph.all_ids()
-    ids = graph.ids_with_values(first.attributes, first.values)
-    return graph.of_types(query.product_types, ids) if query.product_types else ids
 
 
 def _holds(flt: Filter, value: str) -> bool:

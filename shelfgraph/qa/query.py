@@ -61,6 +61,7 @@ class GraphQuery(BaseModel):
     group_by: str | None = Field(None, description=f"an attribute name, or {TYPE_KEY!r}")
     show: list[str] = Field(default_factory=list, description="attributes to report per product")
     limit: int | None = Field(None, ge=1, le=10_000)
+    offset: int = Field(0, ge=0, description="products skipped before the first returned (a later page)")
 
     @model_validator(mode="after")
     def _check(self) -> "GraphQuery":
@@ -105,7 +106,7 @@ class Group(BaseModel):
 
 class QueryResult(BaseModel):
     query: GraphQuery
-    total: int  # matching products before `limit`
+    total: int  # matching products before `offset` and `limit`
     rows: list[Row]
     groups: list[Group] = Field(default_factory=list)
 
@@ -132,6 +133,7 @@ class Answer(BaseModel):
     text: str
     query: GraphQuery | None = None
     product_ids: list[str] = Field(default_factory=list)  # every product the answer names
+    total: int | None = None  # products matching a graph query, named or only counted
     titles: dict[str, str] = Field(default_factory=dict)  # product id -> title
     citations: list[Citation] = Field(default_factory=list)
     passages: list[Passage] = Field(default_factory=list)

@@ -6,21 +6,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from retrieval.index import index_beside
-
 from .compose import graph_answer, not_found_answer, text_answer
 from .executor import execute
 from .graph import GraphReader
 from .planner import Planner
 from .query import TYPE_KEY, Answer, GraphQuery, Passage
+from .texts import TextSearch, TextSearchSource
 from .vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    from retrieval.index import CatalogIndex
-
     from ..llm import LLM
 
 TEXT_CANDIDATES = 3  # products whose texts are searched for a text question
+# Products drawn from the index, by closeness to the question, when the question also
+# constrains them (a type, a value): the first TEXT_CANDIDATES of these that satisfy it are
+# searched. 50 is far more than the candidates needed, yet one cheap query.
+CONSTRAINED_CANDIDATES = 50
 PASSAGES_PER_PRODUCT = 2
 # MiniLM cosine below which a sentence is not about the question (on the test reviews,
 # on-topic sentences scored 0.48-0.50, off-topic ones 0.04-0.15)
@@ -28,16 +29,18 @@ MIN_PASSAGE_SCORE = 0.25
 
 
 class Session:
-    """Ask questions of the graph at `store`; `history` keeps every answer of the conversation."""
+    """Ask questions of the graph at `store`; `history` keeps every answer of the conversation.
+    `texts` gives the search over product texts that questions about them need (see texts.py);
+    without it they are answered with how to build one."""
 
     def __init__(self, store: str | Path, llm: "LLM | Callable[[], LLM] | None" = None,
-                 index_dir: Path | None = None):
+                 texts: TextSearchSource | None = None):
         self.store = Path(store)
         self.graph = GraphReader(self.store)
         self.vocabulary = Vocabulary.from_graph(self.graph)
         self.planner = Planner(self.vocabulary, llm)
-        self.index_dir = index_dir or index_beside(self.store)
-        self._index: "CatalogIndex | None" = None
+        self._texts_source = texts
+        self._texts: TextSearch | None = None
         self.history: list[Answer] = []
 
     def __enter__(self) -> "Session":
@@ -59,11 +62,11 @@ class Session:
     def reset(self) -> None:
         self.history.clear()
 
-    def ask(self, question: str, limit: int | None = None) -> Answer:
+    def ask(self, question: str, limit: int | None = None, offset: int = 0) -> Answer:
         """Answer `question`; with `limit`, a list answer names at most that many products (the
-        rest are only counted), unless the question itself asks for a number of them. Counts and
-        groups always cover every product."""
-        answer = self._answer(question.strip(), limit)
+        rest are only counted), after skipping `offset` of them (a later page), unless the
+        question itself asks for a number of them. Counts and groups always cover every product."""
+        answer = self._answer(question.strip(), limit, offset)
         self.history.append(answer)
         return answer
 
@@ -83,10 +86,10 @@ class Session:
             return not_found_answer(question, unknown_attributes, "attribute", sorted(self.vocabulary.attributes))
         return graph_answer(question, execute(query, self.graph))
 
-    def _answer(self, question: str, limit: int | None = None) -> Answer:
+    def _answer(self, question: str, limit: int | None = None, offset: int = 0) -> Answer:
         plan = self.planner.plan(question, self.last_query)
         if limit is not None and plan.query is not None and plan.query.intent == "list" and plan.query.limit is None:
-            plan.query = plan.query.model_copy(update={"limit": limit})
+            plan.query = plan.query.model_copy(update={"limit": limit, "offset": offset})
         if plan.route == "not_found":
             hints = {t: self.vocabulary.closest(t) for t in plan.unknown_terms}
             return not_found_answer(question, plan.unknown_terms, suggestions={t: w for t, w in hints.items() if w})
@@ -98,17 +101,17 @@ class Session:
     def _text(self, question: str, query: GraphQuery | None) -> Answer:
         """Questions a typed query cannot express ("what do reviewers say about ..."): the
         closest sentences of the products' descriptions, reviews and Q&A."""
-        if not self.index_dir.is_dir():
+        index = self._open_texts()
+        if index is None:
             return Answer(question=question, kind="not_found",
-                          text=f"Not in the graph's index: {self.index_dir} does not exist; "
+                          text="Not in the graph's index: no index of its product texts was found; "
                                f"build it with `shelfgraph index --store {self.store}`.")
-        index = self._open_index()
         constrained = query is not None and (query.product_types or query.filters)
         allowed = set(execute(query, self.graph).product_ids) if constrained else None  # type: ignore[arg-type]
         if allowed is not None and len(allowed) <= TEXT_CANDIDATES:
             candidates = sorted(allowed)
         else:
-            k = 50 if allowed else TEXT_CANDIDATES
+            k = CONSTRAINED_CANDIDATES if allowed else TEXT_CANDIDATES
             hits = index.similar_products(question, k=k)
             candidates = [pid for pid, _ in hits if allowed is None or pid in allowed][:TEXT_CANDIDATES]
         products = self.graph.products(candidates)
@@ -122,9 +125,7 @@ class Session:
         passages.sort(key=lambda p: -p.score)
         return text_answer(question, passages, candidates, {pid: p.title for pid, p in products.items()})
 
-    def _open_index(self) -> "CatalogIndex":
-        if self._index is None:
-            from retrieval.index import CatalogIndex
-
-            self._index = CatalogIndex.open(path=self.index_dir)
-        return self._index
+    def _open_texts(self) -> TextSearch | None:
+        if self._texts is None and self._texts_source is not None:
+            self._texts = self._texts_source()
+        return self._texts

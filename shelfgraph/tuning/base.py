@@ -14,19 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
 from .manifest import model_sha256
-
-EXTRA_HINT = "install the tuning extra: pip install 'shelfgraph[tune]' (with torch==2.13.0 pinned)"
-
-
-def require_tuning_packages() -> None:
-    """transformers, peft and gguf are an optional extra: say how to get them."""
-    import importlib.util
-
-    missing = [m for m in ("transformers", "peft", "gguf") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UsageError(f"tuning needs {', '.join(missing)}: {EXTRA_HINT}")
 
 
 def hf_folder(gguf: Path) -> Path:

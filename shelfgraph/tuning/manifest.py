@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import ModelError, UsageError
-from ..steps import StepKind
+from ..stages import StepKind
 
 MANIFEST = "manifest.json"
 GGUF_ADAPTER = "adapter.gguf"

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..llm.local import LocalModel
-from .base import load_base, require_tuning_packages
+from ..extras import require
+from .base import load_base
 from .example import TuneExample
 from .export import write_adapter
 from .manifest import DataRef, Manifest, model_sha256
@@ -20,7 +21,7 @@ def tune_step(kind: str, prompt_ref: str, train: Sequence[TuneExample], valid: S
     """Tune an adapter for step `kind` on `train`, keep the epoch best on `valid`, write it to
     `out`. Tokens come from llama.cpp itself, so training sees the ids inference will see.
     `base`: the loaded base model, to reuse one across tunes (it is returned without LoRA)."""
-    require_tuning_packages()
+    require("tune", "shelfgraph tune")
     base = base if base is not None else load_base(gguf)
     trainer = Trainer(base, settings, train, valid, LocalModel(gguf, base_name).tokenize, out)
     try:

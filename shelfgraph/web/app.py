@@ -51,6 +51,8 @@ class WebSettings(BaseModel):
     runs_dir: Path = Path("runs")
     # Makes the question session; default: no model (questions with no cue word are lists).
     session: Callable[[], Any] | None = None  # -> qa.Session
+    # The eval runs' pages (an APIRouter: eval/web.py), which `serve` adds; none: not served.
+    eval_pages: Any = None
 
 
 class Csrf:
@@ -68,7 +70,7 @@ class Csrf:
 
 
 def create_app(settings: WebSettings) -> FastAPI:
-    from . import asking, evaluation, pages, reviewing
+    from . import asking, pages, reviewing
 
     store = settings.store
     session = settings.session or _model_free_session(store)
@@ -86,8 +88,10 @@ def create_app(settings: WebSettings) -> FastAPI:
     app.state.csrf = Csrf()
     app.state.templates = _templates(app)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (pages, asking, reviewing, evaluation):
+    for module in (pages, asking, reviewing):
         app.include_router(module.router)
+    if settings.eval_pages is not None:
+        app.include_router(settings.eval_pages)
     if settings.host in LOOPBACK:  # served to this machine only: refuse other host names
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK))
 

@@ -330,13 +330,13 @@ class GraphData:
                 self._session = self._make_session()
             return self._session
 
-    def ask(self, question: str, limit: int | None = None) -> "Answer":
+    def ask(self, question: str, limit: int | None = None, offset: int = 0) -> "Answer":
         """One question on its own (no conversation between visitors): the session's history
         is cleared after each answer. The session has its own connection and lock, so a slow
         question (a model loading) holds up other questions, not the pages."""
         with self._ask_lock:
             session = self._questions()
             try:
-                return session.ask(question, limit)
+                return session.ask(question, limit, offset)
             finally:
                 session.reset()

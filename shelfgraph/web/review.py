@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from ..review import REVIEW, Action, correction_value, decide_fact, fact_by_id
-from ..store import Ledger
+from ..review import Action, correction_value, decide_fact, fact_by_id
+from ..store import REVIEW_COMMAND, Ledger
 
 
 class Decision(BaseModel):
@@ -31,7 +31,7 @@ def decide(store: Path, who: str, decision: Decision) -> str:
         correction_value(decision.value)  # a blank correction is refused before a run is recorded
     with Ledger(store, exclusive=True) as ledger:
         old = fact_by_id(ledger, decision.fact_id)  # so is an unknown fact
-        with ledger.recorded_run(REVIEW, {"who": who, "via": "web", **decision.model_dump()}) as run:
+        with ledger.recorded_run(REVIEW_COMMAND, {"who": who, "via": "web", **decision.model_dump()}) as run:
             standing = decide_fact(ledger, decision.action, old, run.id, who, decision.value).id
             run.summary.update({decision.action: 1, "fact": standing})
     return standing

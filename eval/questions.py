@@ -8,15 +8,14 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
-
 from typing import TYPE_CHECKING
 
-from .graph import GraphReader
-from .query import Answer
+from pydantic import BaseModel, Field, ValidationError
+
+from shelfgraph.qa import Answer, GraphReader
 
 if TYPE_CHECKING:
-    from .session import Session
+    from shelfgraph.qa import Session
 
 MAX_SUPPORT = 20  # a question whose answer lists more products than this is not generated
 
@@ -50,7 +49,7 @@ def generate(graph: GraphReader, n: int, seed: int) -> list[EvalQuestion]:
     follow-up to an earlier question about a brand."""
     grouped: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     shown: dict[tuple[str, str, str], str] = {}
-    for (type_name, attribute, value), ids in graph.gold_attribute_facts().items():
+    for (type_name, attribute, value), ids in graph.ledger.gold_attribute_facts().items():
         key = (type_name, attribute, value.lower())
         grouped[key] |= ids
         shown.setdefault(key, value)

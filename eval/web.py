@@ -1,5 +1,7 @@
-"""Saved eval runs (`shelfgraph eval ... --runs-dir`): their metrics, per-attribute scores and
-precision-recall curves, and two runs side by side. Read from the run folders, never written."""
+"""The web pages of saved eval runs (`shelfgraph eval ... --runs-dir`): their metrics,
+per-attribute scores and precision-recall curves, and two runs side by side. Read from the run
+folders, never written. `shelfgraph serve` adds this router to the app (`WebSettings.eval_pages`):
+the web package itself never imports eval/."""
 
 from __future__ import annotations
 
@@ -9,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from . import charts
-from .views import not_found, render
+from shelfgraph.web import charts
+from shelfgraph.web.views import not_found, render
 
 if TYPE_CHECKING:
-    from eval.runs import SavedRun
+    from .runs import SavedRun
 
 router = APIRouter()
 HEADLINE = ("precision", "recall", "f1", "accuracy", "aupr", "items_per_s")
@@ -24,7 +26,7 @@ CHANGED_SHOWN = 50
 def runs(request: Request) -> HTMLResponse:
     import json
 
-    from eval.runs import list_runs
+    from .runs import list_runs
 
     runs_dir = _runs_dir(request)
     records = [json.loads((p / "run.json").read_text("utf-8")) for p in reversed(list_runs(runs_dir))]
@@ -34,7 +36,7 @@ def runs(request: Request) -> HTMLResponse:
 
 @router.get("/eval/compare", response_class=HTMLResponse)
 def compare(request: Request, a: str, b: str) -> HTMLResponse:
-    from eval.runs import compare_runs
+    from .runs import compare_runs
 
     found = _load(request, a), _load(request, b)
     if found[0] is None or found[1] is None:
@@ -66,7 +68,7 @@ def _runs_dir(request: Request) -> Path:
 
 def _load(request: Request, run_id: str) -> "SavedRun | None":
     """A run of the runs folder by its id or a unique prefix of it (never a path a visitor names)."""
-    from eval.runs import list_runs, load_run
+    from .runs import list_runs, load_run
 
     matches = [p for p in list_runs(_runs_dir(request)) if p.name.startswith(run_id)] if run_id else []
     exact = [p for p in matches if p.name == run_id]
@@ -75,15 +77,15 @@ def _load(request: Request, run_id: str) -> "SavedRun | None":
 
 
 def _attribute_scores(run: "SavedRun") -> dict[tuple[str, str], dict[str, Any]]:
-    from eval.report import attribute_scores
+    from .report import attribute_scores
 
     return attribute_scores(run.predictions) if run.task == "extraction" else {}
 
 
 def _curves(run: "SavedRun", prefix: str = "") -> dict[str, tuple[list[float], list[float]]]:
     """The run's precision-recall curve: extracted values by confidence, or scored decisions."""
-    from eval.metrics import aupr, pr_curve
-    from eval.report import confidence_curve, decision_curve
+    from .metrics import aupr, pr_curve
+    from .report import confidence_curve, decision_curve
 
     found = confidence_curve(run.predictions) if run.task == "extraction" else decision_curve(run.predictions)
     if not found or not any(score is not None for score in found[1]):

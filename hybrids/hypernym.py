@@ -1,0 +1,22 @@
+"""`hypernym` hybrid: the candidates of both rankings, blended (`combine.blend_ranking`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shelfgraph.steps import HypernymStep, Scored
+
+from ._parts import Weighted, registration
+from .combine import blend_ranking
+
+# Chosen on 20 leaves of seed 1 (0.3 best of 0.3/0.5/0.7; docs/results.md has the commands).
+DEFAULTS = {"weight": 0.3}
+
+
+class HybridHypernym(Weighted, HypernymStep):
+    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
+        agent, baseline = self.both("rank", names, k)
+        return [blend_ranking(a, b, self.weight, k) for a, b in zip(agent, baseline)]
+
+
+register_steps = registration(HybridHypernym, DEFAULTS)

@@ -1,0 +1,22 @@
+"""`relations` hybrid: applicability and importance of each attribute, blended."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
+
+from ._parts import Weighted, registration
+from .combine import blend_attribute_scores
+
+# Chosen on 10 Shopify categories of seed 1 (0.3 best of 0.3/0.5/0.7; docs/results.md has the commands).
+DEFAULTS = {"weight": 0.3}
+
+
+class HybridRelations(Weighted, RelationStep):
+    def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]:
+        agent, baseline = self.both("predict", queries)
+        return [blend_attribute_scores(a, b, self.weight) for a, b in zip(agent, baseline)]
+
+
+register_steps = registration(HybridRelations, DEFAULTS)

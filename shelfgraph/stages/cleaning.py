@@ -1,0 +1,48 @@
+"""`cleaning`: which attribute values of a product of the batch are wrong; those are flagged
+(status `rejected`), not retracted, and restored when no longer flagged."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..models import Product
+from ..steps import CleaningStep, Triple
+from .base import Stage, UnitOutput
+from .inputs import BuildInputs
+
+
+class CleaningUnit(BaseModel):
+    product: Product
+    triples: list[tuple[str, str, str]]  # (fact id, attribute, value), sorted
+
+
+class CleaningStage(Stage[CleaningUnit], interface=CleaningStep, provenance_step="cleaning", order=50,
+                    unit=CleaningUnit, per_product=True):
+    def units(self, inputs: BuildInputs) -> list[tuple[str, CleaningUnit]]:
+        units = []
+        for product in inputs.products():
+            facts = inputs.attribute_facts(product.id)
+            triples = sorted((fact.id, attribute, fact.object) for attribute, fact in facts)
+            if triples:
+                units.append((product.id, CleaningUnit(product=product, triples=triples)))
+        return units
+
+    def process(self, step: Any, units: Sequence[CleaningUnit], run_id: str,
+                options: dict[str, Any]) -> list[UnitOutput]:
+        triples, owners = [], []
+        for index, unit in enumerate(units):
+            for fact_id, attribute, value in unit.triples:
+                triples.append(Triple(product=unit.product, attribute=attribute, value=value))
+                owners.append((index, fact_id))
+        scores = step.score(triples) if triples else []
+        flagged: list[dict[str, str]] = [{} for _ in units]
+        for (index, fact_id), score in zip(owners, scores):
+            if score is not None and score >= options["cleaning_threshold"]:
+                flagged[index][fact_id] = f"p(wrong)={score:.3f}"
+        return [UnitOutput(key=u.product.id, flagged=f) for u, f in zip(units, flagged)]
+
+
+STAGE = CleaningStage()

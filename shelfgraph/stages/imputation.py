@@ -1,0 +1,65 @@
+"""`imputation`: values of the applicable attributes a product of the batch lacks, found in
+its own text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..models import Fact, Product, attribute_predicate, product_subject
+from ..steps import Extraction, ImputationStep
+from .base import Stage, UnitOutput
+from .inputs import BuildInputs
+
+
+class ImputationUnit(BaseModel):
+    product: Product
+    attributes: list[str]  # the applicable attributes the catalogue gives no value for
+
+
+class ImputationStage(Stage[ImputationUnit], interface=ImputationStep, provenance_step="imputation", order=40,
+                      unit=ImputationUnit, per_product=True):
+    def units(self, inputs: BuildInputs) -> list[tuple[str, ImputationUnit]]:
+        types = inputs.graph_types()
+        units = []
+        for product in inputs.products():
+            # What the catalogue states counts even when cleaning rejected it.
+            have = {a for a, fact in inputs.attribute_facts(product.id) if fact.provenance.step == "ingest"}
+            wanted = sorted({a for t in types.get(product.id, []) for a in inputs.applicable(t)} - have)
+            if wanted:
+                units.append((product.id, ImputationUnit(product=product, attributes=wanted)))
+        return units
+
+    def process(self, step: Any, units: Sequence[ImputationUnit], run_id: str,
+                options: dict[str, Any]) -> list[UnitOutput]:
+        products = [u.product for u in units]
+        attributes = [u.attributes for u in units]
+        outputs = []
+        for product, wanted, found in zip(products, attributes, step.predict(products, attributes)):
+            facts = []
+            for extraction in found:
+                if extraction.attribute not in wanted or not _grounded(product, extraction):
+                    continue
+                facts.append(Fact(subject=product_subject(product.id),
+                                  predicate=attribute_predicate(extraction.attribute),
+                                  object=extraction.value, confidence=extraction.confidence,
+                                  provenance=self.provenance(step, run_id, source_field=extraction.field,
+                                                             start=extraction.start, end=extraction.end)))
+            outputs.append(UnitOutput(key=product.id, facts=facts))
+        return outputs
+
+
+def _grounded(product: Product, extraction: Extraction) -> bool:
+    """An imputed value is stored only where it is the text at its recorded offsets."""
+    if extraction.field is None or extraction.start is None or extraction.end is None:
+        return False
+    try:
+        text = product.field_text(extraction.field)
+    except KeyError:
+        return False
+    return text[extraction.start:extraction.end] == extraction.value
+
+
+STAGE = ImputationStage()

@@ -1,0 +1,75 @@
+"""`relations`: which attributes apply to each type of the graph, and how important each is."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..models import APPLICABLE, IMPORTANCE_PREFIX, Fact, Product, normalise_label, type_subject
+from ..steps import RelationQuery, RelationStep
+from .base import Stage, UnitOutput
+from .inputs import BuildInputs
+
+
+class RelationUnit(BaseModel):
+    query: RelationQuery
+
+
+class RelationStage(Stage[RelationUnit], interface=RelationStep, provenance_step="relations", order=30,
+                    unit=RelationUnit, per_product=False):
+    def units(self, inputs: BuildInputs) -> list[tuple[str, RelationUnit]]:
+        """One unit per type of the graph, with every stored product of the type; its products
+        include the labelled examples of the type, whose values make AutoKnow's frequency
+        features meaningful."""
+        types = inputs.graph_types()
+        by_type: dict[str, list[Product]] = defaultdict(list)
+        for product in inputs.ledger.products():
+            for type_name in types.get(product.id, []):
+                by_type[type_name].append(product)
+        for product in inputs.labelled:
+            if product.product_type and normalise_label(product.product_type) in by_type:
+                by_type[normalise_label(product.product_type)].append(product)
+        units = []
+        for type_name in sorted(by_type):
+            path = [n.name for n in inputs.placement(type_name)]
+            query = RelationQuery(type_name=type_name, path=path, products=by_type[type_name])
+            units.append((type_name, RelationUnit(query=query)))
+        return units
+
+    def training(self, inputs: BuildInputs) -> tuple:
+        return (attributes_by_type(inputs.labelled), inputs.ledger.taxonomy_nodes())
+
+    def process(self, step: Any, units: Sequence[RelationUnit], run_id: str,
+                options: dict[str, Any]) -> list[UnitOutput]:
+        queries = [u.query for u in units]
+        outputs = []
+        for query, scores in zip(queries, step.predict(queries)):
+            subject = type_subject(query.type_name)
+            facts = []
+            for score in scores:
+                if score.applicable < options["applicable_threshold"]:
+                    continue
+                provenance = self.provenance(step, run_id)
+                facts.append(Fact(subject=subject, predicate=APPLICABLE, object=score.attribute,
+                                  confidence=score.applicable, provenance=provenance))
+                if score.importance is not None:
+                    facts.append(Fact(subject=subject, predicate=IMPORTANCE_PREFIX + score.attribute,
+                                      object=f"{score.importance:.3f}", confidence=score.applicable,
+                                      provenance=provenance))
+            outputs.append(UnitOutput(key=query.type_name, facts=facts))
+        return outputs
+
+
+def attributes_by_type(labelled: Iterable[Product]) -> dict[str, list[str]]:
+    """Normalised type name -> the attributes its labelled products have values for."""
+    known: dict[str, set[str]] = defaultdict(set)
+    for product in labelled:
+        if product.product_type:
+            known[normalise_label(product.product_type)].update(product.attributes)
+    return {t: sorted(a) for t, a in known.items()}
+
+
+STAGE = RelationStage()

@@ -1,0 +1,40 @@
+"""`type`: the product type phrase of each product of the batch (taxonomy enrichment, part 1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..models import PRODUCT_TYPE, Fact, Product, normalise_label, product_subject
+from ..steps import TypeStep
+from .base import Stage, UnitOutput
+from .inputs import TAXONOMY, BuildInputs
+
+
+class ProductUnit(BaseModel):
+    product: Product
+
+
+class TypeStage(Stage[ProductUnit], interface=TypeStep, provenance_step=TAXONOMY, order=10,
+                unit=ProductUnit, per_product=True):
+    def units(self, inputs: BuildInputs) -> list[tuple[str, ProductUnit]]:
+        return [(p.id, ProductUnit(product=p)) for p in inputs.products()]
+
+    def process(self, step: Any, units: Sequence[ProductUnit], run_id: str,
+                options: dict[str, Any]) -> list[UnitOutput]:
+        products = [u.product for u in units]
+        outputs = []
+        for product, found in zip(products, step.predict(products)):
+            facts = []
+            if found is not None and found.value.strip():
+                facts.append(Fact(subject=product_subject(product.id), predicate=PRODUCT_TYPE,
+                                  object=normalise_label(found.value), confidence=found.confidence,
+                                  provenance=self.provenance(step, run_id, source_field=found.field,
+                                                             start=found.start, end=found.end)))
+            outputs.append(UnitOutput(key=product.id, facts=facts))
+        return outputs
+
+
+STAGE = TypeStage()
