@@ -92,7 +92,7 @@ class LLMStepMixin:
         training sets and taxonomies there are never retrieved: a step queries its own set.
         Processes take turns on a folder (`retrieval.folder`); many writing at once go faster
         through a Chroma server (`chroma_url`)."""
-        from retrieval.index import CatalogIndex
+        from shelfgraph.retrieval.index import CatalogIndex
 
         if self.context.index_dir is None and self.context.chroma_url is None:
             return CatalogIndex.open(path=self.context.home / "agent-index")

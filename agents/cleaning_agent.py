@@ -68,7 +68,7 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         """Index the trusted training products as demonstrations."""
         self._demos = {}
         if self.k:
-            from retrieval.index import examples_set
+            from shelfgraph.retrieval.index import examples_set
 
             self.examples_set = examples_set(train)  # demonstrations come from this training set only
             self._catalog().index_examples(train, self.examples_set)

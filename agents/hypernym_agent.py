@@ -44,7 +44,7 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
         if not self.nodes:
             raise NotEnoughData("the hypernym agent needs a non-empty taxonomy (--taxonomy)")
         self.inner = {node.parent for node in self.nodes.values() if node.parent}
-        from retrieval.index import taxonomy_set
+        from shelfgraph.retrieval.index import taxonomy_set
 
         self.index = self._index()
         self.taxonomy_set = taxonomy_set(list(self.nodes.values()))  # candidates come from this taxonomy only

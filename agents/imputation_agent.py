@@ -71,7 +71,7 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         self.forms = {t: [a for a, _ in c.most_common()] for t, c in counts.items()}
         self._type_examples = {}
         if self.k:
-            from retrieval.index import examples_set
+            from shelfgraph.retrieval.index import examples_set
 
             self.examples_set = examples_set(train)  # demonstrations come from this training set only
             self._catalog().index_examples(train, self.examples_set)

@@ -62,7 +62,7 @@ class RelationsAgent(LLMStepMixin, RelationStep):
     def initialize(self, known: dict[str, list[str]], taxonomy: Sequence[TaxonomyNode] = ()) -> None:
         """`known` keys are "A > B > name" paths (or plain names); without a taxonomy, one is
         rebuilt from the keys so that retrieval sees each type with its path."""
-        from retrieval.index import taxonomy_paths, taxonomy_set
+        from shelfgraph.retrieval.index import taxonomy_paths, taxonomy_set
 
         self.known = {key: list(attributes) for key, attributes in known.items() if attributes}
         if not self.known:

@@ -84,7 +84,7 @@ class TypeAgent(LLMStepMixin, TypeStep):
         the closest demonstration sits right above the question."""
         if not self.demos or not self.examples:
             return [[] for _ in titles]
-        from retrieval.embeddings import cosine_top_k, embed
+        from shelfgraph.retrieval.embeddings import cosine_top_k, embed
 
         if self._demo_vectors is None:
             self._demo_vectors = embed([d["title"] for d in self.demos])

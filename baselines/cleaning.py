@@ -69,7 +69,7 @@ class _Similarity:
         """Vectors for the texts not seen yet (the encoder is the slow part: never twice)."""
         from scipy.sparse import vstack
 
-        from retrieval.embeddings import embed
+        from shelfgraph.retrieval.embeddings import embed
 
         new = sorted(t for t in texts if t not in self.index)
         if not new:

@@ -53,7 +53,7 @@ class EmbeddingHypernym(HypernymStep):
         self.bias = 0.0
 
     def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None:
-        from retrieval.embeddings import embed
+        from shelfgraph.retrieval.embeddings import embed
 
         self.nodes = list(taxonomy)
         if not self.nodes:
@@ -121,7 +121,7 @@ class EmbeddingHypernym(HypernymStep):
     def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
         if not self.nodes:
             raise RuntimeError("the hypernym baseline has no taxonomy: call initialize(nodes) first")
-        from retrieval.embeddings import embed
+        from shelfgraph.retrieval.embeddings import embed
 
         ranked = []
         for name, vector in zip(names, embed(list(names))):

@@ -77,7 +77,7 @@ class NeighbourRelations(RelationStep):
 
     def initialize(self, known: dict[str, list[str]], taxonomy: Sequence[TaxonomyNode] = ()) -> None:
         """`known` keys are type names or "A > B > name" paths (better: they disambiguate)."""
-        from retrieval.embeddings import embed
+        from shelfgraph.retrieval.embeddings import embed
 
         if not known:
             raise NotEnoughData("the relations baseline needs types with known attributes "
@@ -87,7 +87,7 @@ class NeighbourRelations(RelationStep):
         self.vectors = embed(self.keys)
 
     def _neighbour_scores(self, query: RelationQuery, vector: np.ndarray) -> dict[str, float]:
-        from retrieval.embeddings import cosine_top_k
+        from shelfgraph.retrieval.embeddings import cosine_top_k
 
         indices, sims = cosine_top_k(vector[None, :], self.vectors, self.neighbours)
         weights = {self.keys[i]: float(np.exp(self.sharpness * (s - sims[0][0]))) for i, s in zip(indices[0], sims[0])}
@@ -106,7 +106,7 @@ class NeighbourRelations(RelationStep):
     def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]:
         if not self.known:
             raise RuntimeError("the relations baseline is not initialised: call initialize(known) first")
-        from retrieval.embeddings import embed
+        from shelfgraph.retrieval.embeddings import embed
 
         vectors = embed([type_text(q.type_name, q.path) for q in queries])
         results = []

@@ -42,7 +42,7 @@ def pair_features(pairs: Sequence[Pair]) -> np.ndarray:
     from rapidfuzz import fuzz
     from rapidfuzz.distance import JaroWinkler
 
-    from retrieval.embeddings import embed
+    from shelfgraph.retrieval.embeddings import embed
 
     a_texts = [normalise_label(p.a) for p in pairs]
     b_texts = [normalise_label(p.b) for p in pairs]

@@ -49,7 +49,7 @@ def _unlabelled(product: Product) -> Product:
 def map_to_categories(phrases: Sequence[str | None], categories: Sequence[str]) -> list[str | None]:
     """Each phrase's category: one whose name (head word) the phrase contains, else the
     nearest by MiniLM cosine. None for a missing phrase."""
-    from retrieval.embeddings import embed
+    from shelfgraph.retrieval.embeddings import embed
 
     heads = {c: normalise_label(c).split()[-1].rstrip("s") for c in categories}
     vectors = embed(list(categories))

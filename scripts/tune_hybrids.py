@@ -32,8 +32,8 @@ import typer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eval.metrics import aupr, extraction_score, f1_at_threshold  # noqa: E402
-from hybrids.combine import (accept_answers, attribute_shares, blend, imputation_questions,  # noqa: E402
+from shelfgraph.eval.metrics import aupr, extraction_score, f1_at_threshold  # noqa: E402
+from shelfgraph.hybrids.combine import (accept_answers, attribute_shares, blend, imputation_questions,  # noqa: E402
                              unsure)
 from shelfgraph.context import StepContext  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
@@ -62,7 +62,7 @@ def _emit(row: dict) -> None:
 @app.command()
 def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = "imputation@v2",
                demos: str = "type", min_share: float = 0.3) -> None:
-    from eval.datasets import known_attributes, load_records, record_to_product
+    from shelfgraph.eval.datasets import known_attributes, load_records, record_to_product
 
     fit, validation = split(load_records(train))
     validation = spread(validation, limit)
@@ -116,7 +116,7 @@ def _best_weight(labels: list[int], agent: list[float | None], baseline: list[fl
 def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "cleaning@v2", seed: int = 0,
              adapter: Optional[str] = None) -> None:
     from shelfgraph.corruption import corrupt, gold_triples
-    from eval.datasets import load_records, record_to_product
+    from shelfgraph.eval.datasets import load_records, record_to_product
 
     fit, validation = split([record_to_product(r) for r in load_records(train)])
     labelled = spread(corrupt(gold_triples(validation), rate=0.3, seed=seed), limit)
@@ -129,7 +129,7 @@ def cleaning(train: Path = typer.Option(...), limit: int = 120, prompt: str = "c
 @app.command()
 def synonyms(train: Path = typer.Option(...), limit: int = 150, prompt: str = "synonyms@v2",
              adapter: Optional[str] = None) -> None:
-    from eval.pairs import read_pairs
+    from shelfgraph.eval.pairs import read_pairs
 
     fit, validation = split(read_pairs(train))
     validation = spread([p for p in validation if p.label is not None], limit)

@@ -12,7 +12,15 @@ docs/api.md is the guide. Names are imported on first use, so `import shelfgraph
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+# A source checkout keeps agents/, baselines/, eval/, hybrids/, prompts/ and retrieval/ beside
+# this package (the project's layout); a wheel installs them inside it (setup.py). Either way
+# they import as shelfgraph.agents and so on, never as top-level names that shadow others.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "setup.py").is_file() and (_CHECKOUT / "agents" / "__init__.py").is_file():
+    __path__.append(str(_CHECKOUT))
 
 if TYPE_CHECKING:
     from .api import Graph, open

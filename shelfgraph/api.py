@@ -114,7 +114,7 @@ class Graph:
         """A conversation with the graph (follow-up questions build on earlier answers).
         `llm=None` never loads a model; otherwise it is loaded only for a question with no cue word.
         `texts`: the search questions about product texts need, e.g.
-        `retrieval.index.text_search(path)` (the Chroma index `shelfgraph index` made)."""
+        `shelfgraph.retrieval.index.text_search(path)` (the Chroma index `shelfgraph index` made)."""
         from .qa import Session
 
         def load_model() -> Any:

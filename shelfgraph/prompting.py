@@ -16,7 +16,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-PROMPTS_DIR = Path(str(files("prompts")))  # the `prompts` package: ships with the wheel
+PROMPTS_DIR = Path(str(files("shelfgraph.prompts")))  # the `prompts` package: ships with the wheel
 SUFFIX = ".j2"
 
 

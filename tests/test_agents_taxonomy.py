@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.datasets import load_records, record_to_product
+from shelfgraph.eval.datasets import load_records, record_to_product
 from shelfgraph.context import LLMConfig, StepContext
 from shelfgraph.ingest import read_taxonomy
 from shelfgraph.models import TaxonomyNode
@@ -17,7 +17,7 @@ from shelfgraph.prompting import PromptNotFoundError
 from shelfgraph.registry import create
 from shelfgraph.steps import RelationQuery
 
-from agents.relations_agent import nodes_from_paths
+from shelfgraph.agents.relations_agent import nodes_from_paths
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import load_records, record_to_product
+from shelfgraph.eval.datasets import load_records, record_to_product
 from shelfgraph.context import LLMConfig, StepContext
 from shelfgraph.models import Product
 from shelfgraph.registry import create

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.datasets import load_records, record_to_product
+from shelfgraph.eval.datasets import load_records, record_to_product
 from shelfgraph.registry import create
 from shelfgraph.steps import Triple
 

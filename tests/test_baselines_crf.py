@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pycrfsuite
 
-from baselines.crf import bio_labels, decode, featurize, locate, tokenize
-from baselines.linear_chain import LinearChain
+from shelfgraph.baselines.crf import bio_labels, decode, featurize, locate, tokenize
+from shelfgraph.baselines.linear_chain import LinearChain
 
 
 def _examples():

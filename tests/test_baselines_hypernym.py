@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from baselines.hypernym import head_word, singular
+from shelfgraph.baselines.hypernym import head_word, singular
 from shelfgraph.ingest import read_taxonomy
 from shelfgraph.models import TaxonomyNode
 from shelfgraph.registry import create

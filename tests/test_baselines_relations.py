@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from baselines.relations import importance_scores
+from shelfgraph.baselines.relations import importance_scores
 from shelfgraph.models import Product, TextSnippet
 from shelfgraph.registry import create
 from shelfgraph.steps import RelationQuery

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from baselines.synonyms import FEATURES, pair_features
+from shelfgraph.baselines.synonyms import FEATURES, pair_features
 from shelfgraph.registry import create
 from shelfgraph.steps import Pair
 

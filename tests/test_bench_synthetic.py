@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eval.bench.synthetic import synthetic_products
+from shelfgraph.eval.bench.synthetic import synthetic_products
 from shelfgraph.ingest import product_from_catalog
 
 

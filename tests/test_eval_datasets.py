@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eval.datasets import known_attributes, load_records, parse_oa_mine, parse_wdc_pave, record_to_product
+from shelfgraph.eval.datasets import known_attributes, load_records, parse_oa_mine, parse_wdc_pave, record_to_product
 
 OA = {"input": "Folgers Classic Roast Ground Coffee, 30.5 oz", "category": "Coffee",
       "target_scores": {"Brand": {"Folgers": 1}, "Net content": {"30.5 oz": 1}}}

@@ -9,9 +9,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from eval.datasets import known_attributes, parse_oa_mine, record_to_product
-from eval.extraction import StepConfigError, evaluate_extraction
-from eval.runs import load_run
+from shelfgraph.eval.datasets import known_attributes, parse_oa_mine, record_to_product
+from shelfgraph.eval.extraction import StepConfigError, evaluate_extraction
+from shelfgraph.eval.runs import load_run
 from shelfgraph import registry
 from shelfgraph.cli import app
 

@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from eval.metrics import (
+from shelfgraph.eval.metrics import (
     aupr, extraction_outcomes, extraction_score, f1_at_threshold, plot_pr_curves, pr_curve, prf,
 )
 
@@ -79,7 +79,7 @@ def test_plot_pr_curves_writes_a_png(tmp_path):
 def test_no_value_means_the_same_everywhere(tmp_path):
     """One definition of "no value" (models.NO_VALUES): what ingest drops is what scoring
     counts as predicting nothing and what corruption and relations skip."""
-    from baselines.relations import attribute_values
+    from shelfgraph.baselines.relations import attribute_values
     from shelfgraph.corruption import gold_triples
     from shelfgraph.ingest import detect_format, read_products
     from shelfgraph.models import Product, is_no_value

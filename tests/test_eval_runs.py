@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.runs import compare_runs, list_runs, load_run, save_run
+from shelfgraph.eval.runs import compare_runs, list_runs, load_run, save_run
 
 
 def _rows(preds):

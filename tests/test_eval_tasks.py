@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from shelfgraph.corruption import corrupt, gold_triples
-from eval.datasets import Record
-from eval.pairs import aligned_values, build_pairs, build_wdc_pair_files, collect_values, read_pairs, write_pairs
-from eval.tasks import (evaluate_applicability, evaluate_cleaning, evaluate_hypernym, evaluate_synonyms, evaluate_type,
+from shelfgraph.eval.datasets import Record
+from shelfgraph.eval.pairs import aligned_values, build_pairs, build_wdc_pair_files, collect_values, read_pairs, write_pairs
+from shelfgraph.eval.tasks import (evaluate_applicability, evaluate_cleaning, evaluate_hypernym, evaluate_synonyms, evaluate_type,
                         sample_leaves)
 from shelfgraph import registry
 from shelfgraph.models import Product, TaxonomyNode, normalise_label

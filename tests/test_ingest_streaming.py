@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
-from eval.bench.synthetic import synthetic_products
+from shelfgraph.eval.bench.synthetic import synthetic_products
 from shelfgraph.cli import app
 from shelfgraph.ingest import BatchIds, ingest_paths, read_products
 from shelfgraph.interning import InternTable

@@ -16,7 +16,7 @@ from shelfgraph.context import LLMConfig
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import ATTRIBUTE_PREFIX
 from shelfgraph.qa import Filter, GraphQuery, Session
-from eval.questions import answer_question, generate, summarise
+from shelfgraph.eval.questions import answer_question, generate, summarise
 from shelfgraph.store import Ledger
 
 runner = CliRunner()
@@ -161,7 +161,7 @@ def test_comparisons_counts_and_groups(session: Session):
 
 
 def test_text_questions_are_answered_from_retrieved_reviews(tmp_path: Path):
-    from retrieval.index import CatalogIndex, text_search
+    from shelfgraph.retrieval.index import CatalogIndex, text_search
     from shelfgraph.context import index_beside
 
     catalog = tmp_path / "catalog.jsonl"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.bench.web import BROAD, SELECTIVE, make_store, questions
+from shelfgraph.eval.bench.web import BROAD, SELECTIVE, make_store, questions
 from shelfgraph.models import ATTRIBUTE_PREFIX, attribute_predicate, product_id_of
 from shelfgraph.qa import Filter, GraphQuery, Session, execute
 from shelfgraph.qa.vocabulary import tokens

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.chunks import product_chunks, sentence_spans
-from retrieval.embeddings import cosine_top_k, embed, mmr
-from retrieval.index import CatalogIndex, examples_set, taxonomy_set
+from shelfgraph.retrieval.chunks import product_chunks, sentence_spans
+from shelfgraph.retrieval.embeddings import cosine_top_k, embed, mmr
+from shelfgraph.retrieval.index import CatalogIndex, examples_set, taxonomy_set
 from shelfgraph.models import Product, TaxonomyNode, TextSnippet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +157,7 @@ def test_second_run_embeds_nothing_and_a_change_replaces_the_old_record(tmp_path
 
 
 def test_examples_reuse_the_vectors_of_indexed_products(tmp_path, monkeypatch):
-    import retrieval.index
+    import shelfgraph.retrieval.index
 
     embedded: list[str] = []
 
@@ -165,7 +165,7 @@ def test_examples_reuse_the_vectors_of_indexed_products(tmp_path, monkeypatch):
         embedded.extend(texts)
         return embed(texts, batch_size)
 
-    monkeypatch.setattr(retrieval.index, "embed", counting_embed)
+    monkeypatch.setattr(shelfgraph.retrieval.index, "embed", counting_embed)
     index = CatalogIndex.open(tmp_path / "idx")
     index.index_products(EXAMPLES[:4])
     assert len(embedded) == 4
@@ -193,11 +193,11 @@ def test_similar_examples_prefers_the_same_type_and_varied_neighbours(index):
 def test_a_set_is_read_a_page_at_a_time(index_dir, monkeypatch):
     """Large sets are read in pages (one `get` of 100k records fails in SQLite); small pages
     give the same set."""
-    import retrieval.index
+    import shelfgraph.retrieval.index
 
     query = Product(id="q", title="Nike running shoes for men", product_type="Shoes")
     expected = [p.id for p in CatalogIndex.open(index_dir).similar_examples(query, k=4, scope=EXAMPLES_SET)]
-    monkeypatch.setattr(retrieval.index, "GET_PAGE", 2)
+    monkeypatch.setattr(shelfgraph.retrieval.index, "GET_PAGE", 2)
     paged = CatalogIndex.open(index_dir)
     assert [p.id for p in paged.similar_examples(query, k=4, scope=EXAMPLES_SET)] == expected
     assert [n for n, _ in paged.taxonomy_candidates("sneakers", k=9, scope=TAXONOMY_SET)][0] == "sneak"
@@ -241,7 +241,7 @@ def test_reopening_the_store_from_disk_in_a_new_process(index_dir):
     script = (
         "import json, sys\n"
         "from pathlib import Path\n"
-        "from retrieval.index import CatalogIndex, examples_set\n"
+        "from shelfgraph.retrieval.index import CatalogIndex, examples_set\n"
         "from shelfgraph.models import Product\n"
         "index = CatalogIndex.open(Path(sys.argv[1]))\n"
         "products = [Product.model_validate(p) for p in json.loads(sys.stdin.read())]\n"
@@ -365,7 +365,7 @@ MORE_COFFEE = [
 def test_a_run_retrieves_from_its_own_training_set_and_taxonomy_only(tmp_path, monkeypatch):
     """The same set gives the same demonstrations and candidates in a fresh folder and in one
     where a larger set was indexed first; its examples' vectors are then reused, not embedded."""
-    import retrieval.index
+    import shelfgraph.retrieval.index
 
     small, large = EXAMPLES[:3] + EXAMPLES[5:7], EXAMPLES + MORE_COFFEE
     small_taxonomy = [n for n in TAXONOMY if n.id not in ("shoes", "sneak")]
@@ -386,7 +386,7 @@ def test_a_run_retrieves_from_its_own_training_set_and_taxonomy_only(tmp_path, m
     shared.index_examples(large)
     shared.index_taxonomy(TAXONOMY)
     embedded: list[str] = []
-    monkeypatch.setattr(retrieval.index, "embed", lambda texts, batch_size=64: embedded.extend(texts) or embed(texts))
+    monkeypatch.setattr(shelfgraph.retrieval.index, "embed", lambda texts, batch_size=64: embedded.extend(texts) or embed(texts))
     assert shared.index_examples(small) == len(small) and shared.index_taxonomy(small_taxonomy) == len(small_taxonomy)
     assert embedded == []  # every record's content was already there, in the larger sets
     assert retrieved(shared) == expected
@@ -398,8 +398,8 @@ import sys, time
 from pathlib import Path
 import chromadb, numpy as np
 from chromadb.config import Settings
-from retrieval.folder import ChromaFolder
-from retrieval.index import CatalogIndex, examples_set
+from shelfgraph.retrieval.folder import ChromaFolder
+from shelfgraph.retrieval.index import CatalogIndex, examples_set
 from shelfgraph.models import Product
 
 path, tag = Path(sys.argv[1]), sys.argv[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from eval.datasets import load_records
+from shelfgraph.eval.datasets import load_records
 from shelfgraph.cli import app
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import Fact, Provenance, attribute_predicate

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from eval.metrics import aupr
+from shelfgraph.eval.metrics import aupr
 from shelfgraph.registry import create
 from shelfgraph.stacking import BASELINE_ONLY, Stack, fit_stack
 from shelfgraph.steps import Pair

@@ -16,7 +16,7 @@ import pytest
 for _package in ("transformers", "peft", "gguf"):
     pytest.importorskip(_package, reason=f"tuning needs {_package}: pip install -e '.[tune]'")
 
-from eval.datasets import load_records, record_to_product  # noqa: E402
+from shelfgraph.eval.datasets import load_records, record_to_product  # noqa: E402
 from shelfgraph.errors import ModelError, UsageError  # noqa: E402
 from shelfgraph.llm import get_llm  # noqa: E402
 from shelfgraph.llm.local import PACKAGED_MODEL, LocalModel  # noqa: E402

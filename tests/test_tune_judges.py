@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from eval.datasets import load_records, record_to_product
+from shelfgraph.eval.datasets import load_records, record_to_product
 from shelfgraph.corruption import corrupt, gold_triples
 from shelfgraph.registry import create
 from shelfgraph.steps import Pair
@@ -89,7 +89,7 @@ def test_the_choice_loss_is_the_cross_entropy_of_the_softmax_over_the_options_on
 def test_relations_tuning_leaves_out_the_categories_eval_applicability_hides(demo_data):
     """The hidden categories are taken from the eval's own output, not from the helper the
     tune shares with it: none is a tuning item, known to the agent, or in any prompt."""
-    from eval.tasks import evaluate_applicability
+    from shelfgraph.eval.tasks import evaluate_applicability
     from shelfgraph.cli.tune_command import known_category_keys
     from shelfgraph.ingest import read_taxonomy
     from shelfgraph.models import TaxonomyNode
@@ -114,7 +114,7 @@ def test_relations_tuning_leaves_out_the_categories_eval_applicability_hides(dem
 
 
 def _keys(nodes, ids: set[str]) -> list[str]:
-    from eval.tasks import PATH_SEPARATOR
+    from shelfgraph.eval.tasks import PATH_SEPARATOR
     from shelfgraph.models import path_names
 
     by_id = {n.id: n for n in nodes}

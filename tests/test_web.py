@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from eval.report import decision_curve
-from eval.runs import save_run
+from shelfgraph.eval.report import decision_curve
+from shelfgraph.eval.runs import save_run
 from shelfgraph.cli import app as cli
 from shelfgraph.ingest import ingest_paths
 from shelfgraph.models import (BROADER, SAME_AS, Fact, Product, Provenance, TextSnippet, attribute_predicate,
@@ -103,7 +103,7 @@ def runs_dir(tmp_path: Path) -> Path:
 
 
 def client(store: Path, runs_dir: Path | None = None, **settings) -> TestClient:
-    from eval.web import router as eval_pages
+    from shelfgraph.eval.web import router as eval_pages
 
     app = create_app(WebSettings(store=store, runs_dir=runs_dir or store.parent / "runs", reviewer="tester",
                                  eval_pages=eval_pages, **settings))

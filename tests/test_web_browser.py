@@ -98,7 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def _eval_runs(runs: Path) -> Path:
     """Two small extraction runs to compare (the eval pages read run folders, not the store)."""
-    from eval.runs import save_run
+    from shelfgraph.eval.runs import save_run
 
     gold = {"Brand": ["Folgers"], "Roast type": ["Dark"]}
     rows = [{"id": f"t{i}", "category": "Coffee", "title": f"Folgers Dark Roast {i}", "gold": gold,

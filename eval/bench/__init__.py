@@ -1,1 +1,1 @@
-"""Benchmarks: speed and memory, run on demand (`python -m eval.bench.<name>`), recorded in docs/benchmarks.md."""
+"""Benchmarks: speed and memory, run on demand (`python -m shelfgraph.eval.bench.<name>`), recorded in docs/benchmarks.md."""

@@ -1,6 +1,6 @@
 """Build benchmark: units per second of each pipeline step, and peak memory.
 
-    python -m eval.bench.build --method baseline [--limit N] [--store /tmp/bench-build.db]
+    python -m shelfgraph.eval.bench.build --method baseline [--limit N] [--store /tmp/bench-build.db]
 
 Runs `shelfgraph build` on the bundled demo data into a fresh store (training included, as a
 user's first build has it) and reports, per step, units done, seconds and units per second.

@@ -1,6 +1,6 @@
 """Benchmark: titles per second of the extraction baseline's prediction (training excluded).
 
-    python -m eval.bench.extraction [--train T.jsonl] [--test T.jsonl] [--repeat 10] [--workers 2]
+    python -m shelfgraph.eval.bench.extraction [--train T.jsonl] [--test T.jsonl] [--repeat 10] [--workers 2]
 
 Trains the registered `imputation/baseline` step on TRAIN (or loads it with --model), then
 times `predict` over the TEST titles repeated --repeat times, in --workers processes that
@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from eval.datasets import known_attributes, load_records, record_to_product
+from shelfgraph.eval.datasets import known_attributes, load_records, record_to_product
 from shelfgraph import registry
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -1,7 +1,7 @@
 """Ingest benchmark: products per second, peak memory and ledger size for a catalogue of any size.
 
-    python -m eval.bench.synthetic --products 1000000 --seed 0 --out /tmp/catalog-1m.jsonl
-    python -m eval.bench.ingest /tmp/catalog-1m.jsonl [--store /tmp/shelfgraph-bench-ingest.db]
+    python -m shelfgraph.eval.bench.synthetic --products 1000000 --seed 0 --out /tmp/catalog-1m.jsonl
+    python -m shelfgraph.eval.bench.ingest /tmp/catalog-1m.jsonl [--store /tmp/shelfgraph-bench-ingest.db]
 
 Ingests the files (or folders, or globs) into a fresh store as `shelfgraph ingest` does, and
 reports products and facts stored, seconds (wall and CPU), peak RSS of the process, the size of

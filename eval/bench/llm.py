@@ -16,7 +16,7 @@ Decisions (is VALUE the ATTRIBUTE of this title? true value vs another record's)
 `LLM.choose` (option log-probabilities) with a structured yes/no call under the full grammar.
 Each call reports wall time and llama.cpp's own decode time (`llama_perf_context`).
 
-    python -m eval.bench.llm [--limit 12] [--per-category 3] [--json out.json]
+    python -m shelfgraph.eval.bench.llm [--limit 12] [--per-category 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class SamplerChainModel(LocalModel):
 
 
 def build_cases(limit: int, per_category: int, shots: int = 2) -> list[dict[str, Any]]:
-    from eval.datasets import known_attributes, load_oa_mine
+    from shelfgraph.eval.datasets import known_attributes, load_oa_mine
 
     if not DATA.is_dir():
         raise SystemExit(f"{DATA} is missing: the benchmark needs ../shared/data (see its README)")
@@ -117,7 +117,7 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def run(limit: int, per_category: int) -> dict[str, Any]:
-    from eval.metrics import extraction_score
+    from shelfgraph.eval.metrics import extraction_score
     from shelfgraph.context import LLMConfig
     from shelfgraph.llm import get_llm, grounded_model
 

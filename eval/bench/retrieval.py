@@ -6,7 +6,7 @@ stored item is one of those vectors plus Gaussian noise (per-dimension sigma `--
 re-normalised, so neighbourhoods look like real product clusters without embedding 100k
 texts on a laptop CPU. Queries are real test titles (not in the store), embedded per query.
 
-    python -m eval.bench.retrieval [--sizes 10000 100000] [--queries 200] [--json out.json]
+    python -m shelfgraph.eval.bench.retrieval [--sizes 10000 100000] [--queries 200] [--json out.json]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def timed(calls: list[Callable[[], Any]]) -> list[float]:
 
 def bench_embedding(titles: list[str], n_texts: int, batch_size: int) -> tuple[dict[str, Any], np.ndarray]:
     """Throughput on `n_texts` titles (cycled); also returns the vectors of the unique titles."""
-    from retrieval.embeddings import embed, get_encoder
+    from shelfgraph.retrieval.embeddings import embed, get_encoder
 
     start = time.perf_counter()
     get_encoder()
@@ -82,8 +82,8 @@ def synthetic_vectors(base: np.ndarray, size: int, noise: float, seed: int = 0) 
 
 
 def bench_store(size: int, base: np.ndarray, train: list[dict], queries: list[dict], noise: float) -> dict[str, Any]:
-    from retrieval.embeddings import embed
-    from retrieval.index import SCOPE_KEY, CatalogIndex
+    from shelfgraph.retrieval.embeddings import embed
+    from shelfgraph.retrieval.index import SCOPE_KEY, CatalogIndex
     from shelfgraph.models import Product, normalise_label
 
     vectors, source = synthetic_vectors(base, size, noise)
@@ -158,7 +158,7 @@ def main() -> None:
 
     import torch
 
-    from retrieval.embeddings import THREADS_ENV
+    from shelfgraph.retrieval.embeddings import THREADS_ENV
 
     if args.threads is not None:
         os.environ[THREADS_ENV] = str(args.threads)

@@ -1,6 +1,6 @@
 """Fact-ledger benchmark: insert rate and query latency at a million facts, peak memory.
 
-    python -m eval.bench.store [--facts 1000000] [--batch 10000] [--bulk] [--store /tmp/bench.db]
+    python -m shelfgraph.eval.bench.store [--facts 1000000] [--batch 10000] [--bulk] [--store /tmp/bench.db]
 
 Facts are synthetic but shaped like a real build's: 100k products with ten attribute facts
 each, values drawn from a few thousand, provenance with spans. Inserts go through

@@ -1,6 +1,6 @@
 """A synthetic catalogue of any size for build benchmarks, deterministic by seed.
 
-    python -m eval.bench.synthetic --products 1000000 --seed 0 --out /tmp/catalog-1m.jsonl
+    python -m shelfgraph.eval.bench.synthetic --products 1000000 --seed 0 --out /tmp/catalog-1m.jsonl
 
 Each product recombines the bundled labelled OA-Mine titles: a title of one product type has
 each of its labelled values (brand, flavour, size...) swapped for a value that another product

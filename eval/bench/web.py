@@ -1,6 +1,6 @@
 """`shelfgraph serve` at scale: latency of the pages and of answers over a big store.
 
-    python -m eval.bench.web [--facts 1000000] [--store /tmp/shelfgraph-web-bench.db] [--requests 200]
+    python -m shelfgraph.eval.bench.web [--facts 1000000] [--store /tmp/shelfgraph-web-bench.db] [--requests 200]
 
 The store is made once (kept at --store; --rebuild makes it again): --facts / 10 products of
 20 types, each with a title and a description built from its ten attribute values, and the ten

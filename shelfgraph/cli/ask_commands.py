@@ -25,7 +25,7 @@ NoLLMOpt = Annotated[bool, typer.Option("--no-llm", help="Never load the model (
 
 def open_session(store: Path, index_dir: Path | None, llm: str, model: str | None, llm_kind: str,
                  no_cache: bool, no_llm: bool, llm_timeout: float, api_key: str | None) -> "Session":
-    from retrieval.index import text_search
+    from shelfgraph.retrieval.index import text_search
     from shelfgraph.api import Graph
 
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)  # type: ignore[arg-type]
@@ -104,8 +104,8 @@ def eval_questions(
 ) -> None:
     """Score answers by the products they name against expected product sets: one JSON line
     per question, then precision/recall/F1 (micro over products) as one JSON object on the last line."""
-    from eval.questions import answer_question, read_questions, summarise, write_questions
-    from eval.questions import generate as make_questions
+    from shelfgraph.eval.questions import answer_question, read_questions, summarise, write_questions
+    from shelfgraph.eval.questions import generate as make_questions
 
     if (questions is None) == (generate is None):
         raise UsageError("give exactly one of --questions FILE or --generate N")

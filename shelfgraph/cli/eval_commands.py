@@ -38,9 +38,9 @@ def extraction(
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:
     """Train on TRAIN only, predict TEST, print the metrics as JSON on the last line."""
-    from eval.datasets import load_records
-    from eval.extraction import TASK, StepConfigError, evaluate_extraction
-    from eval.runs import save_run
+    from shelfgraph.eval.datasets import load_records
+    from shelfgraph.eval.extraction import TASK, StepConfigError, evaluate_extraction
+    from shelfgraph.eval.runs import save_run
     from shelfgraph.context import StepContext
 
     try:
@@ -81,7 +81,7 @@ def compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole comparison as JSON.")] = False,
 ) -> None:
     """Metric deltas (B - A) and the examples whose prediction changed."""
-    from eval.runs import compare_runs, load_run
+    from shelfgraph.eval.runs import compare_runs, load_run
     from shelfgraph.terminal import safe_text
 
     try:
@@ -120,8 +120,8 @@ def report(
     out: Annotated[Path, typer.Option(help="Markdown file to write; plots go beside it.")] = Path("eval-report.md"),
 ) -> None:
     """Write a markdown report: metrics per run, per-attribute scores and PNG plots."""
-    from eval.report import write_report
-    from eval.runs import list_runs, load_run
+    from shelfgraph.eval.report import write_report
+    from shelfgraph.eval.runs import list_runs, load_run
 
     try:
         selected = [load_run(r, runs_dir) for r in runs] if runs else [load_run(p) for p in list_runs(runs_dir)]

@@ -37,8 +37,8 @@ def _run(task: str, kind: str, method: str, config: dict, evaluate: Callable[...
     """Evaluate, save the run, plot where the rows carry scores, print the metrics last.
     `kind` is the step kind `task` evaluates; `prompt` and `--set` items are the step's config
     (a method rejects settings it lacks)."""
-    from eval.metrics import plot_pr_curves
-    from eval.runs import save_run
+    from shelfgraph.eval.metrics import plot_pr_curves
+    from shelfgraph.eval.runs import save_run
     from shelfgraph.context import StepContext
     from shelfgraph.prompting import PromptNotFoundError
     from shelfgraph.registry import UnknownStepError, create
@@ -73,7 +73,7 @@ def _run(task: str, kind: str, method: str, config: dict, evaluate: Callable[...
 
 
 def _records(path: Path, limit: int | None = None) -> list:
-    from eval.datasets import load_records
+    from shelfgraph.eval.datasets import load_records
 
     try:
         records = load_records(path)
@@ -102,7 +102,7 @@ def type_task(
 ) -> None:
     """Product type phrase from the title. WDC-PAVE: extraction score of "Product Type";
     OA-Mine: accuracy of the category the phrase maps to."""
-    from eval.tasks import evaluate_type
+    from shelfgraph.eval.tasks import evaluate_type
 
     _run("type", "type", method, {"train": str(train), "test": str(test), "limit": limit}, evaluate_type, runs_dir,
          llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set, llm_timeout=llm_timeout, api_key=api_key,
@@ -119,7 +119,7 @@ def hypernym(
     llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Hide sampled leaves of a taxonomy and predict each one's parent from its name."""
-    from eval.tasks import evaluate_hypernym
+    from shelfgraph.eval.tasks import evaluate_hypernym
 
     _run("hypernym", "hypernym", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed, "k": k},
          evaluate_hypernym, runs_dir, llm, model, llm_kind, no_cache, prompt=prompt, step_set=step_set,
@@ -136,7 +136,7 @@ def applicability(
 ) -> None:
     """Hide the attribute lists of sampled Shopify categories and predict them from the
     category's name and path: P/R/F1 over (category, attribute) pairs, and AUPR."""
-    from eval.tasks import evaluate_applicability
+    from shelfgraph.eval.tasks import evaluate_applicability
 
     _run("applicability", "relations", method, {"taxonomy": str(taxonomy), "sample": sample, "seed": seed,
                                    "threshold": threshold},
@@ -158,7 +158,7 @@ def cleaning(
 ) -> None:
     """Corrupt a share of the test (product, attribute, value) triples and score how well
     each is flagged: AUPR with a PR-curve plot, and F1 at the threshold."""
-    from eval.tasks import evaluate_cleaning
+    from shelfgraph.eval.tasks import evaluate_cleaning
 
     _run("cleaning", "cleaning", method, {"train": str(train), "test": str(test), "corrupt_rate": corrupt_rate,
                               "seed": seed, "threshold": threshold, "limit": limit},
@@ -178,8 +178,8 @@ def synonyms(
     llm_timeout: LLMTimeoutOpt = LLM_TIMEOUT_S, api_key: ApiKeyOpt = None,
 ) -> None:
     """Score labelled pairs (1 = same meaning): AUPR with a PR-curve plot, F1 at the threshold."""
-    from eval.pairs import read_pairs
-    from eval.tasks import evaluate_synonyms
+    from shelfgraph.eval.pairs import read_pairs
+    from shelfgraph.eval.tasks import evaluate_synonyms
 
     try:
         test_pairs, train_pairs = read_pairs(pairs), read_pairs(train) if train else []
@@ -201,7 +201,7 @@ def build_pairs(
     train_split: Annotated[Literal["train", "train_large"], typer.Option(help="WDC-PAVE split for train.csv.")] = "train_large",
 ) -> None:
     """Synonym pairs from WDC-PAVE: raw values sharing a normalised value are synonyms."""
-    from eval.pairs import build_wdc_pair_files
+    from shelfgraph.eval.pairs import build_wdc_pair_files
 
     try:
         summary = build_wdc_pair_files(wdc, out_dir, negatives_per_positive, seed, train_split)

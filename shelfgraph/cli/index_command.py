@@ -18,7 +18,7 @@ STORE_SCOPE = "store"
 def index_store(store: Path, index_dir: Path | None = None, chroma_url: str | None = None) -> dict[str, int]:
     """Index everything in the ledger at `store`; returns how many new or changed records each
     collection took (labelled examples reuse their product's vector)."""
-    from retrieval.index import CatalogIndex, IndexCounts
+    from shelfgraph.retrieval.index import CatalogIndex, IndexCounts
     from shelfgraph.context import index_beside
     from shelfgraph.store import Ledger
 

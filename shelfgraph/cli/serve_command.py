@@ -34,7 +34,7 @@ def serve(
     require("server", "shelfgraph serve")
     import uvicorn
 
-    from eval.web import router as eval_pages
+    from shelfgraph.eval.web import router as eval_pages
 
     from ..web.app import WebSettings, create_app
 
@@ -43,7 +43,7 @@ def serve(
     config = llm_config(llm, model, llm_kind, no_cache, llm_timeout, api_key)
 
     def session():  # made on the first question, so starting the server loads no model
-        from retrieval.index import text_search
+        from shelfgraph.retrieval.index import text_search
 
         from ..llm import get_llm
         from ..qa import Session

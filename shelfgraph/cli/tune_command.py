@@ -33,12 +33,12 @@ def _read(kind: str, path: Path, agent: Any, hidden: tuple[int, int]) -> list[An
                                  param_hint="STEP")
     try:
         if READERS[kind] == "pairs":
-            from eval.pairs import read_pairs
+            from shelfgraph.eval.pairs import read_pairs
 
             return read_pairs(path)
         if READERS[kind] == "taxonomy":
             return known_category_keys(agent, path, *hidden)
-        from eval.datasets import load_records, record_to_product
+        from shelfgraph.eval.datasets import load_records, record_to_product
 
         return [record_to_product(r) for r in load_records(path)]
     except ValueError as error:
@@ -49,7 +49,7 @@ def known_category_keys(agent: Any, path: Path, sample: int, seed: int) -> list[
     """Initialise the relations `agent` on the taxonomy at `path` as `eval applicability
     --sample SAMPLE --seed SEED` does (its hidden categories unknown and out of the taxonomy);
     the keys of the known categories, the items to tune on."""
-    from eval.tasks import hidden_categories, known_categories
+    from shelfgraph.eval.tasks import hidden_categories, known_categories
     from shelfgraph.ingest import read_taxonomy
     from shelfgraph.models import TaxonomyNode
 

@@ -60,7 +60,7 @@ class GraphRetriever(BaseRetriever):
     Documents; questions about product texts return the retrieved sentences."""
 
     store: Path
-    texts: Any = None  # a qa.TextSearchSource, e.g. retrieval.index.text_search(store)
+    texts: Any = None  # a qa.TextSearchSource, e.g. shelfgraph.retrieval.index.text_search(store)
     use_llm: bool = False  # True: the packaged model decides the intent of cue-less questions
     _session: Session | None = PrivateAttr(default=None)
 

@@ -6,7 +6,7 @@
         session.ask("and which of those are whole bean?")   # merged into the previous query
 
 `GraphQuery` is the only thing executed (`execute(query, GraphReader(path))`), over a
-read-only connection. `texts` (here `retrieval.index.text_search`, the Chroma index beside
+read-only connection. `texts` (here `shelfgraph.retrieval.index.text_search`, the Chroma index beside
 the graph) answers questions about product texts; the question layer never imports it.
 """
 

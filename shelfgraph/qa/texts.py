@@ -2,7 +2,7 @@
 
 The question layer never imports `retrieval/`: whoever opens a `Session` (the CLI, the web
 server, a script) hands it a source of a `TextSearch`, usually
-`retrieval.index.text_search(store)`, the Chroma index beside the graph.
+`shelfgraph.retrieval.index.text_search(store)`, the Chroma index beside the graph.
 """
 
 from __future__ import annotations
