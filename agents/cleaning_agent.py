@@ -18,7 +18,8 @@ from typing import Sequence
 from shelfgraph.context import StepContext
 from shelfgraph.models import Product, normalise_label
 from shelfgraph.prompting import RenderedPrompt
-from shelfgraph.steps import CleaningStep, Triple
+from shelfgraph.stages.cleaning import CleaningStep
+from shelfgraph.steps import Triple
 from shelfgraph.tuning.example import TuneExample
 
 from ._llm_step import LLMStepMixin, yes_no_example

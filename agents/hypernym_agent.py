@@ -25,7 +25,8 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode
-from shelfgraph.steps import HypernymStep, NotEnoughData, Scored
+from shelfgraph.stages.hypernym import HypernymStep
+from shelfgraph.steps import NotEnoughData, Scored
 
 from ._llm_step import LLMStepMixin
 

@@ -25,7 +25,8 @@ from typing import Literal, Sequence
 from shelfgraph.context import StepContext
 from shelfgraph.llm import NA, span_candidates
 from shelfgraph.models import Product
-from shelfgraph.steps import Extraction, ImputationStep
+from shelfgraph.stages.imputation import ImputationStep
+from shelfgraph.steps import Extraction
 from shelfgraph.tuning.example import Piece, TuneExample
 
 from ._llm_step import LLMStepMixin

@@ -27,7 +27,8 @@ from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode, normalise_label
-from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
+from shelfgraph.stages.relations import RelationStep
+from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery
 
 from shelfgraph.tuning.example import TuneExample
 

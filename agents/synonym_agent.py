@@ -14,7 +14,8 @@ from itertools import chain, zip_longest
 from typing import Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.steps import Pair, SynonymStep
+from shelfgraph.stages.synonyms import SynonymStep
+from shelfgraph.steps import Pair
 from shelfgraph.tuning.example import TuneExample
 
 from ._llm_step import LLMStepMixin, yes_no_example

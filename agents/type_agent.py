@@ -26,7 +26,8 @@ from typing import Any, Sequence
 from shelfgraph.context import StepContext
 from shelfgraph.llm import span_candidates
 from shelfgraph.models import TYPE_ATTRIBUTE, Product
-from shelfgraph.steps import Extraction, TypeStep
+from shelfgraph.stages.type import TypeStep
+from shelfgraph.steps import Extraction
 from shelfgraph.tuning.example import Piece, TuneExample
 
 from ._llm_step import LLMStepMixin

@@ -18,7 +18,8 @@ import numpy as np
 
 from shelfgraph.corruption import corrupt, gold_triples
 from shelfgraph.models import Product, normalise_label
-from shelfgraph.steps import CleaningStep, NotEnoughData, Triple
+from shelfgraph.stages.cleaning import CleaningStep
+from shelfgraph.steps import NotEnoughData, Triple
 
 FEATURES = ("in_title", "in_description", "partial_ratio", "known_exact", "known_log_count",
             "char_sim_known", "embed_sim_known", "embed_sim_other", "known_other_exact",

@@ -25,7 +25,9 @@ from typing import Iterable, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TYPE_ATTRIBUTE, Product
-from shelfgraph.steps import Extraction, ImputationStep, NotEnoughData, TypeStep
+from shelfgraph.stages.imputation import ImputationStep
+from shelfgraph.stages.type import TypeStep
+from shelfgraph.steps import Extraction, NotEnoughData
 
 from .linear_chain import LinearChain
 

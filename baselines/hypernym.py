@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from shelfgraph.models import TaxonomyNode, path_names
-from shelfgraph.steps import HypernymStep, NotEnoughData, Scored
+from shelfgraph.stages.hypernym import HypernymStep
+from shelfgraph.steps import NotEnoughData, Scored
 
 FEATURES = ("cos_name", "cos_path", "cos_child", "head_equal", "head_in_name", "head_in_path", "log_children")
 DEFAULT_WEIGHTS = np.array([1.0, 1.0, 2.0, 1.0, 0.5, 0.25, 0.1])

@@ -20,7 +20,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from shelfgraph.models import Product, TaxonomyNode, is_no_value, normalise_label
-from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery, RelationStep
+from shelfgraph.stages.relations import RelationStep
+from shelfgraph.steps import AttributeScore, NotEnoughData, RelationQuery
 
 PATH_SEPARATOR = " > "
 

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from shelfgraph.models import normalise_label
-from shelfgraph.steps import NotEnoughData, Pair, SynonymStep
+from shelfgraph.stages.synonyms import SynonymStep
+from shelfgraph.steps import NotEnoughData, Pair
 
 FEATURES = ("ratio", "partial_ratio", "token_sort", "token_set", "jaro_winkler", "token_jaccard",
             "same_numbers", "acronym", "cosine")

@@ -15,7 +15,8 @@ from typing import Any, Sequence
 from shelfgraph import registry
 from shelfgraph.context import StepContext
 from shelfgraph.progress import progress_bar
-from shelfgraph.steps import Extraction, ImputationStep
+from shelfgraph.stages.imputation import ImputationStep
+from shelfgraph.steps import Extraction
 
 from .datasets import NA, Record, known_attributes, record_to_product
 from .metrics import extraction_outcomes, extraction_score

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shelfgraph.steps import CleaningStep, Triple
+from shelfgraph.stages.cleaning import CleaningStep
+from shelfgraph.steps import Triple
 
 from ._parts import Weighted, registration
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shelfgraph.steps import HypernymStep, Scored
+from shelfgraph.stages.hypernym import HypernymStep
+from shelfgraph.steps import Scored
 
 from ._parts import Weighted, registration
 from .combine import blend_ranking

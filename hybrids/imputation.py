@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shelfgraph.models import Product
-from shelfgraph.steps import Extraction, ImputationStep
+from shelfgraph.stages.imputation import ImputationStep
+from shelfgraph.steps import Extraction
 
 from ._parts import Hybrid, Parts, registration
 from .combine import accept_answers, attribute_shares, imputation_questions

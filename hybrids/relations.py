@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shelfgraph.steps import AttributeScore, RelationQuery, RelationStep
+from shelfgraph.stages.relations import RelationStep
+from shelfgraph.steps import AttributeScore, RelationQuery
 
 from ._parts import Weighted, registration
 from .combine import blend_attribute_scores

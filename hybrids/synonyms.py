@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shelfgraph.steps import Pair, SynonymStep
+from shelfgraph.stages.synonyms import SynonymStep
+from shelfgraph.steps import Pair
 
 from ._parts import Weighted, registration
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from shelfgraph.models import Product
-from shelfgraph.steps import Extraction, TypeStep
+from shelfgraph.stages.type import TypeStep
+from shelfgraph.steps import Extraction
 
 from ._parts import Hybrid, Parts, registration
 from .combine import unsure

@@ -1,4 +1,6 @@
-"""The `Step` interfaces: one per AutoKnow step, each with agent, baseline and hybrid methods.
+"""What every step shares: the `Step` base class and the values steps exchange (Extraction,
+Pair, Triple...). Each kind's own interface (`ImputationStep`, `SynonymStep`...) lives in its
+stage module, `shelfgraph/stages/<kind>.py`, with the rest of what the build knows about it.
 
 Every interface is batched (`predict`/`score` take a sequence), so an LLM agent can batch
 its calls while a baseline simply loops. `initialize()` is the one place a step learns from
@@ -11,13 +13,13 @@ training data, answered with the gold (`shelfgraph tune` fits an adapter on them
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import ABC
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from .models import Product, TaxonomyNode
+from .models import Product
 
 if TYPE_CHECKING:
     from .tuning.example import TuneExample
@@ -102,82 +104,3 @@ class Step(ABC):
     def tuning_examples(self, train: Any) -> "list[TuneExample]":
         """Prompt and gold answer for each item of `train` (what `initialize` takes)."""
         raise NotImplementedError(f"{self.kind}/{self.method} cannot be tuned")
-
-
-class TypeStep(Step):
-    """Taxonomy enrichment, part 1: the product type phrase of each product."""
-
-    kind = "type"
-
-    def initialize(self, train: Sequence[Product]) -> None:
-        """Learn from products whose type phrase is known (`attributes['Product Type']` or
-        `product_type` found in the title)."""
-
-    @abstractmethod
-    def predict(self, products: Sequence[Product]) -> list[Extraction | None]: ...
-
-
-class HypernymStep(Step):
-    """Taxonomy enrichment, part 2: where a new type goes in an existing taxonomy."""
-
-    kind = "hypernym"
-
-    @abstractmethod
-    def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None: ...
-
-    @abstractmethod
-    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
-        """Candidate parent node ids for each type name, best first."""
-
-
-class RelationStep(Step):
-    """Relation discovery: which attributes apply to a type, and how important each is."""
-
-    kind = "relations"
-
-    @abstractmethod
-    def initialize(self, known: dict[str, list[str]], taxonomy: Sequence[TaxonomyNode] = ()) -> None:
-        """`known` maps type names to the attributes known to apply to them."""
-
-    @abstractmethod
-    def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]: ...
-
-
-class ImputationStep(Step):
-    """Data imputation: values of a type's attributes, found in the product's own text."""
-
-    kind = "imputation"
-
-    def initialize(self, train: Sequence[Product]) -> None:
-        """Learn from products with gold attribute values."""
-
-    @abstractmethod
-    def predict(
-        self, products: Sequence[Product], attributes: Sequence[Sequence[str]]
-    ) -> list[list[Extraction]]:
-        """For product i, values of `attributes[i]`; an attribute with no value is omitted."""
-
-
-class CleaningStep(Step):
-    """Data cleaning: how likely each (product, attribute, value) triple is wrong."""
-
-    kind = "cleaning"
-
-    def initialize(self, train: Sequence[Product]) -> None:
-        """Learn from products whose attribute values are trusted."""
-
-    @abstractmethod
-    def score(self, triples: Sequence[Triple]) -> list[float | None]:
-        """Probability that each triple is wrong; None where no score can be given."""
-
-
-class SynonymStep(Step):
-    """Synonym finding: how likely two types or two values mean the same."""
-
-    kind = "synonyms"
-
-    def initialize(self, train: Sequence[Pair]) -> None:
-        """Learn from labelled pairs."""
-
-    @abstractmethod
-    def score(self, pairs: Sequence[Pair]) -> list[float | None]: ...

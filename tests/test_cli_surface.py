@@ -14,7 +14,7 @@ from conftest import ROOT
 from shelfgraph import registry
 from shelfgraph.cli import app
 from shelfgraph.cli.options import method_name
-from shelfgraph.steps import ImputationStep
+from shelfgraph.stages.imputation import ImputationStep
 
 runner = CliRunner()
 

@@ -18,8 +18,12 @@ from shelfgraph.eval.tasks import (evaluate_applicability, evaluate_cleaning, ev
                         sample_leaves)
 from shelfgraph import registry
 from shelfgraph.models import Product, TaxonomyNode, normalise_label
-from shelfgraph.steps import (AttributeScore, CleaningStep, Extraction, HypernymStep, Pair, RelationStep, Scored, SynonymStep,
-                              TypeStep)
+from shelfgraph.stages.cleaning import CleaningStep
+from shelfgraph.stages.hypernym import HypernymStep
+from shelfgraph.stages.relations import RelationStep
+from shelfgraph.stages.synonyms import SynonymStep
+from shelfgraph.stages.type import TypeStep
+from shelfgraph.steps import AttributeScore, Extraction, Pair, Scored
 
 
 def _products() -> list[Product]:

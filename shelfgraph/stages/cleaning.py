@@ -3,15 +3,29 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..models import Product
-from ..steps import CleaningStep, Triple
+from ..steps import Step, Triple
 from .base import Stage, UnitOutput
 from .inputs import BuildInputs
+
+
+class CleaningStep(Step):
+    """Data cleaning: how likely each (product, attribute, value) triple is wrong."""
+
+    kind = "cleaning"
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        """Learn from products whose attribute values are trusted."""
+
+    @abstractmethod
+    def score(self, triples: Sequence[Triple]) -> list[float | None]:
+        """Probability that each triple is wrong; None where no score can be given."""
 
 
 class CleaningUnit(BaseModel):

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..models import BROADER, Fact, type_subject
-from ..steps import HypernymStep
+from ..models import BROADER, Fact, TaxonomyNode, type_subject
+from ..steps import Scored, Step
 from .base import Stage, UnitOutput
 from .inputs import TAXONOMY, BuildInputs
+
+
+class HypernymStep(Step):
+    """Taxonomy enrichment, part 2: where a new type goes in an existing taxonomy."""
+
+    kind = "hypernym"
+
+    @abstractmethod
+    def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None: ...
+
+    @abstractmethod
+    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
+        """Candidate parent node ids for each type name, best first."""
 
 
 class HypernymUnit(BaseModel):

@@ -3,15 +3,31 @@ its own text."""
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..models import Fact, Product, attribute_predicate, product_subject
-from ..steps import Extraction, ImputationStep
+from ..steps import Extraction, Step
 from .base import Stage, UnitOutput
 from .inputs import BuildInputs
+
+
+class ImputationStep(Step):
+    """Data imputation: values of a type's attributes, found in the product's own text."""
+
+    kind = "imputation"
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        """Learn from products with gold attribute values."""
+
+    @abstractmethod
+    def predict(
+        self, products: Sequence[Product], attributes: Sequence[Sequence[str]]
+    ) -> list[list[Extraction]]:
+        """For product i, values of `attributes[i]`; an attribute with no value is omitted."""
 
 
 class ImputationUnit(BaseModel):

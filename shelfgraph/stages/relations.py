@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..models import APPLICABLE, IMPORTANCE_PREFIX, Fact, Product, normalise_label, type_subject
-from ..steps import RelationQuery, RelationStep
+from ..models import APPLICABLE, IMPORTANCE_PREFIX, Fact, Product, TaxonomyNode, normalise_label, type_subject
+from ..steps import AttributeScore, RelationQuery, Step
 from .base import Stage, UnitOutput
 from .inputs import BuildInputs
+
+
+class RelationStep(Step):
+    """Relation discovery: which attributes apply to a type, and how important each is."""
+
+    kind = "relations"
+
+    @abstractmethod
+    def initialize(self, known: dict[str, list[str]], taxonomy: Sequence[TaxonomyNode] = ()) -> None:
+        """`known` maps type names to the attributes known to apply to them."""
+
+    @abstractmethod
+    def predict(self, queries: Sequence[RelationQuery]) -> list[list[AttributeScore]]: ...
 
 
 class RelationUnit(BaseModel):

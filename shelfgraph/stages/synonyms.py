@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -9,9 +10,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..models import SAME_AS, Fact, Product, normalise_label, type_subject, value_subject
-from ..steps import Pair, SynonymStep
+from ..steps import Pair, Step
 from .base import Stage, UnitOutput
 from .inputs import BuildInputs
+
+
+class SynonymStep(Step):
+    """Synonym finding: how likely two types or two values mean the same."""
+
+    kind = "synonyms"
+
+    def initialize(self, train: Sequence[Pair]) -> None:
+        """Learn from labelled pairs."""
+
+    @abstractmethod
+    def score(self, pairs: Sequence[Pair]) -> list[float | None]: ...
 
 
 class SynonymUnit(BaseModel):

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
 
 from ..models import PRODUCT_TYPE, Fact, Product, normalise_label, product_subject
-from ..steps import TypeStep
+from ..steps import Extraction, Step
 from .base import Stage, UnitOutput
 from .inputs import TAXONOMY, BuildInputs
+
+
+class TypeStep(Step):
+    """Taxonomy enrichment, part 1: the product type phrase of each product."""
+
+    kind = "type"
+
+    def initialize(self, train: Sequence[Product]) -> None:
+        """Learn from products whose type phrase is known (`attributes['Product Type']` or
+        `product_type` found in the title)."""
+
+    @abstractmethod
+    def predict(self, products: Sequence[Product]) -> list[Extraction | None]: ...
 
 
 class ProductUnit(BaseModel):
