@@ -18,7 +18,8 @@ def test_the_kinds_and_their_order_are_the_stage_modules():
     assert KINDS == ("type", "hypernym", "relations", "imputation", "cleaning", "synonyms")
     assert [s.order for s in STAGES.values()] == sorted(s.order for s in STAGES.values())
     assert all(stage.interface.kind == kind for kind, stage in STAGES.items())
-    assert all(registry.methods(kind) == ["agent", "baseline", "hybrid"] for kind in KINDS)
+    # every kind has the three shipped methods (other tests register more, e.g. a scripted one)
+    assert all({"agent", "baseline", "hybrid"} <= set(registry.methods(kind)) for kind in KINDS)
     with pytest.raises(UsageError, match="'typo': Input should be 'type', 'hypernym', 'relations', 'imputation', "
                                          "'cleaning' or 'synonyms'$"):
         BuildConfig.from_toml(None, steps={"typo": {"method": "baseline"}})
