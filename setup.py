@@ -1,7 +1,8 @@
 """The wheel's packages: the core `shelfgraph`, and the project's other top-level folders
-(agents/, baselines/, eval/, hybrids/, prompts/, retrieval/) installed inside it as `shelfgraph.agents`
-and so on, so installing never shadows another package named `agents` or `eval`. A source
-checkout finds them beside the core (shelfgraph/__init__.py). The rest is in pyproject.toml."""
+(agents/, baselines/, eval/, hybrids/, prompts/, retrieval/) installed inside it as
+`shelfgraph.agents` and so on, so installing never shadows another package named `agents` or
+`eval`. A source checkout finds them beside the core (shelfgraph/__init__.py). The rest is in
+pyproject.toml."""
 
 from setuptools import find_packages, setup
 
