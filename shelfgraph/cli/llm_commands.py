@@ -33,15 +33,10 @@ def serve_model(
     require("server", "shelfgraph serve-model")
     path, name, lora = packaged_model_path(shelfgraph_home()), PACKAGED_MODEL, None
     if adapter is not None:
-        from shelfgraph.errors import ShelfgraphError
         from shelfgraph.tuning.manifest import model_sha256, open_adapter
 
-        try:
-            tuned = open_adapter(adapter)
-            tuned.check_base(model_sha256(path), PACKAGED_MODEL)
-        except ShelfgraphError as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(error.exit_code) from None
+        tuned = open_adapter(adapter)  # a failure is one line through the CLI's failure handler
+        tuned.check_base(model_sha256(path), PACKAGED_MODEL)
         name, lora = tuned.manifest.served_name(), tuned.gguf
     command = server_command(path, host, port, n_ctx, threads or N_THREADS, name, lora, api_key)
     typer.echo(f"serving {name} at http://{host}:{port}/v1", err=True)

@@ -107,7 +107,6 @@ def tune_command(
     """Tune a LoRA adapter for STEP's agent: writes OUT/adapter.gguf (llama.cpp), OUT/peft
     (vLLM) and OUT/manifest.json; prints the manifest's scores as JSON on the last line."""
     from shelfgraph.context import StepContext, shelfgraph_home
-    from shelfgraph.errors import ShelfgraphError
     from shelfgraph.llm.local import PACKAGED_MODEL, packaged_model_path
     from shelfgraph.registry import create
     from shelfgraph.tuning.manifest import DataRef
@@ -134,9 +133,6 @@ def tune_command(
                              DataRef(path=f"{train}" + (f" (first {limit})" if limit else ""),
                                      sha256=_sha256(train)), valid_ref, config,
                              show_progress=progress)
-    except ShelfgraphError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(error.exit_code) from None
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     typer.echo(f"adapter written to {out} ({manifest.adapter_id})", err=True)
