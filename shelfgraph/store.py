@@ -45,9 +45,12 @@ def _nocase(text: str) -> str:
 
 
 def product_subject_sql(product_id: str) -> str:
-    """`models.product_subject` as an SQL expression over the column `product_id`."""
+    """`models.product_subject` as an SQL expression over the column `product_id`. Every reserved
+    prefix holds a colon, so an id without one is its own subject after a single `instr` (the
+    prefixes compared for each of a type's 5,000 products took 3 ms of a broad answer)."""
     reserved = " OR ".join(f"substr({product_id}, 1, {len(p)}) = '{p}'" for p in RESERVED_PREFIXES)
-    return f"CASE WHEN {reserved} THEN '{PRODUCT_PREFIX}' || {product_id} ELSE {product_id} END"
+    return (f"CASE WHEN instr({product_id}, ':') = 0 THEN {product_id} "
+            f"WHEN {reserved} THEN '{PRODUCT_PREFIX}' || {product_id} ELSE {product_id} END")
 
 
 class HasValue(NamedTuple):
@@ -741,7 +744,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
                 raise
             db.close()
             db = _connect_uri(path, "immutable=1")
-        behind = pending(db)
+        behind = pending(db, for_reading=True)  # a store behind only by indexes reads as it is
     except sqlite3.DatabaseError as err:  # "file is not a database", a damaged schema
         db.close()
         raise StoreError(f"cannot read {path}: {err}; check --store") from err

@@ -14,6 +14,7 @@ from shelfgraph.models import ATTRIBUTE_PREFIX, attribute_predicate, product_id_
 from shelfgraph.qa import Filter, GraphQuery, Session, execute
 from shelfgraph.qa.vocabulary import tokens
 from shelfgraph.store import Ledger
+from store_support import as_before_m003
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +120,12 @@ def test_benchmark_questions_are_answered_with_their_evidence(store: Path):
             assert answer.citations and all(c.evidence == c.value for c in answer.citations), question
 
 
-def test_matching_products_are_those_a_scan_finds(tmp_path: Path):
+@pytest.mark.parametrize("schema", ["m003", "before-m003"])
+def test_matching_products_are_those_a_scan_finds(tmp_path: Path, schema: str):
     """`Ledger.matching_products` against a scan in Python, started from the values (few facts)
     and from the types (few products), with types given by facts in another case, products
-    without a catalogue type, negations and title words."""
+    without a catalogue type, negations and title words; on a store with the covering indexes
+    of m003 and on one written before them (read as it is)."""
     from shelfgraph.models import PRODUCT_TYPE, Fact, Provenance, product_subject
     from shelfgraph.store import HasValue
 
@@ -135,6 +138,10 @@ def test_matching_products_are_those_a_scan_finds(tmp_path: Path):
         ledger.add_facts(Fact(subject=product_subject(f"p{n:07d}"), predicate=PRODUCT_TYPE, object="TEA",
                               provenance=Provenance(step="type", method="baseline", run_id=run.id))
                          for n in range(0, 20, 2))  # ... half of them typed by a build, as "TEA"
+        ledger.set_status([f.id for f in ledger.facts(predicate=attribute_predicate("Form"))[:30]], "rejected",
+                          run.id)  # inactive facts hold no value
+    if schema == "before-m003":
+        as_before_m003(store)
     rng = random.Random(9)
     with Ledger(store, read_only=True) as ledger:
         products = list(ledger.products())
@@ -164,6 +171,23 @@ def test_matching_products_are_those_a_scan_finds(tmp_path: Path):
             assert ledger.matching_products(types, having, words) == expected, (types, having, words)
             starts.add(bool(types) and any(not c.negate for c in having))
     assert starts == {True, False}
+
+
+def test_a_broad_question_checks_each_product_by_one_seek_of_an_index(store: Path):
+    """The index m003 widens covers the value check: per product of the type, one seek in
+    (predicate, object, status, subject), no read of the product's fact rows (what halved a broad
+    answer's SQL at 1M facts, docs/benchmarks.md)."""
+    from shelfgraph.store import HasValue
+
+    with Ledger(store, read_only=True) as ledger:
+        run: list[str] = []
+        ledger.db.set_trace_callback(run.append)
+        assert ledger.matching_products(["Tea"], [HasValue(["Form"], ["powder"])])  # 25 tea, ~70 powder
+        ledger.db.set_trace_callback(None)
+        plan = [row[3] for row in ledger.db.execute("EXPLAIN QUERY PLAN " + run[-1])]
+    assert "SEARCH f USING COVERING INDEX fact_rows_by_predicate_object " \
+           "(predicate=? AND object=? AND status=? AND subject=?)" in plan, plan
+    assert any(step.startswith("SEARCH p USING COVERING INDEX products_by_type") for step in plan), plan
 
 
 def test_value_type_counts_are_those_a_scan_finds(tmp_path: Path):

@@ -8,7 +8,8 @@ import pytest
 
 from shelfgraph.errors import StoreError
 from shelfgraph.models import Fact, Product, Provenance, TaxonomyNode, attribute_predicate
-from shelfgraph.store import Ledger
+from shelfgraph.store import HasValue, Ledger
+from store_support import as_before_m003, index_columns
 
 
 def _fact(obj: str = "Lavazza", run_id: str = "r1", confidence: float = 0.9) -> Fact:
@@ -21,9 +22,9 @@ def test_ledger_uses_wal_and_records_migrations(tmp_path):
     with Ledger(tmp_path / "g.db") as ledger:
         assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = [r[0] for r in ledger.db.execute("SELECT name FROM _migrations")]
-    assert names == ["m001_initial", "m002_dictionary_encoded_facts"]
+    assert names == ["m001_initial", "m002_dictionary_encoded_facts", "m003_covering_question_indexes"]
     with Ledger(tmp_path / "g.db") as ledger:  # reopening applies nothing twice
-        assert ledger.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == 2
+        assert ledger.db.execute("SELECT COUNT(*) FROM _migrations").fetchone()[0] == 3
 
 
 def test_same_fact_twice_is_stored_once_whatever_the_run(tmp_path):
@@ -156,6 +157,45 @@ def test_read_only_ledger_refuses_a_missing_file_or_an_old_schema(tmp_path):
     sqlite3.connect(old).execute("CREATE TABLE facts (id TEXT)").connection.close()
     with pytest.raises(StoreError, match="m001_initial, m002_dictionary_encoded_facts not applied"):
         Ledger(old, read_only=True)
+
+
+def test_a_ledger_before_the_covering_indexes_is_read_as_it_is_and_gains_them_when_written(tmp_path):
+    """m003 only widens two indexes: a store without it still opens read-only, answers the same
+    and is not written (nothing may apply a migration there); the next writing open applies it."""
+    path = tmp_path / "g.db"
+    with Ledger(path) as ledger:
+        ledger.upsert_products([Product(id="p1", title="Lavazza Espresso", product_type="Coffee"),
+                                Product(id="p2", title="Twinings Earl Grey", product_type="Tea")], "r1")
+        ledger.add_facts([_fact("Lavazza"), _fact("Illy", confidence=0.2)])
+    as_before_m003(path)
+    before = path.read_bytes()
+
+    def answers(ledger: Ledger) -> tuple:
+        return (ledger.products_with_value("Brand", "illy"), ledger.product_ids_by_type("coffee"),
+                ledger.matching_products(["Coffee"], [HasValue(["Brand"], ["LAVAZZA"])]),
+                ledger.matching_products(["tea", "coffee"], [HasValue(["Brand"], ["Illy"], negate=True)]))
+
+    with Ledger(path, read_only=True) as reader:
+        assert answers(reader) == (["p1"], ["p1"], ["p1"], ["p2"])
+        assert index_columns(reader.db, "fact_rows_by_predicate_object") == ["predicate", "object"]
+    assert path.read_bytes() == before
+    with Ledger(path) as writer:
+        assert index_columns(writer.db, "fact_rows_by_predicate_object") == ["predicate", "object", "status", "subject"]
+        assert index_columns(writer.db, "products_by_type") == ["product_type", "id"]
+        assert answers(writer) == (["p1"], ["p1"], ["p1"], ["p2"])
+
+
+def test_the_subject_of_a_product_id_in_sql_is_the_one_python_gives(tmp_path):
+    from shelfgraph.models import RESERVED_PREFIXES, product_subject
+    from shelfgraph.store import product_subject_sql
+
+    ids = ["p1", "a:b", "Type:x", "types:x", ":", "", "product", *(p + "x" for p in RESERVED_PREFIXES),
+           *(p for p in RESERVED_PREFIXES), "product:product:x"]
+    db = sqlite3.connect(":memory:")
+    found = [db.execute(f"SELECT {product_subject_sql('id')} FROM (SELECT ? AS id)", (i,)).fetchone()[0]
+             for i in ids]
+    assert found == [product_subject(i) for i in ids]
+    assert found[ids.index("type:x")] == "product:type:x" and found[ids.index("a:b")] == "a:b"
 
 
 def test_a_ledger_written_before_dictionary_encoding_migrates_with_its_facts_and_ids(tmp_path):

@@ -22,6 +22,7 @@ from shelfgraph.cli import app
 from shelfgraph.context import LLMConfig
 from shelfgraph.errors import InputError, StoreError
 from shelfgraph.models import Fact, Provenance, attribute_predicate
+from shelfgraph.migrations import MIGRATIONS
 from shelfgraph.pipeline import BuildConfig
 from shelfgraph.store import Ledger
 
@@ -235,7 +236,7 @@ def test_processes_setting_up_one_new_store_at_once_do_not_race(tmp_path):
         assert [w.exitcode for w in workers] == [0, 0, 0, 0]
         with Ledger(path) as ledger:
             names = [r[0] for r in ledger.db.execute("SELECT name FROM _migrations")]
-        assert names == ["m001_initial", "m002_dictionary_encoded_facts"]
+        assert names == [name for name, _ in MIGRATIONS]
 
 
 # ------------------------------------------------------------------ runs that fail

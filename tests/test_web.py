@@ -24,6 +24,7 @@ from shelfgraph.store import Ledger
 from shelfgraph.web.app import WebSettings, create_app
 from shelfgraph.web.evidence import evidence_of
 from shelfgraph.web.filters import anchor
+from store_support import as_before_m003
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 TITLE_021 = json.loads((DEMO / "catalog.jsonl").read_text("utf-8").splitlines()[1])["title"]
@@ -232,6 +233,19 @@ def test_unknown_things_are_not_found(store: Path):
     with client(store) as web:
         for url in ("/products/nope", "/runs/nope", "/facts/sha256:00", "/facts/nothex", "/eval/nope"):
             assert web.get(url).status_code == 404, url
+
+
+def test_a_store_written_before_the_covering_indexes_is_served_as_it_is(writable: Path):
+    """Serving reads a store an older shelfgraph wrote without applying m003 (it only widens
+    indexes): the answer is the same and the file is not written."""
+    as_before_m003(writable)
+    before = digest(writable)
+    with client(writable) as web:
+        response = web.get("/api/ask", params={"q": "Which coffees have brand Contoso Beans?"})
+        page = web.get("/ask", params={"q": "Which coffees have brand Contoso Beans?"})
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["product_ids"] == [EVIL_ID] and f"<mark>{BRAND}</mark>" in page.text
+    assert digest(writable) == before
 
 
 # security -----------------------------------------------------------------------------------

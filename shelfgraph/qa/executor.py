@@ -54,7 +54,8 @@ def _holds(flt: Filter, value: str) -> bool:
     return _COMPARE[flt.op](parsed[0], float(flt.number))  # type: ignore[arg-type]
 
 
-def citation(fact: Fact, product: Product | None) -> Citation:
+def citation(fact: Fact, product: Product | None, fact_id: str | None = None) -> Citation:
+    """`fact` cited; `fact_id`, its id when already known (`Fact.id` hashes the fact each time)."""
     p = fact.provenance
     evidence = None
     if product is not None and p.source_field and p.start is not None and p.end is not None:
@@ -62,7 +63,7 @@ def citation(fact: Fact, product: Product | None) -> Citation:
             evidence = product.field_text(p.source_field)[p.start : p.end]
         except KeyError:
             evidence = None
-    return Citation(fact_id=fact.id, product_id=product_id_of(fact.subject), predicate=fact.predicate,
+    return Citation(fact_id=fact_id or fact.id, product_id=product_id_of(fact.subject), predicate=fact.predicate,
                     value=fact.object, method=p.method, source_field=p.source_field, start=p.start, end=p.end,
                     evidence=evidence)
 
@@ -72,13 +73,14 @@ def _row(product: Product, type_fact: Fact | None, facts: list[Fact]) -> Row:
     citations = [citation(type_fact, product)] if type_fact else []
     seen = set()
     for fact in facts:
-        if fact.id in seen:
+        fact_id = fact.id
+        if fact_id in seen:
             continue
-        seen.add(fact.id)
+        seen.add(fact_id)
         attribute = fact.predicate[len(ATTRIBUTE_PREFIX):]
         if fact.object not in values[attribute]:
             values[attribute].append(fact.object)
-        citations.append(citation(fact, product))
+        citations.append(citation(fact, product, fact_id))
     return Row(product_id=product.id, title=product.title, product_type=product.product_type,
                values=dict(values), citations=citations)
 
