@@ -9,8 +9,9 @@ Then a real `shelfgraph serve` process (read-only, no model) is asked over HTTP,
 a time: product pages of random products, answers (`/api/ask` and the `/ask` page) to questions
 naming a type and a value (selective: a brand or flavour, 1-4 products; broad: a form or
 caffeine content, hundreds of products), and the other pages a few times. Reported: p50 / p95
-per kind, the time from starting the server to its first answer (it reads the question
-vocabulary from every fact as it starts), and the server's peak memory.
+per kind (with the server's mean CPU milliseconds per request for product pages and answers),
+the time from starting the server to its first answer (it reads the question vocabulary from
+every fact as it starts), and the server's peak memory.
 """
 
 from __future__ import annotations
@@ -118,6 +119,23 @@ def questions(count: int, products: int, rng: random.Random, attributes: tuple[s
     return asked
 
 
+def _timed(client, urls: list[str], server: int) -> dict[str, float]:
+    """p50 / p95 / max of getting each url, and the server's mean CPU per request: on a shared
+    machine wall times follow the load, CPU time follows the code."""
+    cpu = _cpu_seconds(server)
+    samples = [_get(client, url) for url in urls]
+    return {**_summary(samples), "server_cpu_ms": round((_cpu_seconds(server) - cpu) * 1000 / len(urls), 1)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process `pid` has used (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _get(client, url: str) -> float:
     started = time.perf_counter()
     response = client.get(url)
@@ -156,11 +174,11 @@ def measure(store: Path, requests: int, port: int) -> dict:
                 _get(client, "/api/ask?q=" + quote(selective[0])) / 1000 + time.perf_counter() - started, 1)}
             results["overview_first_ms"] = round(_get(client, "/"), 1)
             results["overview_cached"] = _summary([_get(client, "/") for _ in range(20)])
-            results["product_page"] = _summary([_get(client, f"/products/p{rng.randrange(products):07d}")
-                                                for _ in range(requests)])
+            results["product_page"] = _timed(client, [f"/products/p{rng.randrange(products):07d}"
+                                                      for _ in range(requests)], server.pid)
             for name, asked in (("selective", selective), ("broad", broad)):
-                results[f"api_ask_{name}"] = _summary([_get(client, "/api/ask?q=" + quote(q)) for q in asked])
-                results[f"ask_page_{name}"] = _summary([_get(client, "/ask?q=" + quote(q)) for q in asked])
+                results[f"api_ask_{name}"] = _timed(client, ["/api/ask?q=" + quote(q) for q in asked], server.pid)
+                results[f"ask_page_{name}"] = _timed(client, ["/ask?q=" + quote(q) for q in asked], server.pid)
             results["search_page"] = _summary([_get(client, "/products?q=" + quote(w))
                                                for w in ("coffee", "Kalora", "zzz-none", "pods")])
             results["attribute_page"] = _summary([_get(client, "/attributes/" + quote(a)) for a in ATTRIBUTES])
