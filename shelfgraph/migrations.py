@@ -105,7 +105,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         # of X's fact rows; the subjects of a value's facts, and a type's product ids, are read
         # from their index alone. Each replaces the narrower index it extends (same leading
         # columns), so every query that used the old one uses the new. At 1M facts: a broad
-        # answer's SQL 53 -> 22 ms CPU, the file 177 -> 187 MB (docs/benchmarks.md).
+        # answer's SQL 53 -> 19.6 ms CPU, the file 177 -> 186 MiB (docs/benchmarks.md).
         "m003_covering_question_indexes",
         """
         DROP INDEX fact_rows_by_predicate_object;
