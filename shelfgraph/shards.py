@@ -45,9 +45,14 @@ def _schema() -> Any:
 
 def fact_table(facts: Iterable[Fact]) -> Any:
     """The facts as an Arrow table of `FACT_COLUMNS`, what `Ledger.merge_fact_columns` takes."""
+    return fact_table_of(fact_columns(facts))
+
+
+def fact_table_of(columns: dict[str, list[Any]]) -> Any:
+    """The columns of `fact_columns` as an Arrow table."""
     import pyarrow as pa
 
-    return pa.Table.from_pydict(fact_columns(facts), schema=_schema())
+    return pa.Table.from_pydict(columns, schema=_schema())
 
 
 def write_shard(table: Any, path: str) -> str:
