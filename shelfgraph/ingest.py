@@ -15,7 +15,7 @@ import json
 import re
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple, Protocol
@@ -140,21 +140,24 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Any] | RejectedRow]:
             yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
                               raw=raw.decode("latin-1")[:500])
             continue
-        if not text.strip():
-            continue
-        try:
-            record = json.loads(text)
-            problem = _shape_problem(record)
-        except json.JSONDecodeError as err:
-            problem = f"bad JSON: {err.msg} at column {err.colno}"
-        except ValueError:  # the only other one json raises: an integer past Python's digit limit
-            problem = f"bad JSON: a number longer than {sys.get_int_max_str_digits()} digits"
-        except RecursionError:
-            problem = "bad JSON: nested too deeply"
-        if problem:
-            yield RejectedRow(file=str(path), line=number, reason=problem, raw=text[:500])
-            continue
-        yield number, record
+        if text.strip():
+            yield json_row(str(path), number, text)
+
+
+def json_row(file: str, number: int, text: str) -> tuple[int, Any] | RejectedRow:
+    """One non-blank JSONL line as (line number, record), or why it is rejected."""
+    try:
+        record = json.loads(text)
+        problem = _shape_problem(record)
+    except json.JSONDecodeError as err:
+        problem = f"bad JSON: {err.msg} at column {err.colno}"
+    except ValueError:  # the only other one json raises: an integer past Python's digit limit
+        problem = f"bad JSON: a number longer than {sys.get_int_max_str_digits()} digits"
+    except RecursionError:
+        problem = "bad JSON: nested too deeply"
+    if problem:
+        return RejectedRow(file=file, line=number, reason=problem, raw=text[:500])
+    return number, record
 
 
 def _shape_problem(record: Any) -> str | None:
@@ -350,22 +353,40 @@ def read_products(path: Path, fmt: Format, seen: FirstSeen | None = None) -> Ite
             yield item
             continue
         number, record = item
-        try:
-            product = _tidied(convert(record))
-        except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
-            yield RejectedRow(file=str(path), line=number, reason=_reason(err),
-                              raw=json.dumps(record, default=str)[:500])
+        product = converted_row(str(path), number, record, convert)
+        if isinstance(product, RejectedRow):
+            yield product
             continue
-        if seen is not None:
-            here, digest = f"{path}:{number}", product.content_hash()
-            first, first_digest = seen.setdefault(product.id, (here, digest))
-            if first != here:
-                if first_digest != digest:  # a byte-identical repeat replaces nothing: skipped quietly
-                    yield RejectedRow(file=str(path), line=number,
-                                      reason=f"duplicate product id {product.id!r} (first at {first})",
-                                      raw=json.dumps(record, default=str)[:500])
-                continue
-        yield product.model_copy(update={"source": f"{path.name}:{number}"})
+        placed = first_seen(product, str(path), path.name, number, seen,
+                            lambda: json.dumps(record, default=str)[:500])
+        if placed is not None:
+            yield placed
+
+
+def converted_row(file: str, number: int, record: Any, convert: Callable[[dict[str, Any]], Product]
+                  ) -> Product | RejectedRow:
+    """A record as a product, or why it is rejected."""
+    try:
+        return _tidied(convert(record))
+    except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
+        return RejectedRow(file=file, line=number, reason=_reason(err), raw=json.dumps(record, default=str)[:500])
+
+
+def first_seen(product: Product, file: str, name: str, number: int, seen: FirstSeen | None,
+               raw: Callable[[], str]) -> Product | RejectedRow | None:
+    """The product with its source (`name:number`), unless an earlier row of the batch had its
+    id: a rejection when that row said something else, None when it said the same. `raw`: the
+    row's text, for the rejection."""
+    if seen is not None:
+        here, digest = f"{file}:{number}", product.content_hash()
+        first, first_digest = seen.setdefault(product.id, (here, digest))
+        if first != here:
+            if first_digest != digest:  # a byte-identical repeat replaces nothing: skipped quietly
+                return RejectedRow(file=file, line=number,
+                                   reason=f"duplicate product id {product.id!r} (first at {first})",
+                                   raw=raw())
+            return None
+    return product.model_copy(update={"source": f"{name}:{number}"})
 
 
 def _tidied(product: Product) -> Product:
@@ -628,8 +649,15 @@ def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
     if fmt == "texts":
         _ingest_texts(ledger, path, report, run_id)
         return report
+    ingest_products(ledger, read_products(path, fmt, seen), run_id, report, batch_size)
+    return report
+
+
+def ingest_products(ledger: Ledger, items: Iterable[Product | RejectedRow], run_id: str, report: IngestReport,
+                    batch_size: int = 500) -> None:
+    """Store products as they come, `batch_size` to a transaction; rejected rows go to `report`."""
     batch: list[Product] = []
-    for item in read_products(path, fmt, seen):
+    for item in items:
         if isinstance(item, RejectedRow):
             report.rejected.append(item)
             continue
@@ -638,7 +666,6 @@ def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
             _store_products(ledger, batch, run_id, report)
             batch = []
     _store_products(ledger, batch, run_id, report)
-    return report
 
 
 def _store_products(ledger: Ledger, products: list[Product], run_id: str, report: IngestReport) -> None:

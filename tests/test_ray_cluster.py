@@ -79,6 +79,7 @@ def cluster():
     try:
         subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
                         f"--temp-dir={folder}", "--ray-client-server-port", str(free_port()),
+                        "--dashboard-port", str(free_port()),
                         "--disable-usage-stats", *_node_ports()], env=env, check=True, capture_output=True,
                        timeout=180)
         subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1", *_node_ports()],
