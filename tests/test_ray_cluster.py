@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -87,6 +88,7 @@ def cluster():
         yield address, {**env, "RAY_ADDRESS": address}
     finally:
         _end(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alive_nodes(env: dict[str, str]) -> int:
