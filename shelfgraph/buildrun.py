@@ -35,7 +35,7 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
             if config.engine == "ray":  # the catalogue through Ray Data's readers
                 from .rayinput import ingest_batch
 
-                reports = ingest_batch(ledger, taxonomy, catalog, reviews, run.id, batch, config.shards)
+                reports = ingest_batch(ledger, taxonomy, catalog, reviews, run.id, batch)
             else:
                 reports = ingest_paths(ledger, paths, run.id, batch)
             product_ids = list(batch)

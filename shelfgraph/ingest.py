@@ -107,11 +107,12 @@ class BatchIds:
 
 
 # ---------------------------------------------------------------- reading lines safely
-def _decoded_lines(path: Path, any_line_end: bool = False) -> Iterator[tuple[int, str | None, bytes]]:
+def _decoded_lines(path: Path, any_line_end: bool = False, opened: IO[bytes] | None = None
+                   ) -> Iterator[tuple[int, str | None, bytes]]:
     """(line number, text or None when it is not UTF-8, raw bytes), 1-based, read as they come.
     Lines end at LF; with `any_line_end` also at a lone CR, as CSV's do (old Mac exports end
-    lines with CR only)."""
-    with path.open("rb") as handle:
+    lines with CR only). `opened`: the file already open (a Ray reader's stream), else `path` is."""
+    with nullcontext(opened) if opened is not None else path.open("rb") as handle:
         raw_lines = _any_end_lines(handle) if any_line_end else handle
         for number, raw in enumerate(raw_lines, start=1):
             try:
@@ -134,30 +135,27 @@ def _any_end_lines(handle: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
         yield rest
 
 
-def _json_rows(path: Path) -> Iterator[tuple[int, Any] | RejectedRow]:
-    for number, text, raw in _decoded_lines(path):
+def _json_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, Any] | RejectedRow]:
+    for number, text, raw in _decoded_lines(path, opened=opened):
         if text is None:
             yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
                               raw=raw.decode("latin-1")[:500])
             continue
-        if text.strip():
-            yield json_row(str(path), number, text)
-
-
-def json_row(file: str, number: int, text: str) -> tuple[int, Any] | RejectedRow:
-    """One non-blank JSONL line as (line number, record), or why it is rejected."""
-    try:
-        record = json.loads(text)
-        problem = _shape_problem(record)
-    except json.JSONDecodeError as err:
-        problem = f"bad JSON: {err.msg} at column {err.colno}"
-    except ValueError:  # the only other one json raises: an integer past Python's digit limit
-        problem = f"bad JSON: a number longer than {sys.get_int_max_str_digits()} digits"
-    except RecursionError:
-        problem = "bad JSON: nested too deeply"
-    if problem:
-        return RejectedRow(file=file, line=number, reason=problem, raw=text[:500])
-    return number, record
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+            problem = _shape_problem(record)
+        except json.JSONDecodeError as err:
+            problem = f"bad JSON: {err.msg} at column {err.colno}"
+        except ValueError:  # the only other one json raises: an integer past Python's digit limit
+            problem = f"bad JSON: a number longer than {sys.get_int_max_str_digits()} digits"
+        except RecursionError:
+            problem = "bad JSON: nested too deeply"
+        if problem:
+            yield RejectedRow(file=str(path), line=number, reason=problem, raw=text[:500])
+            continue
+        yield number, record
 
 
 def _shape_problem(record: Any) -> str | None:
@@ -182,15 +180,15 @@ def _shape_problem(record: Any) -> str | None:
     return None
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
+def _csv_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
     """CSV rows as dicts with the line each starts on, read as they come; undecodable lines,
     rows the csv module cannot parse (a field past its size limit: an unclosed quote) and rows
-    longer than the header are rejected."""
+    longer than the header are rejected. `opened`: as for `_decoded_lines`."""
     taken: list[tuple[int, str]] = []  # (line, text) the reader took for the row it is reading
     undecodable: list[RejectedRow] = []
 
     def lines() -> Iterator[str]:
-        for number, text, raw in _decoded_lines(path, any_line_end=True):
+        for number, text, raw in _decoded_lines(path, any_line_end=True, opened=opened):
             if text is None:
                 undecodable.append(RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
                                                raw=raw.decode("latin-1")[:500]))

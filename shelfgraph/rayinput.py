@@ -2,28 +2,27 @@
 (a local path, `file://`, `s3://`, `gs://`, `memory://`; a folder or a glob of files), parsed
 and checked on the workers with the same row code as `ingest`, stored by the driver.
 
-Ray's readers: `read_text` for JSONL (every line kept, so a row's index is its line),
-`read_csv` (every column read as text, as the csv module gives it; rows Arrow's parser cannot
-take are written by the worker to a rejects folder and reported), `read_parquet`. Each file is
-one dataset read in order, so the driver knows each row's line; a bad row is a `RejectedRow`
-naming the file and line, and the rest of the batch goes on.
+Ray's readers: `read_parquet`, and for JSONL and CSV a Ray Data datasource around `ingest`'s
+own row readers (Arrow's JSON and CSV parsers behind `read_json` and `read_csv` know no line
+numbers and fail a whole file on one bad row). Each file is one dataset read in order; a bad
+row is a `RejectedRow` naming the file and line, worded as `ingest` words it, and the rest of
+the batch goes on.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-import tempfile
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from .errors import InputError
 from .extras import require
-from .ingest import (_PRODUCT_READERS, CATALOGUE_SUFFIXES, BatchIds, FirstSeen, Format, IngestReport, RejectedRow,
-                     converted_row, detect_format, first_seen, ingest_paths, ingest_products, json_row)
+from .ingest import (_PRODUCT_READERS, CATALOGUE_SUFFIXES, _csv_rows, _json_rows, BatchIds, FirstSeen, Format, IngestReport, RejectedRow,
+                     converted_row, detect_format, first_seen, ingest_paths, ingest_products)
 from .models import Product
 from .store import Ledger
 
@@ -71,21 +70,17 @@ def _format(url: str) -> Format:
 
 
 def ingest_batch(ledger: Ledger, taxonomy: Path | None, catalog: Iterable[str | Path], reviews: Iterable[Path],
-                 run_id: str, seen: BatchIds, shared: str | None) -> list[IngestReport]:
+                 run_id: str, seen: BatchIds) -> list[IngestReport]:
     """What `ingest_paths` does for a build's batch, the catalogue read through Ray Data:
-    taxonomy, catalogue, then reviews (which need their products). `shared`: a folder every
-    worker can write to (the build's `shards`), for CSV rows Arrow rejects; None: a local one."""
+    taxonomy, catalogue, then reviews (which need their products)."""
     require("ray", "--engine ray")
-    reports = ingest_paths(ledger, [taxonomy] if taxonomy else [], run_id, seen)
-    with tempfile.TemporaryDirectory(prefix="shelfgraph-rejects-") as local:
-        reports += ingest_with_ray(ledger, catalog, run_id, seen, f"{shared.rstrip('/')}/rejected" if shared else local)
-    return reports + ingest_paths(ledger, list(reviews), run_id, seen)
+    return (ingest_paths(ledger, [taxonomy] if taxonomy else [], run_id, seen)
+            + ingest_with_ray(ledger, catalog, run_id, seen) + ingest_paths(ledger, list(reviews), run_id, seen))
 
 
-def ingest_with_ray(ledger: Ledger, paths: Iterable[str | Path], run_id: str, seen: FirstSeen,
-                    rejects: str) -> list[IngestReport]:
-    """Ingest catalogue files through Ray Data, one report per file, like `ingest_paths`.
-    `rejects`: a folder (fsspec URL) every worker can write to, for CSV rows Arrow rejects."""
+def ingest_with_ray(ledger: Ledger, paths: Iterable[str | Path], run_id: str, seen: FirstSeen) -> list[IngestReport]:
+    """Ingest catalogue files through Ray Data, one report per file, like `ingest_paths`."""
+    require("ray", "--engine ray")
     files = catalogue_files(paths)
     reports = []
     with ledger.bulk_load() if ledger.is_empty() else nullcontext():
@@ -94,24 +89,24 @@ def ingest_with_ray(ledger: Ledger, paths: Iterable[str | Path], run_id: str, se
             if fmt not in _PRODUCT_READERS:
                 raise InputError(f"{url}: {fmt} is not a catalogue; give it with --taxonomy or --reviews")
             report = IngestReport(file=url, format=fmt)
-            ingest_products(ledger, _products(url, fmt, seen, rejects), run_id, report)
+            ingest_products(ledger, _products(url, fmt, seen), run_id, report)
             reports.append(report)
     return reports
 
 
-def _products(url: str, fmt: Format, seen: FirstSeen, rejects: str) -> Iterator[Product | RejectedRow]:
-    """The file's rows as products or rejections, in order; duplicates checked here, on the driver."""
+def _products(url: str, fmt: Format, seen: FirstSeen) -> Iterator[Product | RejectedRow]:
+    """The file's rows as products or rejections, in order; duplicates checked here, on the
+    driver. A row's line: the one its reader gave, else (Parquet) its place in the file."""
     import ray
 
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    dataset, first_line = _dataset(url, fmt, rejects)
-    rows = dataset.map_batches(_convert, fn_kwargs={"fmt": fmt, "file": url}, batch_format="pyarrow",
-                               batch_size=512)
+    rows = _dataset(url, fmt).map_batches(_convert, fn_kwargs={"fmt": fmt, "file": url}, batch_format="pyarrow",
+                                          batch_size=512)
     name = url.rsplit("/", 1)[-1]
     for index, row in enumerate(rows.iter_rows()):
-        number = first_line + index
+        number = row["line"] or index + 1
         if row["reason"]:
             yield RejectedRow(file=url, line=number, reason=row["reason"], raw=row["raw"])
         elif row["product"]:
@@ -119,74 +114,78 @@ def _products(url: str, fmt: Format, seen: FirstSeen, rejects: str) -> Iterator[
             placed = first_seen(product, url, name, number, seen, lambda: row["raw"])
             if placed is not None:
                 yield placed
-    yield from _rejected_by_parser(rejects, url)
 
 
-def _dataset(url: str, fmt: Format, rejects: str) -> tuple[Any, int]:
-    """A Ray dataset of the file's rows, and the line of its first row."""
+def _dataset(url: str, fmt: Format) -> Any:
+    """A Ray dataset of the file's rows, in order; JSONL and CSV rows carry their line."""
     import fsspec
     import pyarrow as pa
-    import pyarrow.csv as pcsv
     import ray
 
     fs, inner = fsspec.core.url_to_fs(url)
     arrow_fs = pa.fs.PyFileSystem(pa.fs.FSSpecHandler(fs))
     if fmt == "catalog-parquet":
-        return ray.data.read_parquet(inner, filesystem=arrow_fs), 1
-    if fmt != "catalog-csv":
-        return ray.data.read_text(inner, filesystem=arrow_fs, drop_empty_lines=False), 1
-    with fs.open(inner, "r", encoding="utf-8-sig") as handle:
-        import csv
-
-        header = next(csv.reader([handle.readline()]), [])
-    parse = pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=_ParserRejects(rejects, url))
-    convert = pcsv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=False)
-    return ray.data.read_csv(inner, filesystem=arrow_fs, parse_options=parse, convert_options=convert), 2
+        return ray.data.read_parquet(inner, filesystem=arrow_fs)
+    return ray.data.read_datasource(_lines_datasource(inner, arrow_fs, _csv_rows if fmt == "catalog-csv"
+                                                      else _json_rows))
 
 
-class _ParserRejects:
-    """Arrow's handler for CSV rows it cannot parse: runs in the worker, writes the row to the
-    rejects folder for the driver, and skips it."""
+def _lines_datasource(path: str, filesystem: Any, read_rows: Callable[..., Iterator[Any]]) -> Any:
+    """A Ray Data reader running `ingest`'s own row reader of a text format (`_json_rows`,
+    `_csv_rows`) on the stream of the file: the rows carry the line they start on and the
+    rejections (not UTF-8, bad JSON, bad CSV) read as `ingest` words them. Ray's `read_json`
+    and `read_csv` (Arrow's parsers) know no line numbers, and fail a whole file on one bad
+    row."""
+    import pyarrow as pa
+    from ray.data.datasource import FileBasedDatasource
 
-    def __init__(self, folder: str, file: str):
-        self.folder, self.file = folder.rstrip("/"), file
+    class Rows(FileBasedDatasource):
+        def _read_stream(self, f: Any, path: str) -> Iterator[Any]:
+            rows: list[dict[str, Any]] = []
+            for item in read_rows(Path(path), opened=io.BufferedReader(_Stream(f), 1 << 16)):
+                if isinstance(item, RejectedRow):
+                    rows.append({"line": item.line, "record": "", "reason": item.reason, "raw": item.raw})
+                else:
+                    rows.append({"line": item[0], "record": json.dumps(item[1]), "reason": "", "raw": ""})
+                if len(rows) == 1024:
+                    yield pa.Table.from_pylist(rows)
+                    rows = []
+            if rows:
+                yield pa.Table.from_pylist(rows)
 
-    def __call__(self, row: Any) -> str:
-        import fsspec
-
-        rejected = RejectedRow(file=self.file, line=row.number, reason=f"bad CSV: {row.expected_columns} fields "
-                               f"expected, {row.actual_columns} found", raw=(row.text or "")[:500])
-        with fsspec.open(f"{self.folder}/{uuid.uuid4().hex}.json", "w", auto_mkdir=True) as handle:
-            handle.write(rejected.model_dump_json())
-        return "skip"
-
-
-def _rejected_by_parser(folder: str, url: str) -> Iterator[RejectedRow]:
-    import fsspec
-
-    fs, inner = fsspec.core.url_to_fs(folder)
-    for path in sorted(fs.glob(f"{inner.rstrip('/')}/*.json")):
-        rejected = RejectedRow.model_validate_json(fs.cat_file(path))
-        if rejected.file == url:
-            fs.rm(path)
-            yield rejected
+    return Rows(path, filesystem=filesystem)
 
 
-def _convert(batch: Any, fmt: Format, file: str) -> dict[str, list[str]]:
-    """On a worker: each row as a product's JSON or the reason it is rejected (blank lines:
-    neither)."""
+class _Stream(io.RawIOBase):
+    """An Arrow input stream (which reads no lines) as a raw file for Python's buffered reader."""
+
+    def __init__(self, stream: Any):
+        self.stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _convert(batch: Any, fmt: Format, file: str) -> dict[str, list[Any]]:
+    """On a worker: each row as a product's JSON or the reason it is rejected, with its line
+    where the reader gave one (0: a Parquet row, numbered by the driver)."""
     convert = _PRODUCT_READERS[fmt]
-    out: dict[str, list[str]] = {"product": [], "reason": [], "raw": []}
-    for record in batch.to_pylist():
-        item: Product | RejectedRow | tuple[int, Any] | None
-        if fmt in ("catalog-csv", "catalog-parquet"):
-            item = converted_row(file, 0, record, convert)
+    out: dict[str, list[Any]] = {"line": [], "product": [], "reason": [], "raw": []}
+    for row in batch.to_pylist():
+        item: Product | RejectedRow
+        if fmt == "catalog-parquet":
+            line, raw = 0, json.dumps(row, default=str)[:500]
+            item = converted_row(file, line, row, convert)
         else:
-            text = record["text"]
-            item = json_row(file, 0, text) if text.strip() else None
-            if isinstance(item, tuple):
-                item = converted_row(file, 0, item[1], convert)
-        raw = json.dumps(record, default=str)[:500] if fmt in ("catalog-csv", "catalog-parquet") else text[:500]
+            line, raw = row["line"], row["raw"] or row["record"][:500]
+            item = (converted_row(file, line, json.loads(row["record"]), convert) if row["record"] else
+                    RejectedRow(file=file, line=line, reason=row["reason"], raw=row["raw"]))
+        out["line"].append(line)
         out["product"].append(item.model_dump_json() if isinstance(item, Product) else "")
         out["reason"].append(item.reason if isinstance(item, RejectedRow) else "")
         out["raw"].append(raw)
