@@ -1,6 +1,7 @@
 """Catalogue files read by Ray Data, for `build --engine ray`: from any path fsspec understands
-(a local path, `file://`, `s3://`, `gs://`, `memory://`; a folder or a glob of files), parsed
-and checked on the workers with the same row code as `ingest`, stored by the driver.
+(a local path, `file://`, `s3://`, `gs://`; a folder or a glob of files), parsed and checked
+on the workers with the same row code as `ingest`, stored by the driver. (Not `memory://`: each
+Ray worker is its own process, with its own memory file system.)
 
 Ray's readers: `read_parquet`, and for JSONL and CSV a Ray Data datasource around `ingest`'s
 own row readers (Arrow's JSON and CSV parsers behind `read_json` and `read_csv` know no line
@@ -21,8 +22,9 @@ from typing import Any
 
 from .errors import InputError
 from .extras import require
-from .ingest import (_PRODUCT_READERS, CATALOGUE_SUFFIXES, _csv_rows, _json_rows, BatchIds, FirstSeen, Format, IngestReport, RejectedRow,
-                     converted_row, detect_format, first_seen, ingest_paths, ingest_products)
+from .ingest import (_PRODUCT_READERS, CATALOGUE_SUFFIXES, BatchIds, FirstSeen, Format, IngestReport, RejectedRow,
+                     _csv_rows, _json_rows, converted_row, detect_format, first_seen, ingest_paths,
+                     ingest_products)
 from .models import Product
 from .store import Ledger
 
