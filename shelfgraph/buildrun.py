@@ -32,7 +32,12 @@ def run_build(store: Path, catalog: list[Path], taxonomy: Path | None, reviews: 
                       "llm": llm.model_dump()}) as run:
         paths = ([taxonomy] if taxonomy else []) + list(catalog) + list(reviews)
         with BatchIds() as batch:
-            reports = ingest_paths(ledger, paths, run.id, batch)
+            if config.engine == "ray":  # the catalogue through Ray Data's readers
+                from .rayinput import ingest_batch
+
+                reports = ingest_batch(ledger, taxonomy, catalog, reviews, run.id, batch)
+            else:
+                reports = ingest_paths(ledger, paths, run.id, batch)
             product_ids = list(batch)
         rejected = write_rejected([r for rep in reports for r in rep.rejected],
                                   rejected_rows_path(store))

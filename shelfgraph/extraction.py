@@ -78,14 +78,14 @@ def extract_products(
     values: list[ExtractedValue] = []
     with progress_bar(progress) as bar:
         task = bar.add_task(f"extraction ({method})", total=len(units))
-        for outputs in run_stage(spec, step, units, "extract", {}, batch_size=batch_size):
-            for output in outputs:
+        for batch in run_stage(spec, step, units, "extract", {}, batch_size=batch_size):
+            for output in batch.outputs:
                 values += [ExtractedValue(
                     product_id=output.key, attribute=fact.predicate[len(ATTRIBUTE_PREFIX):], value=fact.object,
                     field=fact.provenance.source_field, start=fact.provenance.start, end=fact.provenance.end,
                     confidence=fact.confidence, method=fact.provenance.method, model=fact.provenance.model,
                     prompt=fact.provenance.prompt) for fact in output.facts]
-            bar.advance(task, len(outputs))
+            bar.advance(task, len(batch.outputs))
     return values
 
 

@@ -15,7 +15,7 @@ import json
 import re
 import sqlite3
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 from typing import IO, Any, Literal, NamedTuple, Protocol
@@ -107,11 +107,12 @@ class BatchIds:
 
 
 # ---------------------------------------------------------------- reading lines safely
-def _decoded_lines(path: Path, any_line_end: bool = False) -> Iterator[tuple[int, str | None, bytes]]:
+def _decoded_lines(path: Path, any_line_end: bool = False, opened: IO[bytes] | None = None
+                   ) -> Iterator[tuple[int, str | None, bytes]]:
     """(line number, text or None when it is not UTF-8, raw bytes), 1-based, read as they come.
     Lines end at LF; with `any_line_end` also at a lone CR, as CSV's do (old Mac exports end
-    lines with CR only)."""
-    with path.open("rb") as handle:
+    lines with CR only). `opened`: the file already open (a Ray reader's stream), else `path` is."""
+    with nullcontext(opened) if opened is not None else path.open("rb") as handle:
         raw_lines = _any_end_lines(handle) if any_line_end else handle
         for number, raw in enumerate(raw_lines, start=1):
             try:
@@ -134,8 +135,8 @@ def _any_end_lines(handle: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
         yield rest
 
 
-def _json_rows(path: Path) -> Iterator[tuple[int, Any] | RejectedRow]:
-    for number, text, raw in _decoded_lines(path):
+def _json_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, Any] | RejectedRow]:
+    for number, text, raw in _decoded_lines(path, opened=opened):
         if text is None:
             yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
                               raw=raw.decode("latin-1")[:500])
@@ -179,15 +180,15 @@ def _shape_problem(record: Any) -> str | None:
     return None
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
+def _csv_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
     """CSV rows as dicts with the line each starts on, read as they come; undecodable lines,
     rows the csv module cannot parse (a field past its size limit: an unclosed quote) and rows
-    longer than the header are rejected."""
+    longer than the header are rejected. `opened`: as for `_decoded_lines`."""
     taken: list[tuple[int, str]] = []  # (line, text) the reader took for the row it is reading
     undecodable: list[RejectedRow] = []
 
     def lines() -> Iterator[str]:
-        for number, text, raw in _decoded_lines(path, any_line_end=True):
+        for number, text, raw in _decoded_lines(path, any_line_end=True, opened=opened):
             if text is None:
                 undecodable.append(RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
                                                raw=raw.decode("latin-1")[:500]))
@@ -350,22 +351,40 @@ def read_products(path: Path, fmt: Format, seen: FirstSeen | None = None) -> Ite
             yield item
             continue
         number, record = item
-        try:
-            product = _tidied(convert(record))
-        except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
-            yield RejectedRow(file=str(path), line=number, reason=_reason(err),
-                              raw=json.dumps(record, default=str)[:500])
+        product = converted_row(str(path), number, record, convert)
+        if isinstance(product, RejectedRow):
+            yield product
             continue
-        if seen is not None:
-            here, digest = f"{path}:{number}", product.content_hash()
-            first, first_digest = seen.setdefault(product.id, (here, digest))
-            if first != here:
-                if first_digest != digest:  # a byte-identical repeat replaces nothing: skipped quietly
-                    yield RejectedRow(file=str(path), line=number,
-                                      reason=f"duplicate product id {product.id!r} (first at {first})",
-                                      raw=json.dumps(record, default=str)[:500])
-                continue
-        yield product.model_copy(update={"source": f"{path.name}:{number}"})
+        placed = first_seen(product, str(path), path.name, number, seen,
+                            lambda: json.dumps(record, default=str)[:500])
+        if placed is not None:
+            yield placed
+
+
+def converted_row(file: str, number: int, record: Any, convert: Callable[[dict[str, Any]], Product]
+                  ) -> Product | RejectedRow:
+    """A record as a product, or why it is rejected."""
+    try:
+        return _tidied(convert(record))
+    except (ValueError, TypeError, KeyError) as err:  # RowError and ValidationError too
+        return RejectedRow(file=file, line=number, reason=_reason(err), raw=json.dumps(record, default=str)[:500])
+
+
+def first_seen(product: Product, file: str, name: str, number: int, seen: FirstSeen | None,
+               raw: Callable[[], str]) -> Product | RejectedRow | None:
+    """The product with its source (`name:number`), unless an earlier row of the batch had its
+    id: a rejection when that row said something else, None when it said the same. `raw`: the
+    row's text, for the rejection."""
+    if seen is not None:
+        here, digest = f"{file}:{number}", product.content_hash()
+        first, first_digest = seen.setdefault(product.id, (here, digest))
+        if first != here:
+            if first_digest != digest:  # a byte-identical repeat replaces nothing: skipped quietly
+                return RejectedRow(file=file, line=number,
+                                   reason=f"duplicate product id {product.id!r} (first at {first})",
+                                   raw=raw())
+            return None
+    return product.model_copy(update={"source": f"{name}:{number}"})
 
 
 def _tidied(product: Product) -> Product:
@@ -628,8 +647,15 @@ def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
     if fmt == "texts":
         _ingest_texts(ledger, path, report, run_id)
         return report
+    ingest_products(ledger, read_products(path, fmt, seen), run_id, report, batch_size)
+    return report
+
+
+def ingest_products(ledger: Ledger, items: Iterable[Product | RejectedRow], run_id: str, report: IngestReport,
+                    batch_size: int = 500) -> None:
+    """Store products as they come, `batch_size` to a transaction; rejected rows go to `report`."""
     batch: list[Product] = []
-    for item in read_products(path, fmt, seen):
+    for item in items:
         if isinstance(item, RejectedRow):
             report.rejected.append(item)
             continue
@@ -638,7 +664,6 @@ def ingest_file(ledger: Ledger, path: Path, run_id: str, batch_size: int = 500,
             _store_products(ledger, batch, run_id, report)
             batch = []
     _store_products(ledger, batch, run_id, report)
-    return report
 
 
 def _store_products(ledger: Ledger, products: list[Product], run_id: str, report: IngestReport) -> None:

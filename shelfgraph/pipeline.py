@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import registry
 from .context import StepContext
-from .engines import StageSpec, run_stage
+from .engines import StageBatch, StageSpec, run_stage
 from .errors import UsageError
 from .models import SAME_AS, Fact, Product, content_hash
 from .stages import STAGES, Stage, StepKind, UnitOutput
@@ -53,6 +53,7 @@ class BuildConfig(BaseModel):
     batch_size: int = Field(16, ge=1)
     engine: Literal["local", "ray"] = "local"
     workers: int = Field(1, ge=1)
+    shards: str | None = None  # where Ray workers put fact shards (fsspec URL); None: a temporary folder
     applicable_threshold: Fraction = 0.5
     cleaning_threshold: Fraction = 0.5
     synonym_threshold: Fraction = 0.5
@@ -186,12 +187,12 @@ class Build:
         task = self.progress.add_task(f"{kind} ({method})", total=len(todo)) if self.progress else None
         hashes = {key: digest for key, digest, _ in todo}
         try:
-            for outputs in run_stage(spec, step, [unit for _, _, unit in todo], self.run_id, options,
-                                     engine=self.config.engine, workers=self.config.workers,
-                                     batch_size=self.config.batch_size):
-                self._commit(kind, outputs, hashes, done, report)
+            for batch in run_stage(spec, step, [unit for _, _, unit in todo], self.run_id, options,
+                                   engine=self.config.engine, workers=self.config.workers,
+                                   batch_size=self.config.batch_size, shards=self.config.shards):
+                self._commit(kind, batch, hashes, done, report)
                 if task is not None:
-                    self.progress.advance(task, len(outputs))
+                    self.progress.advance(task, len(batch.outputs))
         except NotEnoughData as err:  # raised while the step learns, before any unit ran
             if report.done:
                 raise
@@ -203,14 +204,13 @@ class Build:
         report.seconds = round(time.time() - started, 3)
         return report
 
-    def _commit(self, kind: StepKind, outputs: list[UnitOutput], hashes: dict[str, str],
+    def _commit(self, kind: StepKind, batch: StageBatch, hashes: dict[str, str],
                 done: dict[str, tuple[str, dict]], report: StageReport) -> None:
         """Facts, retractions and the work record of a batch land in one transaction."""
         with self.ledger.atomic():
-            report.facts_added += self.ledger.add_facts(f for output in outputs for f in output.facts)
-            for output in outputs:
+            report.facts_added += batch.store_facts(self.ledger)
+            for output, ids in zip(batch.outputs, batch.fact_ids):
                 previous = done.get(output.key, (None, {}))[1]
-                ids = [fact.id for fact in output.facts]
                 stale = sorted(set(previous.get("facts", [])) - set(ids))
                 report.retracted += self.ledger.set_status(stale, "retracted", self.run_id,
                                                            reason=f"{kind}: no longer asserted")

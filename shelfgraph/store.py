@@ -17,6 +17,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -327,6 +328,42 @@ class Ledger:
                                 (run_of[key], key))
                 self.db.execute("INSERT INTO fact_events VALUES (?, 'active', ?, 'asserted again', ?)",
                                 (id_of_key(key), run_of[key], now))
+
+    def merge_fact_columns(self, table: Any) -> int:
+        """Store facts given as an Arrow table of `shards.FACT_COLUMNS` (keys already hashed: a
+        Ray worker's shard) in one transaction; returns how many were new. The ledger ends as
+        `add_facts` of the same facts leaves it (same ids; first copy of a repeated key kept;
+        a retracted fact asserted again is active again), but nothing is done per fact in
+        Python beyond binding its row: terms and provenance are interned once per distinct
+        value (Arrow's dictionary encoding) and mapped back to rows as arrays."""
+        import numpy as np
+
+        count = table.num_rows
+        if not count:
+            return 0
+        now = time.time()
+        with self.atomic():
+            encoded = {name: _dictionary(table.column(name)) for name in ("subject", "predicate", "object")}
+            term = self._terms.ids(text for values, _ in encoded.values() for text in values)
+            ids = {name: np.array([term[text] for text in values], dtype=np.int64)[codes].tolist()
+                   for name, (values, codes) in encoded.items()}
+            sources, inverse = _distinct_rows(table, _PROVENANCE_COLUMNS)
+            source = self._provenance.ids(sources)
+            provenance = np.array([source[s] for s in sources], dtype=np.int64)[inverse].tolist()
+            keys = table.column("key").to_pylist()
+            rows = zip(keys, ids["subject"], ids["predicate"], ids["object"], table.column("confidence").to_pylist(),
+                       table.column("status").to_pylist(), provenance, table.column("start").to_pylist(),
+                       table.column("end").to_pylist(), repeat(now))
+            before = self.db.total_changes
+            self.db.executemany(
+                f"INSERT OR IGNORE INTO fact_rows ({_FACT_ROW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            new = self.db.total_changes - before
+            if new < count:  # some were stored before: those retracted come back
+                run_of: dict[bytes, str] = {}
+                for key, run_id in zip(keys, table.column("run_id").to_pylist()):
+                    run_of.setdefault(key, run_id)
+                self._reactivate(run_of, now)
+        return new
 
     # bulk loading ---------------------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -793,3 +830,25 @@ def _fact_from_row(row: Sequence[Any]) -> Fact:
         provenance=Provenance(step=step, method=method, model=model, prompt=prompt,
                               source_field=field, start=start, end=end, run_id=run_id),
     )
+
+
+def _dictionary(column: Any) -> tuple[list[Any], Any]:
+    """An Arrow column as its distinct values (None among them) and each row's index into them."""
+    import pyarrow.compute as pc
+
+    encoded = pc.dictionary_encode(column, null_encoding="encode").combine_chunks()
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy(zero_copy_only=False)
+
+
+def _distinct_rows(table: Any, names: Sequence[str]) -> tuple[list[tuple], Any]:
+    """The distinct rows of some columns of an Arrow table, and each row's index into them:
+    the columns' dictionary codes are combined one column at a time, kept dense."""
+    import numpy as np
+
+    code = np.zeros(table.num_rows, dtype=np.int64)
+    for name in names:
+        values, codes = _dictionary(table.column(name))
+        code = np.unique(code * len(values) + codes, return_inverse=True)[1].reshape(-1)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    rows = table.select(list(names)).take(first).to_pylist()
+    return [tuple(row[name] for name in names) for row in rows], inverse.reshape(-1)
