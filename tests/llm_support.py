@@ -10,9 +10,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import httpx
+
+if TYPE_CHECKING:
+    from click.testing import Result
 
 
 def free_port() -> int:
@@ -138,3 +141,21 @@ def chat_completion(content: str) -> dict:
                                                  "function": {"name": "Product", "arguments": content}}]}}],
         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
     }
+
+
+def type_agent_build(store: Path, demo: Path, tmp_path: Path, url: str, *options: str) -> Result:
+    """A one-product `build` whose type step is the agent (one model call), the rest baselines
+    learning from a quarter of the labelled examples (quick to train)."""
+    from typer.testing import CliRunner
+
+    from shelfgraph.cli import app
+
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text((demo / "catalog.jsonl").read_text().splitlines()[0] + "\n")
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("\n".join((demo / "labelled.jsonl").read_text().splitlines()[::4]) + "\n")
+    config = tmp_path / "build.toml"
+    config.write_text('method = "baseline"\n[steps.type]\nmethod = "agent"\n')
+    return CliRunner().invoke(app, ["build", str(catalog), "--taxonomy", str(demo / "taxonomy"), "--labelled",
+                                    str(labelled), "--store", str(store), "--config", str(config), "--llm", url,
+                                    "--quiet", *options])

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from llm_support import FakeServer, chat_completion, start_llama_server, stop
+from llm_support import FakeServer, chat_completion, start_llama_server, stop, type_agent_build
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -164,27 +164,13 @@ def test_a_keyed_server_answers_the_key_from_the_option_or_the_environment(keyed
     assert not _files_holding(KEY, shelfgraph_home)
 
 
-def _type_agent_build(store: Path, demo: Path, tmp_path: Path, url: str, *options: str):
-    """A one-product build whose type step is the agent (one model call), the rest baselines
-    learning from a quarter of the labelled examples (quick to train)."""
-    catalog = tmp_path / "catalog.jsonl"
-    catalog.write_text((demo / "catalog.jsonl").read_text().splitlines()[0] + "\n")
-    labelled = tmp_path / "labelled.jsonl"
-    labelled.write_text("\n".join((demo / "labelled.jsonl").read_text().splitlines()[::4]) + "\n")
-    config = tmp_path / "build.toml"
-    config.write_text('method = "baseline"\n[steps.type]\nmethod = "agent"\n')
-    return runner.invoke(app, ["build", str(catalog), "--taxonomy", str(demo / "taxonomy"), "--labelled",
-                               str(labelled), "--store", str(store), "--config", str(config), "--llm", url,
-                               "--quiet", *options])
-
-
 @pytest.mark.parametrize("key", ["wrong", "missing", "wrong, detection skipped"])
 def test_a_wrong_or_missing_key_is_one_line_status_6_and_no_facts(key, keyed_server, demo_data, tmp_path,
                                                                   shelfgraph_home):
     options = {"wrong": ["--api-key", "sk-wrong"], "missing": [],
                "wrong, detection skipped": ["--api-key", "sk-wrong", "--llm-kind", "llama_cpp", "--model", "m"]}[key]
     store = tmp_path / "graph.db"
-    result = _type_agent_build(store, demo_data, tmp_path, keyed_server, *options)
+    result = type_agent_build(store, demo_data, tmp_path, keyed_server, *options)
     assert result.exit_code == ModelError.exit_code == 6, result.output
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "Traceback" not in result.output
@@ -196,7 +182,7 @@ def test_a_wrong_or_missing_key_is_one_line_status_6_and_no_facts(key, keyed_ser
 
 def test_the_key_is_in_no_file_a_build_writes(keyed_server, demo_data, tmp_path, shelfgraph_home):
     store = tmp_path / "graph.db"
-    result = _type_agent_build(store, demo_data, tmp_path, keyed_server, "--api-key", KEY)
+    result = type_agent_build(store, demo_data, tmp_path, keyed_server, "--api-key", KEY)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout.strip().splitlines()[-1])["llm"]["calls"] > 0
     with Ledger(store) as ledger:

@@ -4,13 +4,10 @@ the LLM config, its key too, travels with the stage spec to every worker."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from llm_support import start_llama_server, stop
-from typer.testing import CliRunner
+from llm_support import start_llama_server, stop, type_agent_build
 
-from shelfgraph.cli import app
 from shelfgraph.models import PRODUCT_TYPE
 from shelfgraph.store import Ledger
 
@@ -28,17 +25,9 @@ def keyed_server(packaged_gguf, tmp_path_factory):
 
 @pytest.mark.timeout(900)
 def test_a_ray_worker_agent_calls_the_served_model_with_its_key(keyed_server, demo_data, tmp_path):
-    catalog = tmp_path / "catalog.jsonl"
-    catalog.write_text((demo_data / "catalog.jsonl").read_text().splitlines()[0] + "\n")
-    labelled = tmp_path / "labelled.jsonl"
-    labelled.write_text("\n".join((demo_data / "labelled.jsonl").read_text().splitlines()[::4]) + "\n")
-    config = tmp_path / "build.toml"
-    config.write_text('method = "baseline"\n[steps.type]\nmethod = "agent"\n')
     store = tmp_path / "graph.db"
-    result = CliRunner().invoke(app, [
-        "build", str(catalog), "--taxonomy", str(demo_data / "taxonomy"), "--labelled", str(labelled),
-        "--store", str(store), "--config", str(config), "--llm", keyed_server, "--api-key", KEY,
-        "--engine", "ray", "--workers", "1", "--quiet"])
+    result = type_agent_build(store, demo_data, tmp_path, keyed_server, "--api-key", KEY,
+                              "--engine", "ray", "--workers", "1")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["steps"][0]["step"] == "type" and summary["steps"][0]["done"] == 1
