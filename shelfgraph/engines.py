@@ -9,7 +9,8 @@ back to the caller in order, batch by batch, and the caller alone writes to the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -34,7 +35,7 @@ class StageSpec(BaseModel):
 def run_stage(
     spec: StageSpec,
     step: Step,
-    units: Sequence[BaseModel],
+    units: Iterable[BaseModel],
     run_id: str,
     options: dict[str, Any],
     engine: Literal["local", "ray"] = "local",
@@ -42,19 +43,23 @@ def run_stage(
     batch_size: int = 16,
 ) -> Iterator[list[UnitOutput]]:
     """Yield the outputs of each batch of units, in order. `step` is the step `spec` built,
-    not yet initialized; the local engine runs it, the Ray engine builds one per worker."""
-    if not units:
+    not yet initialized; the local engine runs it, the Ray engine builds one per worker. Units
+    are read as batches are run: a step with no unit to do is not even initialized."""
+    units = iter(units)
+    first = next(units, None)
+    if first is None:
         return
+    units = chain([first], units)
     if engine == "ray":
         yield from _run_ray(spec, units, run_id, options, workers, batch_size)
         return
     stage = STAGES[spec.kind]
     step.initialize(*spec.training)
-    for start in range(0, len(units), batch_size):
-        yield stage.process(step, units[start:start + batch_size], run_id, options)
+    while batch := list(islice(units, batch_size)):
+        yield stage.process(step, batch, run_id, options)
 
 
-def _run_ray(spec: StageSpec, units: Sequence[BaseModel], run_id: str, options: dict[str, Any], workers: int,
+def _run_ray(spec: StageSpec, units: Iterable[BaseModel], run_id: str, options: dict[str, Any], workers: int,
              batch_size: int) -> Iterator[list[UnitOutput]]:
     require("ray", "--engine ray")
     import ray
