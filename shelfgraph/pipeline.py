@@ -137,6 +137,7 @@ class StageReport(BaseModel):
     retracted: int = 0
     flagged: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time: on a shared machine, what the stage cost
     note: str | None = None  # why the stage was skipped, or ran untrained
 
 
@@ -171,7 +172,7 @@ class Build:
         return self._summary(before, after, time.time() - started)
 
     def run_stage(self, stage: Stage, step: Step) -> StageReport:
-        started = time.time()
+        started, cpu = time.time(), time.process_time()
         kind = stage.kind
         method = self.config.method_for(kind)
         spec = StageSpec(kind=kind, method=method, config=self.config.settings(kind).config, context=self.context,
@@ -203,6 +204,7 @@ class Build:
                 if key not in current and record[0] != "gone":
                     self._retire(kind, key, record[1], report)
         report.seconds = round(time.time() - started, 3)
+        report.cpu_seconds = round(time.process_time() - cpu, 3)
         return report
 
     def _todo(self, stage: Stage, salt: list[Any], pending: deque[tuple[str, str, dict]], current: set[str],
