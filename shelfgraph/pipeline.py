@@ -212,9 +212,10 @@ class Build:
         """The units whose input hash changed since they were done, made and checked a chunk
         at a time as the engine asks for them; each one's key, hash and earlier outputs wait in
         `pending` for its output. A unit's hash covers its input, the step's signature and the
-        options. A product of the batch left with nothing to do has its earlier work retired."""
+        options. A product of the batch left with nothing to do has its earlier work retired.
+        A graph-level unit may hold hundreds of products (relations): those are taken one at a time."""
         units = iter(stage.units(self.inputs))
-        while chunk := list(islice(units, self.config.chunk_size)):
+        while chunk := list(islice(units, self.config.chunk_size if stage.per_product else 1)):
             done = self.ledger.work_of(stage.kind, [key for key, _ in chunk])
             for key, unit in chunk:
                 record = done.get(key)
