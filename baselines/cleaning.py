@@ -36,7 +36,7 @@ class KnownValues:
                 for value in values:
                     self.counts[(_type(product), attribute)][normalise_label(value)] += 1
         # (type, attribute, value) -> the features that do not read the product's text: a
-        # catalogue repeats its values, and these cost ~25 ms a triple
+        # catalogue repeats its values, and these cost milliseconds a triple
         self.compared: dict[tuple[str, str, str], list[float]] = {}
 
     def values(self, type_name: str, attribute: str) -> Counter[str]:
