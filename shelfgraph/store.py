@@ -235,12 +235,6 @@ class Ledger:
                 return
             after, left = rows[-1][0], None if left is None else left - len(rows)
 
-    def catalogue_types(self) -> dict[str, str]:
-        """Product id -> the product type its catalogue record gives, for every product with one,
-        in one query (no product records parsed)."""
-        return dict(self.db.execute("SELECT id, product_type FROM products WHERE product_type IS NOT NULL "
-                                    "AND product_type != '' ORDER BY rowid"))
-
     def products_with_value(self, attribute: str, value: str) -> list[str]:
         """Ids of products with an active fact `attribute = value` (case-insensitive)."""
         rows = self.db.execute(f"{_SUBJECTS_WITH_VALUE} ORDER BY 1", (attribute_predicate(attribute), value))

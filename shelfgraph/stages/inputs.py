@@ -60,11 +60,11 @@ class BuildInputs:
         """Types that need no placement: the catalogue's and the taxonomy's."""
         names = {normalise_label(t) for t in self.ledger.catalogue_type_names()}
         names |= {normalise_label(n.name) for n in self.ledger.taxonomy_nodes()}
-        return names
+        return names - {""}
 
     def type_names(self) -> set[str]:
         """Every type of the graph: the catalogue's, and those the type stage asserts."""
-        return {normalise_label(t) for t in self.ledger.type_names(TAXONOMY)}
+        return {normalise_label(t) for t in self.ledger.type_names(TAXONOMY)} - {""}  # "": no type
 
     def types_of(self, products: Sequence[Product]) -> dict[str, list[str]]:
         """Product id -> its types: the catalogue's type, then those the type stage asserts
