@@ -35,6 +35,9 @@ class KnownValues:
             for attribute, values in product.attributes.items():
                 for value in values:
                     self.counts[(_type(product), attribute)][normalise_label(value)] += 1
+        # (type, attribute, value) -> the features that do not read the product's text: a
+        # catalogue repeats its values, and these cost milliseconds a triple
+        self.compared: dict[tuple[str, str, str], list[float]] = {}
 
     def values(self, type_name: str, attribute: str) -> Counter[str]:
         return self.counts.get((type_name, attribute), Counter())
@@ -101,29 +104,40 @@ def triple_features(triples: Sequence[Triple], known: Sequence[KnownValues], sim
     rows = []
     for triple, stats in zip(triples, known):
         value = normalise_label(triple.value)
-        type_name = _type(triple.product)
-        counts = stats.values(type_name, triple.attribute)
-        others = [v for v in counts if v != value]
-        other_attributes = stats.others(type_name, triple.attribute)
         title = normalise_label(triple.product.title)
         description = normalise_label(triple.product.description)
-        digit_share = (sum(_has_digit(v) * c for v, c in counts.items()) / sum(counts.values())
-                       if counts else 0.5)
+        key = (_type(triple.product), triple.attribute, value)
+        if key not in stats.compared:
+            if len(stats.compared) >= 100_000:  # bounded: a long tail of values comes once each
+                stats.compared.clear()
+            stats.compared[key] = _value_features(stats, *key, sim)
         rows.append([
             float(value in title),
             float(bool(description) and value in description),
             fuzz.partial_ratio(value, f"{title} {description}") / 100,
-            float(counts[value] > 0),
-            math.log1p(counts[value]),
-            sim.max_char(value, others),
-            sim.max_embed(value, others),
-            sim.max_embed(value, sorted(other_attributes - {value})),
-            float(value in other_attributes),
-            1.0 - abs(float(_has_digit(value)) - digit_share),
-            math.log1p(len(value.split())),
-            float(not counts),
+            *stats.compared[key],
         ])
     return np.asarray(rows, dtype=np.float64).reshape(len(triples), len(FEATURES))
+
+
+def _value_features(stats: KnownValues, type_name: str, attribute: str, value: str, sim: _Similarity) -> list[float]:
+    """The features of a value against the values known for its type and attribute."""
+    counts = stats.values(type_name, attribute)
+    others = [v for v in counts if v != value]
+    other_attributes = stats.others(type_name, attribute)
+    digit_share = (sum(_has_digit(v) * c for v, c in counts.items()) / sum(counts.values())
+                   if counts else 0.5)
+    return [
+        float(counts[value] > 0),
+        math.log1p(counts[value]),
+        sim.max_char(value, others),
+        sim.max_embed(value, others),
+        sim.max_embed(value, sorted(other_attributes - {value})),
+        float(value in other_attributes),
+        1.0 - abs(float(_has_digit(value)) - digit_share),
+        math.log1p(len(value.split())),
+        float(not counts),
+    ]
 
 
 class LogisticCleaner(CleaningStep):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
@@ -66,7 +67,7 @@ class StageBatch(BaseModel):
 def run_stage(
     spec: StageSpec,
     step: Step,
-    units: Sequence[BaseModel],
+    units: Iterable[BaseModel],
     run_id: str,
     options: dict[str, Any],
     engine: Literal["local", "ray"] = "local",
@@ -77,9 +78,13 @@ def run_stage(
     """Yield each batch of units' results, in order. `step` is the step `spec` built, not yet
     initialized; the local engine runs it, the Ray engine builds one per worker, whose facts
     go as Parquet shards into the folder `shards` (any fsspec URL the workers and this process
-    both reach; None: a temporary local folder, enough for a cluster on one machine)."""
-    if not units:
+    both reach; None: a temporary local folder, enough for a cluster on one machine). Units
+    are read as batches are run: a step with no unit to do is not even initialized."""
+    units = iter(units)
+    first = next(units, None)
+    if first is None:
         return
+    units = chain([first], units)
     if engine == "ray":
         if shards is not None:
             yield from _run_ray(spec, units, run_id, options, workers, batch_size, shards)
@@ -89,11 +94,11 @@ def run_stage(
         return
     stage = STAGES[spec.kind]
     step.initialize(*spec.training)
-    for start in range(0, len(units), batch_size):
-        yield StageBatch.of(stage.process(step, units[start:start + batch_size], run_id, options))
+    while batch := list(islice(units, batch_size)):
+        yield StageBatch.of(stage.process(step, batch, run_id, options))
 
 
-def _run_ray(spec: StageSpec, units: Sequence[BaseModel], run_id: str, options: dict[str, Any], workers: int,
+def _run_ray(spec: StageSpec, units: Iterable[BaseModel], run_id: str, options: dict[str, Any], workers: int,
              batch_size: int, shards: str) -> Iterator[StageBatch]:
     require("ray", "--engine ray")
     import ray

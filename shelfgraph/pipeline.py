@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -50,7 +51,9 @@ class BuildConfig(BaseModel):
     method: str = "baseline"
     steps: dict[StepKind, StepSettings] = Field(default_factory=dict)
     limit: int | None = Field(None, ge=0)  # 0: the batch is ingested and no step runs
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(16, ge=1)  # units a step gets at a time
+    chunk_size: int = Field(500, ge=1)  # products read from the ledger, and asked about, at a time
+    relation_products: int = Field(500, ge=1)  # most stored products a type's relation unit reads
     engine: Literal["local", "ray"] = "local"
     workers: int = Field(1, ge=1)
     shards: str | None = None  # where Ray workers put fact shards (fsspec URL); None: a temporary folder
@@ -135,6 +138,7 @@ class StageReport(BaseModel):
     retracted: int = 0
     flagged: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time: on a shared machine, what the stage cost
     note: str | None = None  # why the stage was skipped, or ran untrained
 
 
@@ -150,7 +154,8 @@ class Build:
         self.config = config
         self.context = context.model_copy(update={"run_id": run_id})
         self.product_ids = list(product_ids)[: config.limit] if config.limit is not None else list(product_ids)
-        self.inputs = BuildInputs(ledger, self.product_ids, labelled, config.synonym_candidates)
+        self.inputs = BuildInputs(ledger, self.product_ids, labelled, config.synonym_candidates,
+                                  config.chunk_size, config.relation_products)
         self.run_id = run_id
         self.steps = dict(steps)
         self.progress = progress
@@ -168,54 +173,82 @@ class Build:
         return self._summary(before, after, time.time() - started)
 
     def run_stage(self, stage: Stage, step: Step) -> StageReport:
-        started = time.time()
+        started, cpu = time.time(), time.process_time()
         kind = stage.kind
         method = self.config.method_for(kind)
         spec = StageSpec(kind=kind, method=method, config=self.config.settings(kind).config, context=self.context,
                          training=stage.training(self.inputs))
-        signature = step.signature()
         options = self.config.model_dump(include={"applicable_threshold", "cleaning_threshold",
                                                   "synonym_threshold", "hypernym_k"})
-        done = self.ledger.work_done(kind)
-        todo, current = [], {}
-        for key, unit in stage.units(self.inputs):
-            digest = content_hash([unit.model_dump(), signature.model_dump(), options])
-            current[key] = digest
-            if done.get(key, (None,))[0] != digest:
-                todo.append((key, digest, unit))
-        report = StageReport(step=kind, method=method, units=len(current), skipped=len(current) - len(todo))
-        task = self.progress.add_task(f"{kind} ({method})", total=len(todo)) if self.progress else None
-        hashes = {key: digest for key, digest, _ in todo}
+        report = StageReport(step=kind, method=method)
+        pending: deque[tuple[str, str, dict]] = deque()  # (key, input hash, earlier outputs), in order
+        current: set[str] = set()  # a graph-level stage's unit keys (few: types, attributes)
+        todo = self._todo(stage, [step.signature().model_dump(), options], pending, current, report)
+        task = self.progress.add_task(f"{kind} ({method})", total=None) if self.progress else None
         try:
-            for batch in run_stage(spec, step, [unit for _, _, unit in todo], self.run_id, options,
-                                   engine=self.config.engine, workers=self.config.workers,
-                                   batch_size=self.config.batch_size, shards=self.config.shards):
-                self._commit(kind, batch, hashes, done, report)
+            for batch in run_stage(spec, step, todo, self.run_id, options, engine=self.config.engine,
+                                   workers=self.config.workers, batch_size=self.config.batch_size,
+                                   shards=self.config.shards):
+                self._commit(kind, batch, pending, report)
                 if task is not None:
                     self.progress.advance(task, len(batch.outputs))
         except NotEnoughData as err:  # raised while the step learns, before any unit ran
             if report.done:
                 raise
             report.note = f"{kind} ({method}) skipped: {err}"
+            for _ in todo:  # the rest is still counted, and vanished units retired
+                pending.popleft()
         else:
-            if todo and not spec.training[0]:
+            if report.units > report.skipped and not spec.training[0]:
                 report.note = f"{kind} ({method}): no training data, so the step ran untrained"
-        self._retire_vanished(stage, done, current, report)
+        if not stage.per_product:
+            for key, record in self.ledger.work_done(kind).items():
+                if key not in current and record[0] != "gone":
+                    self._retire(kind, key, record[1], report)
         report.seconds = round(time.time() - started, 3)
+        report.cpu_seconds = round(time.process_time() - cpu, 3)
         return report
 
-    def _commit(self, kind: StepKind, batch: StageBatch, hashes: dict[str, str],
-                done: dict[str, tuple[str, dict]], report: StageReport) -> None:
+    def _todo(self, stage: Stage, salt: list[Any], pending: deque[tuple[str, str, dict]], current: set[str],
+              report: StageReport) -> Iterator[BaseModel]:
+        """The units whose input hash changed since they were done, made and checked a chunk
+        at a time as the engine asks for them; each one's key, hash and earlier outputs wait in
+        `pending` for its output. A unit's hash covers its input, the step's signature and the
+        options. A product of the batch left with nothing to do has its earlier work retired.
+        A graph-level unit may hold hundreds of products (relations): those are taken one at a time."""
+        units = iter(stage.units(self.inputs))
+        while chunk := list(islice(units, self.config.chunk_size if stage.per_product else 1)):
+            done = self.ledger.work_of(stage.kind, [key for key, _ in chunk])
+            for key, unit in chunk:
+                record = done.get(key)
+                if unit is None:
+                    if record is not None and record[0] != "gone":
+                        self._retire(stage.kind, key, record[1], report)
+                    continue
+                report.units += 1
+                if not stage.per_product:
+                    current.add(key)
+                digest = content_hash([unit.model_dump(), *salt])
+                if record is not None and record[0] == digest:
+                    report.skipped += 1
+                    continue
+                pending.append((key, digest, record[1] if record else {}))
+                yield unit
+
+    def _commit(self, kind: StepKind, batch: StageBatch, pending: deque[tuple[str, str, dict]],
+                report: StageReport) -> None:
         """Facts, retractions and the work record of a batch land in one transaction."""
         with self.ledger.atomic():
             report.facts_added += batch.store_facts(self.ledger)
             for output, ids in zip(batch.outputs, batch.fact_ids):
-                previous = done.get(output.key, (None, {}))[1]
+                key, digest, previous = pending.popleft()
+                if key != output.key:
+                    raise RuntimeError(f"{kind}: the output of unit {output.key} came back in place of {key}")
                 stale = sorted(set(previous.get("facts", [])) - set(ids))
                 report.retracted += self.ledger.set_status(stale, "retracted", self.run_id,
                                                            reason=f"{kind}: no longer asserted")
                 self._apply_flags(kind, output, previous.get("flagged", []), report)
-                self.ledger.record_work(kind, output.key, hashes[output.key], self.run_id,
+                self.ledger.record_work(kind, output.key, digest, self.run_id,
                                         {"facts": ids, "flagged": sorted(output.flagged)})
                 report.done += 1
 
@@ -227,22 +260,16 @@ class Build:
         self.ledger.set_status(cleared, "active", self.run_id, reason=f"{kind}: no longer flagged",
                                only_from="rejected")
 
-    def _retire_vanished(self, stage: Stage, done: dict[str, tuple[str, dict]],
-                         current: dict[str, str], report: StageReport) -> None:
-        """Units that no longer exist: a product of the batch with nothing left to do for this
-        stage, a type or value gone from the whole graph. Products outside the batch are not
-        this build's to retire."""
-        kind = stage.kind
-        batch_keys = set(self.product_ids) if stage.per_product else None
-        for key, (_, outputs) in done.items():
-            if key in current or (batch_keys is not None and key not in batch_keys):
-                continue
-            with self.ledger.atomic():
-                report.retracted += self.ledger.set_status(outputs.get("facts", []), "retracted",
-                                                           self.run_id, reason=f"{kind}: input gone")
-                self.ledger.set_status(outputs.get("flagged", []), "active", self.run_id,
-                                       reason=f"{kind}: input gone", only_from="rejected")
-                self.ledger.record_work(kind, key, "gone", self.run_id, {})
+    def _retire(self, kind: StepKind, key: str, outputs: dict[str, Any], report: StageReport) -> None:
+        """A unit that no longer exists: a product of the batch with nothing left to do for
+        this stage, a type or value gone from the whole graph (products outside the batch are
+        not this build's to retire). Its facts are retracted, its flags lifted."""
+        with self.ledger.atomic():
+            report.retracted += self.ledger.set_status(outputs.get("facts", []), "retracted",
+                                                       self.run_id, reason=f"{kind}: input gone")
+            self.ledger.set_status(outputs.get("flagged", []), "active", self.run_id,
+                                   reason=f"{kind}: input gone", only_from="rejected")
+            self.ledger.record_work(kind, key, "gone", self.run_id, {})
 
     # -- the summary a person reads -------------------------------------------------------
     def _census(self) -> dict[str, Any]:

@@ -222,23 +222,22 @@ class Ledger:
         row = self.db.execute("SELECT data FROM products WHERE id=?", (product_id,)).fetchone()
         return Product.model_validate_json(row[0]) if row else None
 
-    def products(self, product_type: str | None = None, limit: int | None = None) -> Iterator[Product]:
-        sql, args = "SELECT data FROM products", []
-        if product_type is not None:
-            sql += " WHERE product_type = ? COLLATE NOCASE"
-            args.append(product_type)
-        sql += " ORDER BY rowid"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        for (data,) in self.db.execute(sql, args).fetchall():
-            yield Product.model_validate_json(data)
-
-    def catalogue_types(self) -> dict[str, str]:
-        """Product id -> the product type its catalogue record gives, for every product with one,
-        in one query (no product records parsed)."""
-        return dict(self.db.execute("SELECT id, product_type FROM products WHERE product_type IS NOT NULL "
-                                    "AND product_type != '' ORDER BY rowid"))
+    def products(self, product_type: str | None = None, limit: int | None = None,
+                 page: int = 1000) -> Iterator[Product]:
+        """In the order they were stored, read `page` rows at a time: a million products are
+        never in memory at once, and the caller may write between two of them."""
+        where, args = ("WHERE rowid > ?", []) if product_type is None else \
+            ("WHERE rowid > ? AND product_type = ? COLLATE NOCASE", [product_type])
+        after, left = 0, limit
+        while left is None or left > 0:
+            size = page if left is None else min(page, left)
+            rows = self.db.execute(f"SELECT rowid, data FROM products {where} ORDER BY rowid LIMIT ?",
+                                   [after, *args, size]).fetchall()
+            for _, data in rows:
+                yield Product.model_validate_json(data)
+            if len(rows) < size:
+                return
+            after, left = rows[-1][0], None if left is None else left - len(rows)
 
     def products_with_value(self, attribute: str, value: str) -> list[str]:
         """Ids of products with an active fact `attribute = value` (case-insensitive)."""
@@ -699,6 +698,31 @@ class Ledger:
         """key -> (input hash, outputs) of every finished unit of `step`."""
         rows = self.db.execute("SELECT key, input_hash, outputs FROM step_work WHERE step=?", (step,))
         return {key: (digest, json.loads(outputs)) for key, digest, outputs in rows}
+
+    def work_of(self, step: str, keys: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """`work_done` for these keys only, 500 to a query: a build reads a chunk's records, not
+        a million products' at once."""
+        found = {}
+        for start in range(0, len(keys), 500):
+            batch = list(keys[start:start + 500])
+            rows = self.db.execute(f"SELECT key, input_hash, outputs FROM step_work WHERE step=? AND key IN "
+                                   f"({','.join('?' * len(batch))})", [step, *batch])
+            found.update((key, (digest, json.loads(outputs))) for key, digest, outputs in rows)
+        return found
+
+    def catalogue_type_names(self) -> list[str]:
+        """Every product type the catalogue gives, as written (one scan of the type index)."""
+        return list(self._catalogue_type_names())
+
+    def type_names(self, step: str) -> set[str]:
+        """Every type name of the graph as written: the catalogue's, and the values of the
+        active `product_type` facts of `step`; two DISTINCT queries, however many products."""
+        names = set(self._catalogue_type_names())
+        names.update(r[0] for r in self.db.execute(
+            "SELECT DISTINCT o.text FROM fact_rows f JOIN terms o ON o.id = f.object "
+            "WHERE f.status = 'active' AND f.predicate = (SELECT id FROM terms WHERE text = ?) "
+            "AND f.provenance IN (SELECT id FROM provenance WHERE step = ?)", (PRODUCT_TYPE, step)))
+        return names
 
     def record_work(self, step: str, key: str, input_hash: str, run_id: str,
                     outputs: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import sqlite3
 import pytest
 
 from shelfgraph.errors import StoreError
-from shelfgraph.models import Fact, Product, Provenance, TaxonomyNode, attribute_predicate
+from shelfgraph.models import PRODUCT_TYPE, Fact, Product, Provenance, TaxonomyNode, attribute_predicate
 from shelfgraph.store import HasValue, Ledger
 from store_support import as_before_m003, index_columns
 
@@ -92,8 +92,13 @@ def test_catalogue_types_and_attribute_values_of_every_product(tmp_path):
         retracted = _fact("Illy")
         upper = _fact("Kenco").model_copy(update={"predicate": "ATTR:Brand"})
         ledger.add_facts([_fact(), retracted, upper, _fact("Lavazza").model_copy(update={"subject": "p3"})])
+        typed = Fact(subject="p2", predicate=PRODUCT_TYPE, object="tea",
+                     provenance=Provenance(step="taxonomy", method="baseline", run_id="r1"))
+        ledger.add_facts([typed, typed.model_copy(update={"object": "ingested", "provenance": Provenance(
+            step="ingest", method="gold", run_id="r1")})])
         ledger.set_status([retracted.id], "retracted", run_id="r2")
-        assert ledger.catalogue_types() == {"p1": "Coffee", "p3": "Coffee"}
+        assert ledger.catalogue_type_names() == ["Coffee"]
+        assert ledger.type_names("taxonomy") == {"Coffee", "tea"}  # the catalogue's, and that step's
         assert ledger.attribute_values() == {"Brand": {"Lavazza"}}
 
 

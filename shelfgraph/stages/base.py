@@ -9,7 +9,7 @@ model itself is what `process` gets (the Ray engine alone turns it into JSON and
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -55,8 +55,11 @@ class Stage(ABC, Generic[UnitT]):
         return self.interface.kind
 
     @abstractmethod
-    def units(self, inputs: BuildInputs) -> list[tuple[str, UnitT]]:
-        """(key, unit) for every unit the graph now has, whether or not it is already done."""
+    def units(self, inputs: BuildInputs) -> Iterable[tuple[str, UnitT | None]]:
+        """(key, unit) for every unit the graph now has, whether or not it is already done,
+        made as they are read (a million products' units never exist at once). A per-product
+        stage yields every product of the batch, its unit None where it has nothing to do (its
+        earlier work, if any, is retired)."""
 
     def training(self, inputs: BuildInputs) -> tuple:
         """The arguments of the step's `initialize` (by default the labelled products); the

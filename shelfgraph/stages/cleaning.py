@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -35,14 +35,12 @@ class CleaningUnit(BaseModel):
 
 class CleaningStage(Stage[CleaningUnit], interface=CleaningStep, provenance_step="cleaning", order=50,
                     unit=CleaningUnit, per_product=True):
-    def units(self, inputs: BuildInputs) -> list[tuple[str, CleaningUnit]]:
-        units = []
-        for product in inputs.products():
-            facts = inputs.attribute_facts(product.id)
-            triples = sorted((fact.id, attribute, fact.object) for attribute, fact in facts)
-            if triples:
-                units.append((product.id, CleaningUnit(product=product, triples=triples)))
-        return units
+    def units(self, inputs: BuildInputs) -> Iterator[tuple[str, CleaningUnit | None]]:
+        for products in inputs.product_chunks():
+            facts = inputs.attribute_facts(products)
+            for product in products:
+                triples = sorted((fact.id, attribute, fact.object) for attribute, fact in facts[product.id])
+                yield product.id, CleaningUnit(product=product, triples=triples) if triples else None
 
     def process(self, step: Any, units: Sequence[CleaningUnit], run_id: str,
                 options: dict[str, Any]) -> list[UnitOutput]:

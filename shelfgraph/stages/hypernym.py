@@ -36,7 +36,7 @@ class HypernymStage(Stage[HypernymUnit], interface=HypernymStep, provenance_step
                     unit=HypernymUnit, per_product=False):
     def units(self, inputs: BuildInputs) -> list[tuple[str, HypernymUnit]]:
         """Types of the graph that neither the catalogue nor the taxonomy knows."""
-        new = sorted({t for types in inputs.graph_types().values() for t in types} - inputs.known_types())
+        new = sorted(inputs.type_names() - inputs.known_types())
         taxonomy = inputs.taxonomy_hash()
         return [(name, HypernymUnit(type_name=name, taxonomy=taxonomy)) for name in new]
 

@@ -4,7 +4,7 @@ its own text."""
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -37,16 +37,18 @@ class ImputationUnit(BaseModel):
 
 class ImputationStage(Stage[ImputationUnit], interface=ImputationStep, provenance_step="imputation", order=40,
                       unit=ImputationUnit, per_product=True):
-    def units(self, inputs: BuildInputs) -> list[tuple[str, ImputationUnit]]:
-        types = inputs.graph_types()
-        units = []
-        for product in inputs.products():
-            # What the catalogue states counts even when cleaning rejected it.
-            have = {a for a, fact in inputs.attribute_facts(product.id) if fact.provenance.step == "ingest"}
-            wanted = sorted({a for t in types.get(product.id, []) for a in inputs.applicable(t)} - have)
-            if wanted:
-                units.append((product.id, ImputationUnit(product=product, attributes=wanted)))
-        return units
+    def units(self, inputs: BuildInputs) -> Iterator[tuple[str, ImputationUnit | None]]:
+        applicable: dict[str, list[str]] = {}  # per type: the relations stage ran before, it holds still
+        for products in inputs.product_chunks():
+            types, facts = inputs.types_of(products), inputs.attribute_facts(products)
+            for product in products:
+                # What the catalogue states counts even when cleaning rejected it.
+                have = {a for a, fact in facts[product.id] if fact.provenance.step == "ingest"}
+                for name in types[product.id]:
+                    if name not in applicable:
+                        applicable[name] = inputs.applicable(name)
+                wanted = sorted({a for name in types[product.id] for a in applicable[name]} - have)
+                yield product.id, ImputationUnit(product=product, attributes=wanted) if wanted else None
 
     def process(self, step: Any, units: Sequence[ImputationUnit], run_id: str,
                 options: dict[str, Any]) -> list[UnitOutput]:

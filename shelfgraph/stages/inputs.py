@@ -11,7 +11,7 @@ retracted; a type or value gone from the whole graph is retired.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ..models import (APPLICABLE, ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, Fact, Product, TaxonomyNode,
@@ -24,47 +24,70 @@ TAXONOMY = "taxonomy"  # provenance step of taxonomy enrichment: the type and hy
 
 
 class BuildInputs:
-    """Read queries over the ledger for one build; the batch's products are read once (no
-    stage changes a product), everything else as the graph stands at the call."""
+    """Read queries over the ledger for one build, as the graph stands at the call (each stage
+    reads what the ones before it wrote). Products are read a chunk at a time and the queries
+    about them are asked for the whole chunk: memory and query count do not grow with the
+    catalogue."""
 
     def __init__(self, ledger: Ledger, product_ids: Sequence[str], labelled: Sequence[Product],
-                 synonym_candidates: int):
+                 synonym_candidates: int, chunk_size: int = 500, relation_products: int = 1000):
         self.ledger = ledger
         self.product_ids = list(product_ids)
         self.labelled = list(labelled)
         self.synonym_candidates = synonym_candidates  # most candidate pairs scored per attribute
-        self._products: list[Product] | None = None
+        self.chunk_size = chunk_size  # products read, and asked about, at a time
+        self.relation_products = relation_products  # most stored products a relation unit reads
 
-    def products(self) -> list[Product]:
-        if self._products is None:
-            self._products = [p for p in (self.ledger.product(i) for i in self.product_ids) if p is not None]
-        return self._products
+    def product_chunks(self) -> Iterator[list[Product]]:
+        """The batch's products in order, `chunk_size` at a time (ids not stored are left out)."""
+        for start in range(0, len(self.product_ids), self.chunk_size):
+            ids = self.product_ids[start:start + self.chunk_size]
+            found = self.ledger.products_by_id(ids)
+            yield [found[i] for i in ids if i in found]
+
+    def store_chunks(self) -> Iterator[list[Product]]:
+        """Every product in the store, in the order stored, `chunk_size` at a time."""
+        chunk: list[Product] = []
+        for product in self.ledger.products(page=self.chunk_size):
+            chunk.append(product)
+            if len(chunk) == self.chunk_size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     def known_types(self) -> set[str]:
         """Types that need no placement: the catalogue's and the taxonomy's."""
-        names = {normalise_label(t) for t in self.ledger.catalogue_types().values()}
+        names = {normalise_label(t) for t in self.ledger.catalogue_type_names()}
         names |= {normalise_label(n.name) for n in self.ledger.taxonomy_nodes()}
-        return names
+        return names - {""}
 
-    def graph_types(self) -> dict[str, list[str]]:
-        """Product id -> its types, for every product in the store as the graph stands now: the
-        catalogue's type, then those the type stage asserts (ingest's restate the catalogue).
-        Two queries, however many products."""
-        names = {i: [normalise_label(t)] for i, t in self.ledger.catalogue_types().items()}
-        for fact in self.ledger.facts(predicate=PRODUCT_TYPE, step=TAXONOMY):
-            names.setdefault(product_id_of(fact.subject), []).append(fact.object)
+    def type_names(self) -> set[str]:
+        """Every type of the graph: the catalogue's, and those the type stage asserts."""
+        return {normalise_label(t) for t in self.ledger.type_names(TAXONOMY)} - {""}  # "": no type
+
+    def types_of(self, products: Sequence[Product]) -> dict[str, list[str]]:
+        """Product id -> its types: the catalogue's type, then those the type stage asserts
+        (ingest's restate the catalogue). One query for the whole chunk."""
+        names = {p.id: [normalise_label(p.product_type)] if p.product_type else [] for p in products}
+        subjects = [product_subject(p.id) for p in products]
+        for fact in self.ledger.facts(subject=subjects, predicate=PRODUCT_TYPE, step=TAXONOMY) if subjects else ():
+            names[product_id_of(fact.subject)].append(fact.object)
         return {i: list(dict.fromkeys(types)) for i, types in names.items()}
 
-    def attribute_facts(self, product_id: str) -> list[tuple[str, Fact]]:
-        """(attribute, fact) for each value stated of a product, retracted ones aside. Those
-        cleaning rejected count: a stage that read cleaning's verdicts would never settle."""
-        facts = self.ledger.facts(subject=product_subject(product_id), status=None)
-        return [(f.predicate[len(ATTRIBUTE_PREFIX):], f) for f in facts
-                if f.predicate.startswith(ATTRIBUTE_PREFIX) and f.status != "retracted"]
+    def attribute_facts(self, products: Sequence[Product]) -> dict[str, list[tuple[str, Fact]]]:
+        """Product id -> (attribute, fact) for each value stated of it, retracted ones aside;
+        one query for the whole chunk. Those cleaning rejected count: a stage that read
+        cleaning's verdicts would never settle."""
+        found: dict[str, list[tuple[str, Fact]]] = {p.id: [] for p in products}
+        subjects = [product_subject(p.id) for p in products]
+        for fact in self.ledger.facts(subject=subjects, status=None) if subjects else ():
+            if fact.predicate.startswith(ATTRIBUTE_PREFIX) and fact.status != "retracted":
+                found[product_id_of(fact.subject)].append((fact.predicate[len(ATTRIBUTE_PREFIX):], fact))
+        return found
 
     def batch_types(self) -> set[str]:
-        types = self.graph_types()
-        return {t for i in self.product_ids for t in types.get(i, [])}
+        return {t for chunk in self.product_chunks() for types in self.types_of(chunk).values() for t in types}
 
     def applicable(self, type_name: str) -> list[str]:
         return sorted({f.object for f in self.ledger.facts(subject=type_subject(type_name), predicate=APPLICABLE)})

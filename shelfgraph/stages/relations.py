@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -34,24 +34,26 @@ class RelationUnit(BaseModel):
 
 class RelationStage(Stage[RelationUnit], interface=RelationStep, provenance_step="relations", order=30,
                     unit=RelationUnit, per_product=False):
-    def units(self, inputs: BuildInputs) -> list[tuple[str, RelationUnit]]:
-        """One unit per type of the graph, with every stored product of the type; its products
-        include the labelled examples of the type, whose values make AutoKnow's frequency
-        features meaningful."""
-        types = inputs.graph_types()
-        by_type: dict[str, list[Product]] = defaultdict(list)
-        for product in inputs.ledger.products():
-            for type_name in types.get(product.id, []):
-                by_type[type_name].append(product)
+    def units(self, inputs: BuildInputs) -> Iterator[tuple[str, RelationUnit]]:
+        """One unit per type of the graph, with its first `relation_products` stored products
+        (in the order stored: later products leave a full unit as it was) and the labelled
+        examples of the type, whose values make AutoKnow's frequency features meaningful.
+        Only the ids are gathered over the store; a unit's products are read when it is made."""
+        first: dict[str, list[str]] = defaultdict(list)
+        for products in inputs.store_chunks():
+            for product_id, types in inputs.types_of(products).items():
+                for type_name in types:
+                    if len(first[type_name]) < inputs.relation_products:
+                        first[type_name].append(product_id)
+        examples: dict[str, list[Product]] = defaultdict(list)
         for product in inputs.labelled:
-            if product.product_type and normalise_label(product.product_type) in by_type:
-                by_type[normalise_label(product.product_type)].append(product)
-        units = []
-        for type_name in sorted(by_type):
+            if product.product_type:
+                examples[normalise_label(product.product_type)].append(product)
+        for type_name in sorted(first):
+            stored = inputs.ledger.products_by_id(first[type_name])
+            products = [stored[i] for i in first[type_name]] + examples[type_name]
             path = [n.name for n in inputs.placement(type_name)]
-            query = RelationQuery(type_name=type_name, path=path, products=by_type[type_name])
-            units.append((type_name, RelationUnit(query=query)))
-        return units
+            yield type_name, RelationUnit(query=RelationQuery(type_name=type_name, path=path, products=products))
 
     def training(self, inputs: BuildInputs) -> tuple:
         return (attributes_by_type(inputs.labelled), inputs.ledger.taxonomy_nodes())

@@ -40,7 +40,7 @@ class SynonymStage(Stage[SynonymUnit], interface=SynonymStep, provenance_step="s
         from rapidfuzz import fuzz
 
         groups = {f"value:{a}": ("value", a, v) for a, v in inputs.ledger.attribute_values().items()}
-        groups["type"] = ("type", None, {t for types in inputs.graph_types().values() for t in types})
+        groups["type"] = ("type", None, inputs.type_names())
         units = []
         for key, (kind, attribute, labels) in sorted(groups.items()):
             candidates = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -33,8 +33,9 @@ class ProductUnit(BaseModel):
 
 class TypeStage(Stage[ProductUnit], interface=TypeStep, provenance_step=TAXONOMY, order=10,
                 unit=ProductUnit, per_product=True):
-    def units(self, inputs: BuildInputs) -> list[tuple[str, ProductUnit]]:
-        return [(p.id, ProductUnit(product=p)) for p in inputs.products()]
+    def units(self, inputs: BuildInputs) -> Iterator[tuple[str, ProductUnit]]:
+        for products in inputs.product_chunks():
+            yield from ((p.id, ProductUnit(product=p)) for p in products)
 
     def process(self, step: Any, units: Sequence[ProductUnit], run_id: str,
                 options: dict[str, Any]) -> list[UnitOutput]:
