@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..models import (APPLICABLE, ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, Fact, Product, TaxonomyNode,
                       content_hash, normalise_label, product_id_of, product_subject, type_subject)
+from ..typenames import TypeSpellings
 
 if TYPE_CHECKING:
     from ..store import Ledger
@@ -48,11 +49,16 @@ class BuildInputs:
 
     def graph_types(self) -> dict[str, list[str]]:
         """Product id -> its types, for every product in the store as the graph stands now: the
-        catalogue's type, then those the type stage asserts (ingest's restate the catalogue).
-        Two queries, however many products."""
-        names = {i: [normalise_label(t)] for i, t in self.ledger.catalogue_types().items()}
-        for fact in self.ledger.facts(predicate=PRODUCT_TYPE, step=TAXONOMY):
-            names.setdefault(product_id_of(fact.subject), []).append(fact.object)
+        catalogue's type, then those the type stage asserts (ingest's restate the catalogue),
+        each under its one spelling (`TypeSpellings`: "face-masks" is read as "face mask").
+        Three queries, however many products."""
+        catalogue = self.ledger.catalogue_types()
+        found = self.ledger.facts(predicate=PRODUCT_TYPE, step=TAXONOMY)
+        spelling = TypeSpellings([*catalogue.values(), *(n.name for n in self.ledger.taxonomy_nodes())],
+                                 [fact.object for fact in found])
+        names = {i: [normalise_label(t)] for i, t in catalogue.items()}
+        for fact in found:
+            names.setdefault(product_id_of(fact.subject), []).append(spelling(fact.object))
         return {i: list(dict.fromkeys(types)) for i, types in names.items()}
 
     def attribute_facts(self, product_id: str) -> list[tuple[str, Fact]]:
