@@ -27,6 +27,7 @@ from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode
 from shelfgraph.stages.hypernym import HypernymStep
 from shelfgraph.steps import NotEnoughData, Scored
+from shelfgraph.typenames import head_word
 
 from ._llm_step import LLMStepMixin
 
@@ -45,6 +46,7 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
         if not self.nodes:
             raise NotEnoughData("the hypernym agent needs a non-empty taxonomy (--taxonomy)")
         self.inner = {node.parent for node in self.nodes.values() if node.parent}
+        self.heads = {node.id: head_word(node.name) for node in self.nodes.values()}
         from shelfgraph.retrieval.index import taxonomy_set
 
         self.index = self._index()
@@ -57,30 +59,37 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
     def _demo(self, node: TaxonomyNode) -> dict[str, str]:
         return {"name": node.name, "parent": self.nodes[node.parent].name}
 
-    def _retrieved(self, name: str) -> list[TaxonomyNode]:
-        """The nodes of this step's taxonomy most similar to `name`."""
-        hits = self.index.taxonomy_candidates(name, k=self.retrieve, scope=self.taxonomy_set)
-        return [self.nodes[node_id] for node_id, _ in hits]
+    def _retrieved(self, name: str) -> list[tuple[TaxonomyNode, float]]:
+        """Every node of this step's taxonomy with its similarity to `name`, most similar first."""
+        hits = self.index.taxonomy_candidates(name, k=len(self.nodes), scope=self.taxonomy_set)
+        return [(self.nodes[node_id], score) for node_id, score in hits]
 
-    def _candidates(self, similar: list[TaxonomyNode]) -> list[str]:
-        """Each similar node's parent, then the node itself, in order, without repeats."""
+    def _candidates(self, name: str, scored: list[tuple[TaxonomyNode, float]]) -> list[str]:
+        """The `retrieve` nodes most similar to `name` and the nodes named with its head word
+        ("cold brew coffee" -> "Coffee", "Iced Coffee"), each with its parent (a similar node
+        is more often a sibling than the parent), `candidates` at most, in the order of the
+        most similar node that brought each, a parent before its child."""
+        head = head_word(name)
         ids: dict[str, None] = {}
-        for node in similar:
-            if node.parent in self.nodes:
-                ids[node.parent] = None
-            ids[node.id] = None
+        for rank, (node, _) in enumerate(scored):
+            if rank < self.retrieve or self.heads[node.id] == head:
+                ids.update((i, None) for i in (node.parent, node.id) if i in self.nodes)
         return list(ids)[: self.candidates]
+
+    def candidates(self, names: Sequence[str], k: int = 5) -> list[list[str]]:
+        return [self._candidates(name, self._retrieved(name)) for name in names]
 
     def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
         if not self.nodes:
             raise RuntimeError("the hypernym agent has no taxonomy: call initialize(nodes) first")
         ranked = []
         for name in names:
-            similar = self._retrieved(name)
-            candidates = self._candidates(similar)
+            scored = self._retrieved(name)
+            candidates = self._candidates(name, scored)
             if not candidates:
                 ranked.append([])
                 continue
+            similar = [node for node, _ in scored[: self.retrieve]]
             leaves = [n for n in similar if n.parent in self.nodes and n.id not in self.inner]
             nearest = [self._demo(n) for n in reversed(leaves[: self.examples])]
             rendered = self.prompt.render(name=name, nearest_examples=nearest, fixed_examples=self._fixed)

@@ -79,7 +79,7 @@ def test_hypernym_agent_ranks_retrieved_candidates_with_logprob_confidence(conte
     ranked = step.rank([n.name for n in hidden], k=3)
     assert len(ranked) == len(hidden)
     for node, scored in zip(hidden, ranked):
-        candidates = step._candidates(step._retrieved(node.name))
+        candidates = step.candidates([node.name])[0]
         assert scored and [s.label for s in scored] == [s.label for s in scored if s.label in candidates]
         assert node.id not in {s.label for s in scored}, "a hidden node is never proposed"
         scores = [s.score for s in scored]
