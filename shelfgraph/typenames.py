@@ -52,7 +52,7 @@ def type_key(phrase: str) -> str:
 
 def descriptor_words(known_types: Iterable[str], labelled: Sequence[Product]) -> frozenset[str]:
     """Head words of the labelled products' descriptive values (colours, materials, genders,
-    sizes) that head no known type: "nubuck" (of "Chocolate Nubuck"), "men's"."""
+    sizes) that head no known type: "nubuck" (of the colour "Chocolate Nubuck"), "women"."""
     type_heads = {head_word(t) for t in known_types}
     type_heads |= {head_word(p.product_type) for p in labelled if p.product_type}
     type_heads |= {head_word(v) for p in labelled for v in p.attributes.get(TYPE_ATTRIBUTE, [])}
