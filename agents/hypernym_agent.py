@@ -8,8 +8,9 @@ them for 84%, against 70% for the first 10 of the 12 nearest nodes and their par
 model scores each candidate name as the continuation of "Parent:" by log-probability
 (`LLM.choose`, a token trie: names sharing a prefix share its evaluation). Names, not full
 paths, keep the options a few tokens long: on a busy CPU every scored token counts.
-Candidates are ranked by their probability normalised over all options; the chosen one's probability is its confidence. When the model
-chooses "none", the nodes are still ranked but all their scores are low.
+Candidates are ranked by their probability normalised over all options; the chosen one's
+probability is its confidence. When the model chooses "none", the nodes are still ranked but
+all their scores are low.
 
 Templates receive `nearest_examples` (the retrieved leaves, as "name -> parent name"
 demonstrations, nearest last: a new type is usually a leaf, and a similar leaf is often a
