@@ -2,12 +2,15 @@
 
 For a new type name the Chroma taxonomy collection gives the most similar nodes. A similar
 node is either the parent itself or, more often, a would-be sibling, so the candidates are
-those nodes and their parents, by name, plus "none". The model scores each candidate name as
-the continuation of "Parent:" by log-probability (`LLM.choose`, a token trie: names sharing
-a prefix share its evaluation). Names, not full paths, keep the options a few tokens long:
-on a busy CPU every scored token counts. Candidates are ranked by their probability
-normalised over all options; the chosen one's probability is its confidence. When the model
-chooses "none", the nodes are still ranked but all their scores are low.
+those nodes and their parents, after the nodes named with the type's head word and their
+parents, by name, plus "none" (30 in all: on 200 Shopify leaves of seed 1 the parent is among
+them for 84%, against 70% for the first 10 of the 12 nearest nodes and their parents). The
+model scores each candidate name as the continuation of "Parent:" by log-probability
+(`LLM.choose`, a token trie: names sharing a prefix share its evaluation). Names, not full
+paths, keep the options a few tokens long: on a busy CPU every scored token counts.
+Candidates are ranked by their probability normalised over all options; the chosen one's
+probability is its confidence. When the model chooses "none", the nodes are still ranked but
+all their scores are low.
 
 Templates receive `nearest_examples` (the retrieved leaves, as "name -> parent name"
 demonstrations, nearest last: a new type is usually a leaf, and a similar leaf is often a
@@ -27,6 +30,7 @@ from shelfgraph.context import StepContext
 from shelfgraph.models import TaxonomyNode
 from shelfgraph.stages.hypernym import HypernymStep
 from shelfgraph.steps import NotEnoughData, Scored
+from shelfgraph.typenames import head_word
 
 from ._llm_step import LLMStepMixin
 
@@ -34,10 +38,10 @@ NONE = "none"
 
 
 class HypernymAgent(LLMStepMixin, HypernymStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 12,
-                 candidates: int = 10, examples: int = 4, seed: int = 0):
+    def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 30,
+                 candidates: int = 30, examples: int = 4, seed: int = 0):
         self._setup_llm(context, prompt)
-        self.retrieve, self.candidates, self.examples, self.seed = retrieve, candidates, examples, seed
+        self.retrieve, self.max_candidates, self.examples, self.seed = retrieve, candidates, examples, seed
         self.nodes: dict[str, TaxonomyNode] = {}
 
     def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None:
@@ -45,6 +49,7 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
         if not self.nodes:
             raise NotEnoughData("the hypernym agent needs a non-empty taxonomy (--taxonomy)")
         self.inner = {node.parent for node in self.nodes.values() if node.parent}
+        self.heads = {node.id: head_word(node.name) for node in self.nodes.values()}
         from shelfgraph.retrieval.index import taxonomy_set
 
         self.index = self._index()
@@ -57,30 +62,36 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
     def _demo(self, node: TaxonomyNode) -> dict[str, str]:
         return {"name": node.name, "parent": self.nodes[node.parent].name}
 
-    def _retrieved(self, name: str) -> list[TaxonomyNode]:
-        """The nodes of this step's taxonomy most similar to `name`."""
-        hits = self.index.taxonomy_candidates(name, k=self.retrieve, scope=self.taxonomy_set)
-        return [self.nodes[node_id] for node_id, _ in hits]
+    def _retrieved(self, name: str) -> list[tuple[TaxonomyNode, float]]:
+        """Every node of this step's taxonomy with its similarity to `name`, most similar first."""
+        hits = self.index.taxonomy_candidates(name, k=len(self.nodes), scope=self.taxonomy_set)
+        return [(self.nodes[node_id], score) for node_id, score in hits]
 
-    def _candidates(self, similar: list[TaxonomyNode]) -> list[str]:
-        """Each similar node's parent, then the node itself, in order, without repeats."""
-        ids: dict[str, None] = {}
-        for node in similar:
-            if node.parent in self.nodes:
-                ids[node.parent] = None
-            ids[node.id] = None
-        return list(ids)[: self.candidates]
+    def _candidates(self, name: str, scored: list[tuple[TaxonomyNode, float]]) -> list[str]:
+        """Each node with its parent before it (a similar node is more often a sibling than the
+        parent): first the nodes named with the name's head word ("cold brew coffee" ->
+        "Coffee", "Iced Coffee"), a third of the `candidates` at most, then the `retrieve`
+        nodes most similar to the name; `candidates` in all, each group most similar first."""
+        head = head_word(name)
+        lexical = _with_parents([node for node, _ in scored if self.heads[node.id] == head], self.nodes)
+        ids = dict.fromkeys(lexical[: self.max_candidates // 3])
+        ids.update(dict.fromkeys(_with_parents([node for node, _ in scored[: self.retrieve]], self.nodes)))
+        return list(ids)[: self.max_candidates]
+
+    def candidates(self, names: Sequence[str], k: int = 5) -> list[list[str]]:
+        return [self._candidates(name, self._retrieved(name)) for name in names]
 
     def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
         if not self.nodes:
             raise RuntimeError("the hypernym agent has no taxonomy: call initialize(nodes) first")
         ranked = []
         for name in names:
-            similar = self._retrieved(name)
-            candidates = self._candidates(similar)
+            scored = self._retrieved(name)
+            candidates = self._candidates(name, scored)
             if not candidates:
                 ranked.append([])
                 continue
+            similar = [node for node, _ in scored[: self.retrieve]]
             leaves = [n for n in similar if n.parent in self.nodes and n.id not in self.inner]
             nearest = [self._demo(n) for n in reversed(leaves[: self.examples])]
             rendered = self.prompt.render(name=name, nearest_examples=nearest, fixed_examples=self._fixed)
@@ -100,6 +111,11 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
         return ranked
 
 
+def _with_parents(nodes: Sequence[TaxonomyNode], known: dict[str, TaxonomyNode]) -> list[str]:
+    """The nodes' ids in order, each after its parent's, without repeats."""
+    return list(dict.fromkeys(i for node in nodes for i in (node.parent, node.id) if i in known))
+
+
 def _normalised(logprobs: dict[str, float]) -> dict[str, float]:
     """Each option's probability among the options (a softmax of their log-probabilities)."""
     top = max(logprobs.values())
@@ -114,7 +130,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> HypernymAgent
 
 def register_steps(register) -> None:
     register("hypernym", "agent", _factory,
-             default_config={"prompt": "hypernym@v2", "retrieve": 12, "candidates": 10, "examples": 4, "seed": 0},
+             default_config={"prompt": "hypernym@v2", "retrieve": 30, "candidates": 30, "examples": 4, "seed": 0},
              description="Chroma retrieves similar taxonomy nodes; the LLM scores their names and their parents' "
                          "names (and 'none') by log-probability (hypernym@v1: fixed demonstrations; "
                          "hypernym@v2: the retrieved nodes with their parents)")

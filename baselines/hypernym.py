@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 from typing import Any, Sequence
 
 import numpy as np
@@ -20,30 +19,10 @@ import numpy as np
 from shelfgraph.models import TaxonomyNode, path_names
 from shelfgraph.stages.hypernym import HypernymStep
 from shelfgraph.steps import NotEnoughData, Scored
+from shelfgraph.typenames import head_word, words
 
 FEATURES = ("cos_name", "cos_path", "cos_child", "head_equal", "head_in_name", "head_in_path", "log_children")
 DEFAULT_WEIGHTS = np.array([1.0, 1.0, 2.0, 1.0, 0.5, 0.25, 0.1])
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("sses", "shes", "ches", "xes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
-
-
-def words(text: str) -> list[str]:
-    return [singular(w) for w in _WORD.findall(text.lower())]
-
-
-def head_word(text: str) -> str | None:
-    """The last word of a noun phrase, singular: "cold brew coffees" -> "coffee"."""
-    found = words(text)
-    return found[-1] if found else None
 
 
 class EmbeddingHypernym(HypernymStep):

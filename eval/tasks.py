@@ -127,6 +127,12 @@ def evaluate_hypernym(
     topk = sum(row["gold"] in row["pred"][:k] for row in rows)
     metrics = {"n": len(rows), "top1": accuracy(top1, len(rows)), f"top{k}": accuracy(topk, len(rows)),
                "candidates": len(nodes) - len(hidden), **_costs(timing, len(rows), step)}
+    chosen_among = step.candidates([n.name for n in hidden], k=k)
+    if chosen_among is not None:  # the step scores a few nodes per name: how often the parent is one
+        metrics["recall_candidates"] = accuracy(sum(n.parent in c for n, c in zip(hidden, chosen_among)), len(rows))
+        metrics["candidates"] = round(sum(map(len, chosen_among)) / len(rows), 1)
+        for row, chosen in zip(rows, chosen_among):
+            row["candidates"] = chosen
     return metrics, rows
 
 

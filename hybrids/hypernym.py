@@ -19,5 +19,11 @@ class HybridHypernym(Weighted, HypernymStep):
         agent, baseline = self.both("rank", names, k)
         return [blend_ranking(a, b, self.weight, k) for a, b in zip(agent, baseline)]
 
+    def candidates(self, names: Sequence[str], k: int = 5) -> list[list[str]]:
+        """The agent's candidates and the baseline's top `k`: what the blend can choose from."""
+        baseline = self.parts.baseline.rank(names, k)
+        return [list(dict.fromkeys([*own, *(s.label for s in top)]))
+                for own, top in zip(self.parts.agent.candidates(names, k), baseline)]
+
 
 register_steps = registration(HybridHypernym, DEFAULTS)

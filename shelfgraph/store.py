@@ -714,15 +714,14 @@ class Ledger:
         """Every product type the catalogue gives, as written (one scan of the type index)."""
         return list(self._catalogue_type_names())
 
-    def type_names(self, step: str) -> set[str]:
-        """Every type name of the graph as written: the catalogue's, and the values of the
-        active `product_type` facts of `step`; two DISTINCT queries, however many products."""
-        names = set(self._catalogue_type_names())
-        names.update(r[0] for r in self.db.execute(
-            "SELECT DISTINCT o.text FROM fact_rows f JOIN terms o ON o.id = f.object "
+    def type_phrases(self, step: str) -> dict[str, int]:
+        """Type phrase -> active `product_type` facts of `step` stating it, as written; one
+        grouped read of the value index, however many products."""
+        return dict(self.db.execute(
+            "SELECT o.text, COUNT(*) FROM fact_rows f JOIN terms o ON o.id = f.object "
             "WHERE f.status = 'active' AND f.predicate = (SELECT id FROM terms WHERE text = ?) "
-            "AND f.provenance IN (SELECT id FROM provenance WHERE step = ?)", (PRODUCT_TYPE, step)))
-        return names
+            "AND f.provenance IN (SELECT id FROM provenance WHERE step = ?) GROUP BY f.object",
+            (PRODUCT_TYPE, step)).fetchall())
 
     def record_work(self, step: str, key: str, input_hash: str, run_id: str,
                     outputs: dict[str, Any]) -> None:

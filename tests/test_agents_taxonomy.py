@@ -79,7 +79,7 @@ def test_hypernym_agent_ranks_retrieved_candidates_with_logprob_confidence(conte
     ranked = step.rank([n.name for n in hidden], k=3)
     assert len(ranked) == len(hidden)
     for node, scored in zip(hidden, ranked):
-        candidates = step._candidates(step._retrieved(node.name))
+        candidates = step.candidates([node.name])[0]
         assert scored and [s.label for s in scored] == [s.label for s in scored if s.label in candidates]
         assert node.id not in {s.label for s in scored}, "a hidden node is never proposed"
         scores = [s.score for s in scored]
@@ -88,6 +88,20 @@ def test_hypernym_agent_ranks_retrieved_candidates_with_logprob_confidence(conte
         assert scores[0] > 0.0
     assert step.signature().prompt.startswith("hypernym@v2#")
     assert step.stats()["agent_items"] == len(hidden) and step.stats()["agent_s_per_item"] > 0
+
+
+def test_hypernym_agent_candidates_start_with_the_nodes_named_with_the_head_word(context: StepContext,
+                                                                                taxonomy) -> None:
+    """With room for one nearest node, the nodes named "... Coffee" (and their parents) still
+    come first among the candidates; a third of them at most."""
+    step = create("hypernym", "agent", context=context, retrieve=1, candidates=9)
+    step.initialize(taxonomy)
+    by_id = {n.id: n for n in taxonomy}
+    found = step.candidates(["Cold Brew Coffee"])[0]
+    names = [by_id[i].name for i in found]
+    assert "Coffee" in names[:3]
+    assert set(found[:3]) <= {i for n in taxonomy if n.name.endswith("Coffee") for i in (n.id, n.parent)}
+    assert len(found) <= 9 and len(set(found)) == len(found)
 
 
 def test_relations_agent_scores_retrieved_attributes_in_unit_interval(context: StepContext, taxonomy) -> None:

@@ -6,16 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from shelfgraph.baselines.hypernym import head_word, singular
 from shelfgraph.ingest import read_taxonomy
 from shelfgraph.models import TaxonomyNode
 from shelfgraph.registry import create
-
-
-def test_head_word_is_the_last_word_singular() -> None:
-    assert head_word("Cold Brew Coffees") == "coffee"
-    assert head_word("Berries") == "berry" and singular("glasses") == "glass" and singular("dress") == "dress"
-    assert head_word("!!") is None
 
 
 @pytest.fixture(scope="module")

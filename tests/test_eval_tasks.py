@@ -185,6 +185,9 @@ class ScriptedHypernym(HypernymStep):
     def rank(self, names, k=5):
         return [[Scored(label=i) for i in self.ids[:k]] for _ in names]
 
+    def candidates(self, names, k=5):
+        return [self.ids[:1] for _ in names]
+
 
 class ScriptedRelations(RelationStep):
     """Every type gets "color" (0.9) and "size" (0.4)."""
@@ -261,6 +264,9 @@ def test_hypernym_metrics_on_a_tiny_taxonomy() -> None:
     # remaining nodes a, b, c are ranked c, b: d and e (parent b) are right at top 2, f (parent c) at top 1
     assert metrics["n"] == 3 and metrics["top1"] == pytest.approx(1 / 3) and metrics["top2"] == 1.0
     assert {r["id"]: r["pred"] for r in rows} == {"d": ["c", "b"], "e": ["c", "b"], "f": ["c", "b"]}
+    # it chooses among "c" alone: only f's parent is a candidate
+    assert metrics["recall_candidates"] == pytest.approx(1 / 3) and metrics["candidates"] == 1.0
+    assert all(r["candidates"] == ["c"] for r in rows)
 
 
 def test_applicability_metrics_over_category_attribute_pairs_by_hand() -> None:

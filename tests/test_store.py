@@ -98,7 +98,7 @@ def test_catalogue_types_and_attribute_values_of_every_product(tmp_path):
             step="ingest", method="gold", run_id="r1")})])
         ledger.set_status([retracted.id], "retracted", run_id="r2")
         assert ledger.catalogue_type_names() == ["Coffee"]
-        assert ledger.type_names("taxonomy") == {"Coffee", "tea"}  # the catalogue's, and that step's
+        assert ledger.type_phrases("taxonomy") == {"tea": 1}  # that step's, counted
         assert ledger.attribute_values() == {"Brand": {"Lavazza"}}
 
 

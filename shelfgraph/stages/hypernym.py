@@ -26,6 +26,11 @@ class HypernymStep(Step):
     def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
         """Candidate parent node ids for each type name, best first."""
 
+    def candidates(self, names: Sequence[str], k: int = 5) -> list[list[str]] | None:
+        """The node ids `rank` chooses among for each name, or None when it ranks every node:
+        a parent outside them cannot come first, so their recall caps the step's top-1."""
+        return None
+
 
 class HypernymUnit(BaseModel):
     type_name: str

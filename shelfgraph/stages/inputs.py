@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..models import (APPLICABLE, ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, Fact, Product, TaxonomyNode,
                       content_hash, normalise_label, product_id_of, product_subject, type_subject)
+from ..typenames import TypeSpellings
 
 if TYPE_CHECKING:
     from ..store import Ledger
@@ -37,6 +38,7 @@ class BuildInputs:
         self.synonym_candidates = synonym_candidates  # most candidate pairs scored per attribute
         self.chunk_size = chunk_size  # products read, and asked about, at a time
         self.relation_products = relation_products  # most stored products a relation unit reads
+        self._spelling: tuple[tuple[list[str], dict[str, int]], TypeSpellings] | None = None
 
     def product_chunks(self) -> Iterator[list[Product]]:
         """The batch's products in order, `chunk_size` at a time (ids not stored are left out)."""
@@ -62,17 +64,33 @@ class BuildInputs:
         names |= {normalise_label(n.name) for n in self.ledger.taxonomy_nodes()}
         return names - {""}
 
+    def spelling(self) -> TypeSpellings:
+        """How the graph spells each type (`TypeSpellings`: "face-masks" is read as "face
+        mask"): the catalogue's and the taxonomy's names first, then the type stage's phrases by
+        how often they are stated. Made again only when those phrases changed."""
+        phrases = self.ledger.type_phrases(TAXONOMY)
+        catalogue = self.ledger.catalogue_type_names()
+        if self._spelling is None or self._spelling[0] != (catalogue, phrases):
+            known = [*catalogue, *(n.name for n in self.ledger.taxonomy_nodes())]
+            spelling = TypeSpellings(known, phrases)
+            self._spelling = ((catalogue, phrases), spelling)
+        return self._spelling[1]
+
     def type_names(self) -> set[str]:
-        """Every type of the graph: the catalogue's, and those the type stage asserts."""
-        return {normalise_label(t) for t in self.ledger.type_names(TAXONOMY)} - {""}  # "": no type
+        """Every type of the graph, each under its one spelling: the catalogue's, and those the
+        type stage asserts."""
+        spelling = self.spelling()
+        names = {spelling(t) for t in [*self.ledger.catalogue_type_names(), *self.ledger.type_phrases(TAXONOMY)]}
+        return names - {""}  # "": no type
 
     def types_of(self, products: Sequence[Product]) -> dict[str, list[str]]:
-        """Product id -> its types: the catalogue's type, then those the type stage asserts
-        (ingest's restate the catalogue). One query for the whole chunk."""
-        names = {p.id: [normalise_label(p.product_type)] if p.product_type else [] for p in products}
+        """Product id -> its types, each under its one spelling: the catalogue's type, then
+        those the type stage asserts (ingest's restate the catalogue). One query for the chunk."""
+        spelling = self.spelling()
+        names = {p.id: [spelling(p.product_type)] if p.product_type else [] for p in products}
         subjects = [product_subject(p.id) for p in products]
         for fact in self.ledger.facts(subject=subjects, predicate=PRODUCT_TYPE, step=TAXONOMY) if subjects else ():
-            names[product_id_of(fact.subject)].append(fact.object)
+            names[product_id_of(fact.subject)].append(spelling(fact.object))
         return {i: list(dict.fromkeys(types)) for i, types in names.items()}
 
     def attribute_facts(self, products: Sequence[Product]) -> dict[str, list[tuple[str, Fact]]]:
