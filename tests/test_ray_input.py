@@ -19,9 +19,12 @@ pytest.importorskip("ray", reason="ray is not installed: pip install 'shelfgraph
 def ray_local():
     import ray
 
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    started = not ray.is_initialized()  # an earlier in-process `--engine ray` build leaves its Ray up
+    if started:
+        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     yield
-    ray.shutdown()
+    if started:
+        ray.shutdown()
 
 
 def _catalogue(folder, demo_data):
