@@ -5,7 +5,7 @@ asked, seconds per item).
 The signature's prompt is the template's ref (`name@version#hash`), never a rendered prompt,
 so it names what the output depends on without depending on the input.
 
-A step given an `adapter` (a folder written by `shelfgraph tune`) runs the model with that
+A step given an `adapter` (a folder written by `shelfgraph tune`, or `bundled:STEP`) runs the model with that
 LoRA applied and prompts zero-shot, as it was tuned: the adapter must have been tuned for this
 step and prompt. Its hash is in the model's name, so in the signature and the call cache key.
 
@@ -43,11 +43,13 @@ class LLMStepMixin:
     def _setup_llm(self, context: StepContext | None, prompt: str, adapter: str | Path | None = None) -> None:
         self.context = context or StepContext()
         self.prompt: Prompt = load_prompt(prompt)  # fails now, naming the known versions
-        self.adapter = Path(adapter) if adapter else None
-        if self.adapter is not None:  # a wrong folder, step or prompt fails now, not at the first call
+        self.adapter: Path | None = None  # the folder (`bundled:STEP` resolved)
+        if adapter:  # a wrong folder, step or prompt fails now, not at the first call
             from shelfgraph.tuning.manifest import open_adapter
 
-            open_adapter(self.adapter).check_step(self.kind, self.prompt.ref)
+            tuned = open_adapter(adapter)
+            tuned.check_step(self.kind, self.prompt.ref)
+            self.adapter = tuned.folder
         self._llm: "LLM | None" = None
         self.items_seen = 0  # items the model was asked about, and the wall seconds they took
         self.seconds = 0.0

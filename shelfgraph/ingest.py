@@ -135,7 +135,9 @@ def _any_end_lines(handle: IO[bytes], chunk: int = 1 << 16) -> Iterator[bytes]:
         yield rest
 
 
-def _json_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, Any] | RejectedRow]:
+def json_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, Any] | RejectedRow]:
+    """JSON Lines records with the line each is on, read as they come; undecodable lines and
+    lines that are not one JSON object are rejected. `opened`: as for `_decoded_lines`."""
     for number, text, raw in _decoded_lines(path, opened=opened):
         if text is None:
             yield RejectedRow(file=str(path), line=number, reason="not UTF-8 text (unknown encoding)",
@@ -180,7 +182,7 @@ def _shape_problem(record: Any) -> str | None:
     return None
 
 
-def _csv_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
+def csv_rows(path: Path, opened: IO[bytes] | None = None) -> Iterator[tuple[int, dict[str, str]] | RejectedRow]:
     """CSV rows as dicts with the line each starts on, read as they come; undecodable lines,
     rows the csv module cannot parse (a field past its size limit: an unclosed quote) and rows
     longer than the header are rejected. `opened`: as for `_decoded_lines`."""
@@ -318,7 +320,7 @@ def product_from_wdc_pave(record: dict[str, Any]) -> Product:
     return record_to_product(labelled).model_copy(update={"id": product_id})
 
 
-_PRODUCT_READERS = {"catalog-jsonl": product_from_catalog, "catalog-csv": product_from_catalog,
+PRODUCT_READERS = {"catalog-jsonl": product_from_catalog, "catalog-csv": product_from_catalog,
                     "catalog-parquet": product_from_catalog, "oa-mine": product_from_oa_mine,
                     "wdc-pave": product_from_wdc_pave}
 
@@ -344,8 +346,8 @@ def read_products(path: Path, fmt: Format, seen: FirstSeen | None = None) -> Ite
     `seen` (product id -> "file:line" and content hash of its row, filled while reading) spans
     the files of one batch: a row repeating an id with other content is rejected, so the first
     row is the one stored; an identical repeat is skipped."""
-    convert = _PRODUCT_READERS[fmt]
-    rows = {"catalog-csv": _csv_rows, "catalog-parquet": _parquet_rows}.get(fmt, _json_rows)(path)
+    convert = PRODUCT_READERS[fmt]
+    rows = {"catalog-csv": csv_rows, "catalog-parquet": _parquet_rows}.get(fmt, json_rows)(path)
     for item in rows:
         if isinstance(item, RejectedRow):
             yield item
@@ -452,7 +454,7 @@ def gold_facts(product: Product, run_id: str) -> list[Fact]:
 # ---------------------------------------------------------------- reviews and Q&A
 def read_texts(path: Path) -> Iterator[tuple[int, str, str, TextSnippet] | RejectedRow]:
     """(line, product id, "review" | "qa", snippet) from JSONL with `product_id` and `text`."""
-    for item in _json_rows(path):
+    for item in json_rows(path):
         if isinstance(item, RejectedRow):
             yield item
             continue
@@ -621,7 +623,7 @@ def _read_google(path: Path) -> Iterator[_Placed | RejectedRow]:
 
 
 def _read_taxonomy_csv(path: Path) -> Iterator[_Placed | RejectedRow]:
-    for item in _csv_rows(path):
+    for item in csv_rows(path):
         if isinstance(item, RejectedRow):
             yield item
             continue

@@ -22,9 +22,8 @@ from typing import Any
 
 from .errors import InputError
 from .extras import require
-from .ingest import (_PRODUCT_READERS, CATALOGUE_SUFFIXES, BatchIds, FirstSeen, Format, IngestReport, RejectedRow,
-                     _csv_rows, _json_rows, converted_row, detect_format, first_seen, ingest_paths,
-                     ingest_products)
+from .ingest import (CATALOGUE_SUFFIXES, PRODUCT_READERS, BatchIds, FirstSeen, Format, IngestReport, RejectedRow,
+                     converted_row, csv_rows, detect_format, first_seen, ingest_paths, ingest_products, json_rows)
 from .models import Product
 from .store import Ledger
 
@@ -88,7 +87,7 @@ def ingest_with_ray(ledger: Ledger, paths: Iterable[str | Path], run_id: str, se
     with ledger.bulk_load() if ledger.is_empty() else nullcontext():
         for url in files:
             fmt = _format(url)
-            if fmt not in _PRODUCT_READERS:
+            if fmt not in PRODUCT_READERS:
                 raise InputError(f"{url}: {fmt} is not a catalogue; give it with --taxonomy or --reviews")
             report = IngestReport(file=url, format=fmt)
             ingest_products(ledger, _products(url, fmt, seen), run_id, report)
@@ -128,13 +127,13 @@ def _dataset(url: str, fmt: Format) -> Any:
     arrow_fs = pa.fs.PyFileSystem(pa.fs.FSSpecHandler(fs))
     if fmt == "catalog-parquet":
         return ray.data.read_parquet(inner, filesystem=arrow_fs)
-    return ray.data.read_datasource(_lines_datasource(inner, arrow_fs, _csv_rows if fmt == "catalog-csv"
-                                                      else _json_rows))
+    return ray.data.read_datasource(_lines_datasource(inner, arrow_fs, csv_rows if fmt == "catalog-csv"
+                                                      else json_rows))
 
 
 def _lines_datasource(path: str, filesystem: Any, read_rows: Callable[..., Iterator[Any]]) -> Any:
-    """A Ray Data reader running `ingest`'s own row reader of a text format (`_json_rows`,
-    `_csv_rows`) on the stream of the file: the rows carry the line they start on and the
+    """A Ray Data reader running `ingest`'s own row reader of a text format (`json_rows`,
+    `csv_rows`) on the stream of the file: the rows carry the line they start on and the
     rejections (not UTF-8, bad JSON, bad CSV) read as `ingest` words them. Ray's `read_json`
     and `read_csv` (Arrow's parsers) know no line numbers, and fail a whole file on one bad
     row."""
@@ -176,7 +175,7 @@ class _Stream(io.RawIOBase):
 def _convert(batch: Any, fmt: Format, file: str) -> dict[str, list[Any]]:
     """On a worker: each row as a product's JSON or the reason it is rejected, with its line
     where the reader gave one (0: a Parquet row, numbered by the driver)."""
-    convert = _PRODUCT_READERS[fmt]
+    convert = PRODUCT_READERS[fmt]
     out: dict[str, list[Any]] = {"line": [], "product": [], "reason": [], "raw": []}
     for row in batch.to_pylist():
         item: Product | RejectedRow

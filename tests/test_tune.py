@@ -134,3 +134,25 @@ def test_tuned_facts_carry_the_adapter_hash_and_a_rerun_calls_no_model(tmp_path,
     again = CliRunner().invoke(app, command)
     assert again.exit_code == 0, again.output
     assert json.loads(again.output.strip().splitlines()[-1])["llm"]["calls"] == 0
+
+
+def test_a_peft_folder_derived_from_the_gguf_holds_the_tunes_own_weights(tmp_path, adapter):
+    """A shipped adapter keeps only its GGUF; vLLM's PEFT folder is derived from it, equal to the
+    one the tune wrote."""
+    import torch
+    from peft import LoraConfig
+    from safetensors.torch import load_file
+
+    from shelfgraph.tuning.export import peft_folder
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(adapter, shipped, ignore=shutil.ignore_patterns("checkpoint.pt", "peft"))
+    derived = peft_folder(open_adapter(shipped), tmp_path / "home")
+    assert derived.is_relative_to(tmp_path / "home")
+    own = load_file(adapter / "peft" / "adapter_model.safetensors")
+    made = load_file(derived / "adapter_model.safetensors")
+    assert own.keys() == made.keys() and all(torch.equal(own[name], made[name]) for name in own)
+    config = LoraConfig.from_pretrained(str(derived))
+    assert (config.r, config.lora_alpha, set(config.target_modules)) == (SETTINGS.rank, SETTINGS.alpha,
+                                                                          set(SETTINGS.targets))
+    assert peft_folder(open_adapter(adapter), tmp_path / "home") == adapter / "peft"  # its own, when it has one

@@ -142,5 +142,28 @@ def tune_command(
         "size_bytes": manifest.size_bytes}))
 
 
+def adapters_command(
+    peft: Annotated[Optional[str], typer.Option(
+        "--peft", metavar="ADAPTER", help="Print the PEFT folder of ADAPTER (a folder or bundled:STEP), deriving "
+                                          "it from the GGUF when it ships without one: for vLLM `--lora-modules`.")] = None,
+) -> None:
+    """The adapters that ship with shelfgraph (use one with `--set adapter=bundled:STEP`): step, id,
+    prompt, training data and validation scores."""
+    from shelfgraph.context import shelfgraph_home
+    from shelfgraph.tuning.export import peft_folder
+    from shelfgraph.tuning.manifest import BUNDLED, bundled_steps, open_adapter
+
+    if peft is not None:
+        typer.echo(peft_folder(open_adapter(peft), shelfgraph_home()))
+        return
+    for step in bundled_steps():
+        manifest = open_adapter(BUNDLED + step).manifest
+        typer.echo(json.dumps({"adapter": BUNDLED + step, "id": manifest.adapter_id, "prompt": manifest.prompt,
+                               "train": manifest.train.model_dump(), "valid_loss": manifest.validation.best_loss,
+                               "valid_accuracy": manifest.validation.best_accuracy,
+                               "size_bytes": manifest.size_bytes.get("adapter.gguf")}))
+
+
 def register(app: typer.Typer) -> None:
     app.command("tune")(tune_command)
+    app.command("adapters")(adapters_command)

@@ -64,12 +64,15 @@ class BuildInputs:
         names |= {normalise_label(n.name) for n in self.ledger.taxonomy_nodes()}
         return names - {""}
 
-    def spelling(self) -> TypeSpellings:
+    def _stated_types(self) -> tuple[list[str], dict[str, int]]:
+        """The catalogue's type names, and the type stage's phrases with how often each is stated."""
+        return self.ledger.catalogue_type_names(), self.ledger.type_phrases(TAXONOMY)
+
+    def spelling(self, stated: tuple[list[str], dict[str, int]] | None = None) -> TypeSpellings:
         """How the graph spells each type (`TypeSpellings`: "face-masks" is read as "face
         mask"): the catalogue's and the taxonomy's names first, then the type stage's phrases by
         how often they are stated. Made again only when those phrases changed."""
-        phrases = self.ledger.type_phrases(TAXONOMY)
-        catalogue = self.ledger.catalogue_type_names()
+        catalogue, phrases = stated or self._stated_types()
         if self._spelling is None or self._spelling[0] != (catalogue, phrases):
             known = [*catalogue, *(n.name for n in self.ledger.taxonomy_nodes())]
             spelling = TypeSpellings(known, phrases)
@@ -79,8 +82,9 @@ class BuildInputs:
     def type_names(self) -> set[str]:
         """Every type of the graph, each under its one spelling: the catalogue's, and those the
         type stage asserts."""
-        spelling = self.spelling()
-        names = {spelling(t) for t in [*self.ledger.catalogue_type_names(), *self.ledger.type_phrases(TAXONOMY)]}
+        catalogue, phrases = stated = self._stated_types()
+        spelling = self.spelling(stated)
+        names = {spelling(t) for t in [*catalogue, *phrases]}
         return names - {""}  # "": no type
 
     def types_of(self, products: Sequence[Product]) -> dict[str, list[str]]:

@@ -6,6 +6,9 @@
 
 An adapter only means something on the base model and the prompt it was tuned with: opening
 one for another base model, step or prompt is refused with an error saying which.
+
+`bundled:STEP` names the adapter shipped for STEP (shelfgraph/adapters/STEP: its manifest and
+GGUF only; the PEFT folder is derived from the GGUF when asked for, `export.peft_folder`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ MANIFEST = "manifest.json"
 GGUF_ADAPTER = "adapter.gguf"
 PEFT_FOLDER = "peft"
 FORMAT = 1
+BUNDLED = "bundled:"
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "adapters"
 
 
 def file_sha256(path: Path) -> str:
@@ -114,9 +119,27 @@ class Adapter(BaseModel):
                 f"{prompt_ref}: set the step's prompt to {self.manifest.prompt.split('#')[0]} or tune again")
 
 
-def open_adapter(folder: Path | str) -> Adapter:
-    """The adapter in `folder`, its GGUF file checked against the manifest's hash."""
-    folder = Path(folder)
+def bundled_steps() -> list[str]:
+    """The steps an adapter ships for."""
+    return sorted(p.parent.name for p in BUNDLED_DIR.glob(f"*/{MANIFEST}"))
+
+
+def adapter_folder(ref: Path | str) -> Path:
+    """The folder an adapter reference names: a path, or `bundled:STEP`."""
+    text = str(ref)
+    if not text.startswith(BUNDLED):
+        return Path(ref)
+    step = text[len(BUNDLED):]
+    if step not in bundled_steps():
+        raise UsageError(f"no adapter ships for step {step!r} (shipped: {', '.join(bundled_steps()) or 'none'}); "
+                         f"make one with `shelfgraph tune {step or 'STEP'}`")
+    return BUNDLED_DIR / step
+
+
+def open_adapter(ref: Path | str) -> Adapter:
+    """The adapter `ref` names (a folder or `bundled:STEP`), its GGUF file checked against the
+    manifest's hash."""
+    folder = adapter_folder(ref)
     path = folder / MANIFEST
     if not path.is_file():
         raise UsageError(f"{folder} is not an adapter folder (no {MANIFEST}); make one with `shelfgraph tune`")
