@@ -2,10 +2,10 @@
 
 The training file is read the way the step's eval task reads it (records for imputation, type
 and cleaning; labelled pairs for synonyms; a taxonomy for relations and hypernym, without the
-categories `eval applicability` or the leaves `eval hypernym` hides); the agent itself turns each item into the prompt it
-would send and the gold answer (`Step.tuning_examples`), so the adapter learns the prompt it
-will be asked with. Use it with `--set adapter=OUT` (eval) or `adapter = "OUT"` in a step's
-config (build).
+categories `eval applicability` or the leaves `eval hypernym` hides); the agent itself turns
+each item into the prompt it would send and the gold answer (`Step.tuning_examples`), so the
+adapter learns the prompt it will be asked with. Use it with `--set adapter=OUT` (eval) or
+`adapter = "OUT"` in a step's config (build).
 """
 
 from __future__ import annotations
