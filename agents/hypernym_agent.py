@@ -18,6 +18,16 @@ sibling whose parent is the answer; a retrieved inner node would more often be t
 itself, and its own parent, the grandparent, is what the model would copy) and
 `fixed_examples` (drawn once from the taxonomy, the same for every query, so their prefix
 is evaluated once): `hypernym@v1` shows the fixed set, `hypernym@v2` the nearest.
+
+With an `adapter` (`shelfgraph tune hypernym`) the agent is a judge: no demonstration, no
+"none", and each candidate is asked on its own, " <candidate>?" after "Parent:", answered
+" yes" or " no"; its score is P(yes) (the softmax of the two answers' logits, what the adapter
+was tuned on). All candidates of a name are one `choose` call: the token trie evaluates the
+prompt once and each candidate's few tokens once, so a name costs about what the untuned
+ranking costs. It is tuned on the taxonomy's own leaves, each asked as if it were new (itself
+left out of retrieval): its parent " yes"; " no" for its grandparent, its most similar sibling
+and the most similar other candidates (hard negatives: the mistakes a ranking by similarity
+makes).
 """
 
 from __future__ import annotations
@@ -27,21 +37,27 @@ import random
 from typing import Any, Sequence
 
 from shelfgraph.context import StepContext
+from shelfgraph.errors import UsageError
 from shelfgraph.models import TaxonomyNode
 from shelfgraph.stages.hypernym import HypernymStep
 from shelfgraph.steps import NotEnoughData, Scored
+from shelfgraph.tuning.example import Piece, TuneExample
 from shelfgraph.typenames import head_word
 
-from ._llm_step import LLMStepMixin
+from ._llm_step import YES_NO, LLMStepMixin, yes_no_example
 
 NONE = "none"
+ASK = "?"  # ends a judged candidate: " Coffee?" then " yes" / " no"
 
 
 class HypernymAgent(LLMStepMixin, HypernymStep):
     def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 30,
-                 candidates: int = 30, examples: int = 4, seed: int = 0):
-        self._setup_llm(context, prompt)
-        self.retrieve, self.max_candidates, self.examples, self.seed = retrieve, candidates, examples, seed
+                 candidates: int = 30, examples: int = 4, seed: int = 0, negatives: int = 3,
+                 adapter: str | None = None):
+        """`negatives`: the " no" examples per tuning leaf (grandparent, sibling, nearest others)."""
+        self._setup_llm(context, prompt, adapter)
+        self.retrieve, self.max_candidates, self.seed = retrieve, candidates, seed
+        self.examples, self.negatives = 0 if self.adapter else examples, negatives
         self.nodes: dict[str, TaxonomyNode] = {}
 
     def initialize(self, taxonomy: Sequence[TaxonomyNode]) -> None:
@@ -81,6 +97,57 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
     def candidates(self, names: Sequence[str], k: int = 5) -> list[list[str]]:
         return [self._candidates(name, self._retrieved(name)) for name in names]
 
+    def _judge_prompt(self, name: str) -> str:
+        return str(self.prompt.render(name=name, nearest_examples=[], fixed_examples=[]))
+
+    def tuning_examples(self, train: Sequence[str]) -> list[TuneExample]:
+        """For each leaf id of the taxonomy (after `initialize`), asked as a new type with
+        itself out of retrieval: its parent answered yes; no for its grandparent, its most
+        similar sibling and the most similar other candidates, `negatives` in all (a node
+        named as the parent is never a negative: the same question cannot have both answers)."""
+        examples = []
+        for leaf_id in train:
+            node = self.nodes[leaf_id]
+            parent = self.nodes[node.parent]
+            scored = [(n, s) for n, s in self._retrieved(node.name) if n.id != leaf_id]
+            siblings = [n.id for n, _ in scored if n.parent == parent.id]
+            hard = [parent.parent, *siblings[:1], *self._candidates(node.name, scored)]
+            no = [i for i in dict.fromkeys(hard) if i in self.nodes and self.nodes[i].name != parent.name]
+            prompt = self._judge_prompt(node.name)
+            for answer, node_id in [(True, parent.id), *((False, i) for i in no[: self.negatives])]:
+                example = yes_no_example(prompt, answer, source=f"{leaf_id}|{node_id}")
+                example.pieces.insert(0, Piece(text=f" {self.nodes[node_id].name}{ASK}"))
+                examples.append(example)
+        return examples
+
+    def score(self, names: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[float | None]]:
+        """The tuned judge's P(yes) for each given candidate (the untuned agent ranks its own
+        set against "none": it has no score for a node alone)."""
+        if not self.adapter:
+            raise UsageError("the hypernym agent scores given candidates only with an adapter "
+                             "(shelfgraph tune hypernym)")
+        scored = []
+        for name, ids in zip(names, candidates):  # nodes of one name get that name's score
+            known = [i for i in ids if i in self.nodes]
+            judged = {self.nodes[s.label].name: s.score for s in self._judged(name, known)} if known else {}
+            scored.append([judged.get(self.nodes[i].name) if i in self.nodes else None for i in ids])
+        return scored
+
+    def _judged(self, name: str, candidates: Sequence[str]) -> list[Scored]:
+        """The tuned judge: P(yes) for each candidate, one `choose` over "<name>? yes|no"."""
+        options: dict[str, str] = {}
+        for node_id in candidates:  # equal names: the more similar node keeps it
+            options.setdefault(self.nodes[node_id].name, node_id)
+        with self.timed_item():
+            choice = self.llm.choose(self._judge_prompt(name),
+                                     [f"{o}{ASK} {a}" for o in options for a in YES_NO], end="")
+        if not choice.logprobs:  # a server without log-probabilities: its pick first, no scores
+            picked = choice.option.rsplit(ASK, 1)[0]
+            return [Scored(label=options[o]) for o in sorted(options, key=lambda o: o != picked)]
+        logprobs = choice.logprobs
+        p_yes = {o: 1.0 / (1.0 + math.exp(logprobs[f"{o}{ASK} no"] - logprobs[f"{o}{ASK} yes"])) for o in options}
+        return [Scored(label=options[o], score=p_yes[o]) for o in sorted(options, key=lambda o: -p_yes[o])]
+
     def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
         if not self.nodes:
             raise RuntimeError("the hypernym agent has no taxonomy: call initialize(nodes) first")
@@ -90,6 +157,9 @@ class HypernymAgent(LLMStepMixin, HypernymStep):
             candidates = self._candidates(name, scored)
             if not candidates:
                 ranked.append([])
+                continue
+            if self.adapter:
+                ranked.append(self._judged(name, candidates)[:k])
                 continue
             similar = [node for node, _ in scored[: self.retrieve]]
             leaves = [n for n in similar if n.parent in self.nodes and n.id not in self.inner]
@@ -130,7 +200,9 @@ def _factory(context: StepContext | None = None, **config: Any) -> HypernymAgent
 
 def register_steps(register) -> None:
     register("hypernym", "agent", _factory,
-             default_config={"prompt": "hypernym@v2", "retrieve": 30, "candidates": 30, "examples": 4, "seed": 0},
+             default_config={"prompt": "hypernym@v2", "retrieve": 30, "candidates": 30, "examples": 4, "seed": 0,
+                             "negatives": 3, "adapter": None},
              description="Chroma retrieves similar taxonomy nodes; the LLM scores their names and their parents' "
                          "names (and 'none') by log-probability (hypernym@v1: fixed demonstrations; "
-                         "hypernym@v2: the retrieved nodes with their parents)")
+                         "hypernym@v2: the retrieved nodes with their parents); with an adapter, P(yes) "
+                         "per candidate")

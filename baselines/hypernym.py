@@ -98,17 +98,26 @@ class EmbeddingHypernym(HypernymStep):
         self.weights = model.coef_[0]
         self.bias = float(model.intercept_[0])
 
-    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
+    def _logits(self, names: Sequence[str]) -> list[np.ndarray]:
+        """Every node's log-odds as the parent of each name."""
         if not self.nodes:
             raise RuntimeError("the hypernym baseline has no taxonomy: call initialize(nodes) first")
         from shelfgraph.retrieval.embeddings import embed
 
-        ranked = []
-        for name, vector in zip(names, embed(list(names))):
-            scores = self._features(name, vector) @ self.weights + self.bias
-            top = np.argsort(-scores)[:k]
-            ranked.append([Scored(label=self.nodes[j].id, score=1 / (1 + math.exp(-scores[j]))) for j in top])
-        return ranked
+        return [self._features(name, vector) @ self.weights + self.bias for name, vector in zip(names, embed(list(names)))]
+
+    def rank(self, names: Sequence[str], k: int = 5) -> list[list[Scored]]:
+        return [[Scored(label=self.nodes[j].id, score=_sigmoid(scores[j])) for j in np.argsort(-scores)[:k]]
+                for scores in self._logits(names)]
+
+    def score(self, names: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[float | None]]:
+        index = {node.id: i for i, node in enumerate(self.nodes)}
+        return [[_sigmoid(scores[index[c]]) if c in index else None for c in ids]
+                for scores, ids in zip(self._logits(names), candidates)]
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
 
 
 def _factory(context: Any = None, **config: Any) -> EmbeddingHypernym:

@@ -75,13 +75,14 @@ class Hybrid:
 
 class Weighted(Hybrid):
     """Hybrids that blend the two sides' scores with `weight` on the agent, or, given a `stack`
-    fitted on validation (`shelfgraph.stacking`; cleaning and synonyms), combine them by it."""
+    fitted on validation (`shelfgraph.stacking`; cleaning, synonyms, hypernym), combine them by it."""
 
     def __init__(self, parts: Parts, weight: float, stack: dict[str, float] | None = None):
         from shelfgraph.stacking import Stack
 
         super().__init__(parts)
         self.weight = weight
+        self.stacked = bool(stack)
         self.combine = Stack(**stack) if stack else functools.partial(blend, weight=weight)
 
     def both(self, method: str, items: Sequence[Any], *args: Any) -> tuple[list[Any], list[Any]]:

@@ -11,7 +11,7 @@ to score candidate settings from one round of answers.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from shelfgraph.models import Product
@@ -84,6 +84,14 @@ def blend_ranking(agent: Sequence[Scored], baseline: Sequence[Scored], weight: f
     labels = list(dict.fromkeys([*b_scores, *a_scores]))
     scored = [Scored(label=label, score=blend(a_scores.get(label) or 0.0, b_scores.get(label) or 0.0, weight))
               for label in labels]
+    scored.sort(key=lambda s: -(s.score or 0.0))
+    return scored[:k]
+
+
+def stack_ranking(candidates: Sequence[str], agent: Sequence[float | None], baseline: Sequence[float | None],
+                  stack: Callable[[float | None, float | None], float | None], k: int) -> list[Scored]:
+    """The candidates, both sides' scores of each combined by `stack`, best `k`."""
+    scored = [Scored(label=c, score=stack(a, b)) for c, a, b in zip(candidates, agent, baseline)]
     scored.sort(key=lambda s: -(s.score or 0.0))
     return scored[:k]
 

@@ -4,11 +4,12 @@
     python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --limit 120
     python scripts/tune_hybrids.py synonyms --train out/pairs/train.csv --limit 150
     python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --adapter DIR
+    python scripts/tune_hybrids.py hypernym --taxonomy ../shared/data/taxonomy/shopify --adapter DIR
 
 With `--adapter` (an agent tuned by `shelfgraph tune` on the same fit part: every record but
 each 5th) the agent prompts zero-shot; cleaning and synonyms also get a stack (a logistic
 regression on both scores, `shelfgraph.stacking`) fitted on the validation items, printed as
-the `--set stack=...` value the hybrid takes.
+the `--set stack=...` value the hybrid takes. Hypernym takes a stack only (`hypernym` below).
 
 TRAIN is split by position (every 5th record is validation). Both parts are trained on the
 rest; the agent is asked once on the validation items and every candidate setting is scored
@@ -156,6 +157,49 @@ def _choose_weight(kind: str, prompt: str, fit: list, items: list, labels: list[
             "stack": stack.model_dump(), "stack_aupr": round(aupr(labels, stacked), 4),
             "stack_f1": round(f1_at_threshold(labels, stacked, 0.5)["f1"], 4),
             "best": _best_weight(labels, a_scores, b_scores)}
+
+
+@app.command()
+def hypernym(taxonomy: Path = typer.Option(...), adapter: str = typer.Option(...), hide_sample: int = 400,
+             test_sample: int = 200, seed: int = 0, limit: int = 100, k: int = 5) -> None:
+    """The stack of the hypernym hybrid, fitted on leaves that are neither tuned nor tested on:
+    those `shelfgraph tune hypernym --hide-sample HIDE_SAMPLE --hide-seed SEED` hid after the
+    first TEST_SAMPLE (`eval hypernym --sample TEST_SAMPLE --seed SEED` draws those), the first
+    LIMIT of them. Both parts know the taxonomy without any hidden leaf, as the tuned agent did.
+    Every candidate of the hybrid (the agent's and the baseline's top K) is scored by both
+    sides; the stack is kept if it puts the parent first at least as often as the baseline."""
+    from shelfgraph.eval.tasks import sample_leaves
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    drawn = sample_leaves(nodes, hide_sample, seed)
+    validation = drawn[test_sample:][:limit]
+    hidden = {n.id for n in drawn}
+    hybrid = create("hypernym", "hybrid", context=StepContext(), adapter=adapter)
+    hybrid.initialize([n for n in nodes if n.id not in hidden])
+    names = [n.name for n in validation]
+    candidates = hybrid.candidates(names, k)
+    agent, baseline = hybrid.both("score", names, candidates)
+    sizes = [len(c) for c in candidates]
+    labels = [int(c == n.parent) for n, ids in zip(validation, candidates) for c in ids]
+    a_scores, b_scores = [s for row in agent for s in row], [s for row in baseline for s in row]
+
+    def top1(labels: Sequence[int], scores: Sequence[float | None]) -> float:
+        """The share of names whose best-scored candidate is the parent."""
+        hits, start = 0, 0
+        for size in sizes:
+            best = max(range(start, start + size), key=lambda i: scores[i] if scores[i] is not None else -1.0)
+            hits += labels[best] if size else 0
+            start += size
+        return hits / len(sizes)
+
+    stack = fit_stack(labels, a_scores, b_scores, top1)
+    _emit({"validation": len(validation), "recall_candidates": round(sum(labels) / len(validation), 4),
+           "candidates": round(sum(sizes) / len(sizes), 1), **hybrid.stats(),
+           "agent_top1": round(top1(labels, a_scores), 4), "baseline_top1": round(top1(labels, b_scores), 4),
+           "stack": stack.model_dump(), "stack_top1": round(top1(labels, [stack(a, b) for a, b in
+                                                                         zip(a_scores, b_scores)]), 4)})
 
 
 if __name__ == "__main__":

@@ -71,3 +71,27 @@ def test_a_hybrid_given_a_stack_combines_its_parts_scores_by_it():
     agent, baseline = hybrid.parts.agent.score(pairs), hybrid.parts.baseline.score(pairs)
     assert got == [pytest.approx(Stack(**coefficients)(a, b)) for a, b in zip(agent, baseline)]
     assert got != [pytest.approx(0.4 * a + 0.6 * b) for a, b in zip(agent, baseline)]  # not the blend
+
+
+def test_the_hypernym_stack_ranks_one_candidate_set_by_both_sides_scores(demo_data):
+    """The baseline scores given candidates as its ranking does; the stacked ranking orders
+    the candidates by the stack of both sides' scores, not by either side alone."""
+    from shelfgraph.hybrids.combine import stack_ranking
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    nodes = [item for item in read_taxonomy(demo_data / "taxonomy") if isinstance(item, TaxonomyNode)]
+    baseline = create("hypernym", "baseline")
+    baseline.initialize(nodes)
+    names = ["cold brew coffee", "running shoes"]
+    ranked = baseline.rank(names, k=4)
+    candidates = [[s.label for s in reversed(r)] + ["no-such-node"] for r in ranked]
+    scores = baseline.score(names, candidates)
+    assert scores == [[pytest.approx(s.score) for s in reversed(r)] + [None] for r in ranked]
+    stack = Stack(intercept=0.0, agent=2.0, baseline=0.5)
+    agent = [0.9, 0.1, 0.5, 0.3, 0.2]  # the agent prefers the baseline's 4th
+    stacked = stack_ranking(candidates[0], agent, scores[0], stack, k=3)
+    assert [s.label for s in stacked] == [candidates[0][0], candidates[0][2], candidates[0][3]]
+    assert [s.score for s in stacked] == [pytest.approx(stack(agent[i], scores[0][i])) for i in (0, 2, 3)]
+    with pytest.raises(Exception, match="only with an adapter"):  # the untuned agent has no score for a node alone
+        create("hypernym", "agent").score(names, candidates)

@@ -131,3 +131,37 @@ def test_the_training_order_is_not_the_corruption_s_random_stream():
     first = epoch_order(n, seed=0, epoch=0)[:288]
     assert 0.2 < sum(i in corrupted for i in first) / len(first) < 0.4
     assert epoch_order(n, 0, 0) == epoch_order(n, 0, 0) != epoch_order(n, 0, 1)
+
+
+def test_hypernym_tuning_leaves_out_the_leaves_eval_hypernym_hides(demo_data):
+    """The hidden leaves are taken from the eval's own output: none is a tuning item, known to
+    the agent, asked about or offered as a candidate. Each tuning leaf is asked its parent
+    (yes) and hard negatives (no), never a node named as its parent, as the tuned judge asks."""
+    from shelfgraph.cli.tune_command import known_leaves
+    from shelfgraph.eval.tasks import evaluate_hypernym
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    taxonomy = demo_data / "taxonomy"
+    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    by_id = {n.id: n for n in nodes}
+    _, rows = evaluate_hypernym(nodes, sample=15, seed=3, method="baseline")
+    hidden = {row["id"] for row in rows}
+    agent = create("hypernym", "agent", retrieve=8, candidates=8)
+    leaves = known_leaves(agent, taxonomy, sample=15, seed=3)
+    inner = {n.parent for n in nodes}
+    assert len(hidden) == 15 and len(leaves) == sum(bool(n.parent) and n.id not in inner for n in nodes) - 15
+    assert not hidden & set(leaves) and not hidden & set(agent.nodes)
+    examples = agent.tuning_examples(leaves[:12])
+    hidden_names = {by_id[i].name for i in hidden} - {n.name for n in nodes if n.id not in hidden}
+    assert not any(f"Category: {name}\nParent:" in e.prompt or e.pieces[0].text == f" {name}?"
+                   for e in examples for name in hidden_names)
+    for example in examples:
+        leaf, node = example.source.split("|")
+        assert example.prompt.endswith(f"Category: {by_id[leaf].name}\nParent:")  # zero-shot, as tuned
+        assert example.pieces[0].text == f" {by_id[node].name}?" and not example.pieces[0].answer
+        parent = by_id[by_id[leaf].parent]
+        assert example.answers == [" yes" if node == parent.id else " no"]
+        assert node == parent.id or by_id[node].name != parent.name
+    per_leaf = {leaf: [e.answers[0] for e in examples if e.source.startswith(f"{leaf}|")] for leaf in leaves[:12]}
+    assert all(answers[0] == " yes" and answers[1:] == [" no"] * agent.negatives for answers in per_leaf.values())

@@ -1,11 +1,11 @@
 """`shelfgraph tune STEP`: fit a LoRA adapter for a step's agent on labelled data.
 
 The training file is read the way the step's eval task reads it (records for imputation, type
-and cleaning; labelled pairs for synonyms; a taxonomy for relations, without the categories
-`eval applicability` hides); the agent itself turns each item into the prompt it
-would send and the gold answer (`Step.tuning_examples`), so the adapter learns the prompt it
-will be asked with. Use it with `--set adapter=OUT` (eval) or `adapter = "OUT"` in a step's
-config (build).
+and cleaning; labelled pairs for synonyms; a taxonomy for relations and hypernym, without the
+categories `eval applicability` or the leaves `eval hypernym` hides); the agent itself turns
+each item into the prompt it would send and the gold answer (`Step.tuning_examples`), so the
+adapter learns the prompt it will be asked with. Use it with `--set adapter=OUT` (eval) or
+`adapter = "OUT"` in a step's config (build).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from .options import StepSetOpt, step_settings
 
 # step kind -> how its training file is read (the eval task's reader)
 READERS = {"imputation": "records", "type": "records", "cleaning": "records", "synonyms": "pairs",
-           "relations": "taxonomy"}
+           "relations": "taxonomy", "hypernym": "leaves"}
 
 
 def _read(kind: str, path: Path, agent: Any, hidden: tuple[int, int]) -> list[Any]:
-    """The items to tune on. A taxonomy (relations) is the agent's knowledge as `eval
-    applicability` gives it, the categories that task hides (`hidden`: its sample and seed)
-    left out; the items are the known categories' keys."""
+    """The items to tune on. A taxonomy (relations, hypernym) is the agent's knowledge as `eval
+    applicability` / `eval hypernym` gives it, what that task hides (`hidden`: its sample and
+    seed) left out; the items are the known categories' keys, or the remaining leaves' ids."""
     if kind not in READERS:
         raise typer.BadParameter(f"step {kind!r} cannot be tuned yet; tunable: {', '.join(READERS)}",
                                  param_hint="STEP")
@@ -38,6 +38,8 @@ def _read(kind: str, path: Path, agent: Any, hidden: tuple[int, int]) -> list[An
             return read_pairs(path)
         if READERS[kind] == "taxonomy":
             return known_category_keys(agent, path, *hidden)
+        if READERS[kind] == "leaves":
+            return known_leaves(agent, path, *hidden)
         from shelfgraph.eval.datasets import load_records, record_to_product
 
         return [record_to_product(r) for r in load_records(path)]
@@ -60,6 +62,25 @@ def known_category_keys(agent: Any, path: Path, sample: int, seed: int) -> list[
     return sorted(known)
 
 
+def known_leaves(agent: Any, path: Path, sample: int, seed: int) -> list[str]:
+    """Initialise the hypernym `agent` on the taxonomy at `path` as `eval hypernym --sample
+    SAMPLE --seed SEED` does (its hidden leaves out of the taxonomy); the remaining leaves
+    with a parent, in a seeded order (ids group a taxonomy's branches: `--limit` then takes
+    leaves from all over it), the items to tune on."""
+    from shelfgraph.eval.tasks import sample_leaves
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    nodes = [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
+    hidden = {n.id for n in sample_leaves(nodes, sample, seed)}
+    known = [n for n in nodes if n.id not in hidden]
+    agent.initialize(known)
+    inner = {n.parent for n in known if n.parent}
+    leaves = sorted(n.id for n in known if n.parent and n.id not in inner)
+    random.Random(seed).shuffle(leaves)
+    return leaves
+
+
 def _sha256(path: Path) -> str | None:
     """A file's sha256; None for a folder (a Shopify taxonomy)."""
     from shelfgraph.tuning.manifest import file_sha256
@@ -77,10 +98,10 @@ def _split(items: list[Any], share: float, seed: int) -> tuple[list[Any], list[A
 
 
 def tune_command(
-    step: Annotated[str, typer.Argument(help="Step kind: imputation, type, cleaning, synonyms "
-                                                 "or relations.")],
+    step: Annotated[str, typer.Argument(help="Step kind: imputation, type, cleaning, synonyms, "
+                                                 "relations or hypernym.")],
     train: Annotated[Path, typer.Option("--train", exists=True, help="Labelled training data, as the step's "
-                                        "eval task reads it (relations: a taxonomy folder or file).")],
+                                        "eval task reads it (relations, hypernym: a taxonomy folder or file).")],
     out: Annotated[Path, typer.Option("--out", file_okay=False, help="Adapter folder to write (a checkpoint "
                                       "in it lets a killed tune resume).")],
     valid: Annotated[Optional[Path], typer.Option("--valid", exists=True, dir_okay=False,
@@ -98,9 +119,10 @@ def tune_command(
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads.")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Base model .gguf (default: the packaged "
                                                  "Gemma 3 270M).")] = None,
-    hide_sample: Annotated[int, typer.Option("--hide-sample", min=1, help="relations: the categories `eval "
-                                             "applicability --sample N` hides are left out.")] = 200,
-    hide_seed: Annotated[int, typer.Option("--hide-seed", help="relations: ... and its --seed.")] = 0,
+    hide_sample: Annotated[int, typer.Option("--hide-sample", min=1, help="relations, hypernym: the categories "
+                                             "`eval applicability --sample N` (the leaves `eval hypernym "
+                                             "--sample N`) hides are left out.")] = 200,
+    hide_seed: Annotated[int, typer.Option("--hide-seed", help="relations, hypernym: ... and its --seed.")] = 0,
     step_set: StepSetOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
 ) -> None:

@@ -31,6 +31,11 @@ class HypernymStep(Step):
         a parent outside them cannot come first, so their recall caps the step's top-1."""
         return None
 
+    def score(self, names: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[list[float | None]]:
+        """Each given candidate node's score as the parent of its name: a stacked hybrid has
+        both sides score one candidate set."""
+        raise NotImplementedError(f"{type(self).__name__} does not score given candidates")
+
 
 class HypernymUnit(BaseModel):
     type_name: str
