@@ -63,19 +63,19 @@ class UsualValues:
         self.counts: dict[tuple[str, str], Counter[str]] = {}
         self.spelling: dict[str, str] = {}  # normalised value -> its first spelling
         for product in products:
+            for attribute, values in product.attributes.items():
+                for value in values:
+                    if not is_no_value(value):
+                        self.spelling.setdefault(normalise_label(value), value)
             for key, value in self._keyed(product):
                 self.counts.setdefault(key, Counter())[value] += 1
 
-    def _keyed(self, product: Product) -> list[tuple[tuple[str, str], str]]:
+    @staticmethod
+    def _keyed(product: Product) -> list[tuple[tuple[str, str], str]]:
         """((type, attribute), normalised value) once per distinct value of the product."""
         kind = normalise_label(product.product_type or "")
-        found = set()
-        for attribute, values in product.attributes.items():
-            for value in values:
-                if not is_no_value(value):
-                    self.spelling.setdefault(normalise_label(value), value)
-                    found.add(((kind, attribute), normalise_label(value)))
-        return sorted(found)
+        return sorted({((kind, attribute), normalise_label(value))
+                       for attribute, values in product.attributes.items() for value in values if not is_no_value(value)})
 
     def usual(self, product: Product, attribute: str, k: int, leave_out: Product | None = None) -> list[str]:
         """The `k` most common values of `attribute` for `product`'s type (ties: first seen),
@@ -166,8 +166,9 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         if usual is None:
             usual = self.usual_values.usual(product, triple.attribute, self.usual_k)
         return self.prompt.render(
-            examples=self._examples(product) if demos is None else demos, product_type=product.product_type or "product", title=product.title,
-            evidence=self._evidence(triple), attribute=triple.attribute, value=triple.value, usual=usual)
+            examples=self._examples(product) if demos is None else demos, product_type=product.product_type or "product",
+            title=product.title, evidence=self._evidence(triple), attribute=triple.attribute, value=triple.value,
+            usual=usual)
 
     def _score_one(self, triple: Triple) -> float | None:
         return 1.0 - self.p_yes(self._prompt(triple))
