@@ -9,14 +9,21 @@ one product are asked one after another, so their shared prompt prefix is evalua
 With an `adapter` (`shelfgraph tune cleaning`) no demonstration is shown; it is tuned on
 training products' own triples, a share corrupted exactly as the cleaning eval task corrupts
 its test triples (`shelfgraph.corruption`), each asked as at inference.
+
+A value copied from the title under the wrong attribute reads like a right one; what tells them
+apart is what values of that attribute look like. Prompts that ask for `usual` (v3) show the
+`usual_k` most common values of the attribute among the training products of the type
+(`UsualValues`); a tuning example's own product is left out of the counts, as a test product
+is not in them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 from shelfgraph.context import StepContext
-from shelfgraph.models import Product, normalise_label
+from shelfgraph.models import Product, is_no_value, normalise_label
 from shelfgraph.prompting import RenderedPrompt
 from shelfgraph.stages.cleaning import CleaningStep
 from shelfgraph.steps import Triple
@@ -49,14 +56,46 @@ def checks(example: Product, others: Sequence[Product]) -> list[tuple[str, str, 
     return lines
 
 
+class UsualValues:
+    """The values each attribute has among training products, per product type, most common first."""
+
+    def __init__(self, products: Sequence[Product]):
+        self.counts: dict[tuple[str, str], Counter[str]] = {}
+        self.spelling: dict[str, str] = {}  # normalised value -> its first spelling
+        for product in products:
+            for attribute, values in product.attributes.items():
+                for value in values:
+                    if not is_no_value(value):
+                        self.spelling.setdefault(normalise_label(value), value)
+            for key, value in self._keyed(product):
+                self.counts.setdefault(key, Counter())[value] += 1
+
+    @staticmethod
+    def _keyed(product: Product) -> list[tuple[tuple[str, str], str]]:
+        """((type, attribute), normalised value) once per distinct value of the product."""
+        kind = normalise_label(product.product_type or "")
+        return sorted({((kind, attribute), normalise_label(value))
+                       for attribute, values in product.attributes.items() for value in values if not is_no_value(value)})
+
+    def usual(self, product: Product, attribute: str, k: int, leave_out: Product | None = None) -> list[str]:
+        """The `k` most common values of `attribute` for `product`'s type (ties: first seen),
+        without `leave_out`'s own values (a training product asked about itself)."""
+        counts = Counter(self.counts.get((normalise_label(product.product_type or ""), attribute), Counter()))
+        if leave_out is not None:
+            counts.subtract(Counter(v for key, v in self._keyed(leave_out) if key[1] == attribute))
+        return [self.spelling[v] for v, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n > 0][:k]
+
+
 class CleaningAgent(LLMStepMixin, CleaningStep):
     def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 2,
-                 evidence_k: int = 2, adapter: str | None = None):
-        """`k` demonstrations (none with an `adapter`)."""
+                 evidence_k: int = 2, adapter: str | None = None, usual_k: int = 5):
+        """`k` demonstrations (none with an `adapter`); `usual_k` usual values (prompts that show them)."""
         self._setup_llm(context, prompt, adapter)
         self.index = None  # the CatalogIndex, opened on first use
         self.k = 0 if self.adapter else k
         self.evidence_k = evidence_k
+        self.usual_k = usual_k
+        self.usual_values = UsualValues([])
         self._demos: dict[str, list[dict]] = {}
         self.examples_set = ""  # the scope of the training set in the index (`initialize`)
 
@@ -66,8 +105,9 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
         return self.index
 
     def initialize(self, train: Sequence[Product]) -> None:
-        """Index the trusted training products as demonstrations."""
+        """Count the training products' values; index them as demonstrations."""
         self._demos = {}
+        self.usual_values = UsualValues(train)
         if self.k:
             from shelfgraph.retrieval.index import examples_set
 
@@ -76,14 +116,18 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
 
     def tuning_examples(self, train: Sequence[Product]) -> list[TuneExample]:
         """The products' gold triples, `TUNE_CORRUPT_RATE` of them corrupted, each asked zero-shot
-        with the product's gold values hidden, as the eval task asks; no for a corrupted one."""
+        with the product's gold values hidden, as the eval task asks; no for a corrupted one.
+        Usual values are counted over `train` without the asked product's own; no demonstration
+        is shown (a tuned agent is asked zero-shot), so none is retrieved."""
         from shelfgraph.corruption import corrupt, gold_triples
 
+        usual_values = UsualValues(train)
         examples = []
         for item in corrupt(gold_triples(train), rate=TUNE_CORRUPT_RATE, seed=0):
             product = item.triple.product.model_copy(update={"attributes": {}})
             triple = item.triple.model_copy(update={"product": product})
-            examples.append(yes_no_example(str(self._prompt(triple)), not item.corrupted,
+            usual = usual_values.usual(product, triple.attribute, self.usual_k, leave_out=item.triple.product)
+            examples.append(yes_no_example(str(self._prompt(triple, usual, demos=[])), not item.corrupted,
                                            source=f"{product.id}|{triple.attribute}"))
         return examples
 
@@ -115,11 +159,16 @@ class CleaningAgent(LLMStepMixin, CleaningStep):
                                            query=f"{triple.attribute}: {triple.value}")
         return [c.text for c in chunks]
 
-    def _prompt(self, triple: Triple) -> RenderedPrompt:
+    def _prompt(self, triple: Triple, usual: list[str] | None = None, demos: list[dict] | None = None) -> RenderedPrompt:
+        """The question for `triple`; `usual` values default to the training products' (`initialize`),
+        `demos` to the similar trusted products'."""
         product = triple.product
+        if usual is None:
+            usual = self.usual_values.usual(product, triple.attribute, self.usual_k)
         return self.prompt.render(
-            examples=self._examples(product), product_type=product.product_type or "product", title=product.title,
-            evidence=self._evidence(triple), attribute=triple.attribute, value=triple.value)
+            examples=self._examples(product) if demos is None else demos, product_type=product.product_type or "product",
+            title=product.title, evidence=self._evidence(triple), attribute=triple.attribute, value=triple.value,
+            usual=usual)
 
     def _score_one(self, triple: Triple) -> float | None:
         return 1.0 - self.p_yes(self._prompt(triple))

@@ -10,9 +10,11 @@ import random
 import pytest
 
 from shelfgraph.eval.datasets import load_records, record_to_product
+from shelfgraph.agents.cleaning_agent import UsualValues
 from shelfgraph.corruption import corrupt, gold_triples
 from shelfgraph.registry import create
-from shelfgraph.steps import Pair
+from shelfgraph.models import Product
+from shelfgraph.steps import Pair, Triple
 from shelfgraph.tuning.example import Piece, TuneExample
 
 
@@ -32,6 +34,45 @@ def test_cleaning_examples_are_the_eval_questions_with_corrupted_values_answered
     share = sum(e.answers == [" no"] for e in examples) / len(examples)
     assert 0.25 <= share <= 0.31  # round(0.3 x n) chosen; a few have no usable wrong value
     assert {i.kind for i in labelled if i.corrupted} == {"swap", "other_attribute", "title_span"}
+
+
+def test_cleaning_examples_show_no_demonstrations_as_the_tuned_agent_is_asked_zero_shot(demo_data):
+    products = [record_to_product(r) for r in load_records(demo_data / "labelled.jsonl")[:12]]
+    agent = create("cleaning", "agent", prompt="cleaning@v2")  # a prompt with demonstrations
+    agent.initialize(products)  # similar trusted products indexed: a v2 question would show two
+    tuned = create("cleaning", "agent", prompt="cleaning@v2", k=0)  # what an adapter's agent asks (k=0)
+    for example, item in zip(agent.tuning_examples(products[:2]), corrupt(gold_triples(products[:2]), 0.3, 0)):
+        asked = item.triple.model_copy(update={"product": item.triple.product.model_copy(update={"attributes": {}})})
+        assert example.prompt == str(tuned._prompt(asked)) and example.prompt.count("Title:") == 1
+
+
+def _shoe(i: int, brand: str, color: str, kind: str = "Shoes") -> Product:
+    return Product(id=f"s{i}", title=f"{brand} Runner {color}", product_type=kind,
+                   attributes={"Brand": [brand], "Color": [color]})
+
+
+def test_usual_values_are_the_type_s_most_common_without_the_asked_product_s_own():
+    shoes = [_shoe(0, "Crocs", "Red"), _shoe(1, "Crocs", "Blue"), _shoe(2, "Ecco", "Red"), _shoe(3, "Vans", "Tan"),
+             _shoe(4, "Acme", "Green", kind="Toys")]
+    usual = UsualValues(shoes)
+    new = Product(id="n", title="Asics Runner Black", product_type="shoes")  # the type's spelling varies
+    assert usual.usual(new, "Brand", 5) == ["Crocs", "Ecco", "Vans"]  # most common first, then first seen; no toy
+    assert usual.usual(new, "Brand", 2) == ["Crocs", "Ecco"]
+    assert usual.usual(shoes[2], "Brand", 5, leave_out=shoes[2]) == ["Crocs", "Vans"]  # Ecco only on itself
+    assert usual.usual(shoes[0], "Color", 5, leave_out=shoes[0]) == ["Red", "Blue", "Tan"]  # Red on another too
+    assert usual.usual(new, "Size", 5) == []
+
+
+def test_v3_examples_show_usual_values_of_the_other_training_products_as_inference_shows_the_training_ones():
+    shoes = [_shoe(0, "Crocs", "Red"), _shoe(1, "Crocs", "Blue"), _shoe(2, "Ecco", "Red")]
+    agent = create("cleaning", "agent", prompt="cleaning@v3", k=0)
+    examples = agent.tuning_examples(shoes)
+    ecco_brand = next(e for e in examples if e.source == "s2|Brand")
+    assert "Usual Brand values: Crocs\n" in ecco_brand.prompt  # not Ecco: only s2 itself has it
+    agent.initialize(shoes)
+    asked = Triple(product=Product(id="n", title="Ecco Runner Red", product_type="Shoes"), attribute="Brand", value="Red")
+    prompt = str(agent._prompt(asked))
+    assert "Usual Brand values: Crocs; Ecco\n" in prompt and prompt.endswith('Is "Red" the Brand of this product?\nAnswer:')
 
 
 def test_synonym_examples_are_yes_no_choices():
