@@ -1,0 +1,32 @@
+"""The adapters that ship with shelfgraph (shelfgraph/adapters/STEP): each opens by its name
+`bundled:STEP`, was tuned on the packaged model and on its prompt file as the file is now (an
+edited prompt would orphan it), is small and ships one format. A step none ships for is
+refused by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from shelfgraph.errors import UsageError
+from shelfgraph.prompting import load_prompt
+from shelfgraph.registry import create
+from shelfgraph.tuning.manifest import BUNDLED, BUNDLED_DIR, bundled_steps, model_sha256, open_adapter
+
+SHIPPED = bundled_steps()
+
+
+@pytest.mark.parametrize("step", SHIPPED)
+def test_a_shipped_adapter_fits_the_packaged_model_and_its_prompt_file(step, packaged_gguf):
+    adapter = open_adapter(BUNDLED + step)
+    manifest = adapter.manifest
+    assert manifest.step == step and adapter.folder == BUNDLED_DIR / step
+    adapter.check_base(model_sha256(packaged_gguf), "the packaged model")
+    assert load_prompt(manifest.prompt.split("#")[0]).ref == manifest.prompt
+    assert adapter.gguf.stat().st_size < 10 * 2**20 and not adapter.peft.exists()  # one format in git
+    agent = create(step, "agent", adapter=BUNDLED + step, prompt=manifest.prompt.split("#")[0])
+    assert agent.adapter == BUNDLED_DIR / step
+
+
+def test_a_step_without_a_shipped_adapter_is_refused_naming_those_that_ship():
+    with pytest.raises(UsageError, match="no adapter ships for step 'nope' \\(shipped: "):
+        open_adapter("bundled:nope")
