@@ -6,13 +6,18 @@
     python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --adapter DIR
     python scripts/tune_hybrids.py hypernym --taxonomy ../shared/data/taxonomy/shopify --adapter DIR
 
+    python scripts/tune_hybrids.py extraction --train ../shared/data/oa-mine/train.jsonl --adapter DIR \
+        --valid-share 0.2 --valid-seed 0
+
 With `--adapter` (an agent tuned by `shelfgraph tune` on the same fit part: every record but
-each 5th) the agent prompts zero-shot; cleaning and synonyms also get a stack (a logistic
+each 5th; for extraction, with `--valid-share S --valid-seed N`, the part `shelfgraph tune
+--valid-share S --seed N` trained on, so the validation items are the ones its adapter never
+saw) the agent prompts zero-shot; cleaning and synonyms also get a stack (a logistic
 regression on both scores, `shelfgraph.stacking`) fitted on the validation items, printed as
 the `--set stack=...` value the hybrid takes. Hypernym takes a stack only (`hypernym` below).
 
-TRAIN is split by position (every 5th record is validation). Both parts are trained on the
-rest; the agent is asked once on the validation items and every candidate setting is scored
+TRAIN is split by position (every 5th record is validation; or as `--valid-share` says).
+Both parts are trained on the rest; the agent is asked once on the validation items and every candidate setting is scored
 from those answers, combined by the hybrids' own functions (`hybrids/combine.py`). For
 extraction the agent is asked the hybrid's questions at the highest candidate threshold; a
 lower threshold keeps the answers about the attributes the baseline is unsure of at it (an
@@ -39,6 +44,7 @@ from shelfgraph.hybrids.combine import (accept_answers, attribute_shares, blend,
 from shelfgraph.context import StepContext  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
 from shelfgraph.stacking import fit_stack  # noqa: E402
+from shelfgraph.tuning.split import valid_split  # noqa: E402
 
 THRESHOLDS = (0.0, 0.3, 0.5, 0.7, 0.8, 0.9)
 AGENT_THRESHOLDS = (0.0, 0.2, 0.4, 0.6)
@@ -47,7 +53,11 @@ WEIGHTS = tuple(round(w / 10, 1) for w in range(11))
 app = typer.Typer(add_completion=False)
 
 
-def split(items: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+def split(items: Sequence[Any], valid_share: float | None = None, valid_seed: int = 0) -> tuple[list[Any], list[Any]]:
+    """(fit, validation): every 5th item held out, or, with `valid_share`, the items `shelfgraph
+    tune --valid-share VALID_SHARE --seed VALID_SEED` held out (those its adapter never saw)."""
+    if valid_share is not None:
+        return valid_split(items, valid_share, valid_seed)
     return [x for i, x in enumerate(items) if i % 5], [x for i, x in enumerate(items) if i % 5 == 0]
 
 
@@ -62,14 +72,16 @@ def _emit(row: dict) -> None:
 
 @app.command()
 def extraction(train: Path = typer.Option(...), limit: int = 150, prompt: str = "imputation@v2",
-               demos: str = "type", min_share: float = 0.3) -> None:
+               demos: str = "type", min_share: float = 0.3, adapter: Optional[str] = None,
+               valid_share: Optional[float] = None, valid_seed: int = 0) -> None:
     from shelfgraph.eval.datasets import known_attributes, load_records, record_to_product
 
-    fit, validation = split(load_records(train))
+    fit, validation = split(load_records(train), valid_share, valid_seed)
     validation = spread(validation, limit)
     context = StepContext()
     baseline = create("imputation", "baseline", context=context)
-    agent = create("imputation", "agent", context=context, prompt=prompt, demos=demos)
+    agent = create("imputation", "agent", context=context, prompt=prompt, demos=demos,
+                   **({"adapter": adapter} if adapter else {}))
     products = [record_to_product(r) for r in fit]
     baseline.initialize(products)
     agent.initialize(products)

@@ -11,7 +11,6 @@ adapter learns the prompt it will be asked with. Use it with `--set adapter=OUT`
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -88,15 +87,6 @@ def _sha256(path: Path) -> str | None:
     return file_sha256(path) if path.is_file() else None
 
 
-def _split(items: list[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
-    """A seeded share of `items` held out for validation (at least one item each side)."""
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    n_valid = min(max(1, round(len(items) * share)), len(items) - 1)
-    held = set(order[:n_valid])
-    return [x for i, x in enumerate(items) if i not in held], [x for i, x in enumerate(items) if i in held]
-
-
 def tune_command(
     step: Annotated[str, typer.Argument(help="Step kind: imputation, type, cleaning, synonyms, "
                                                  "relations or hypernym.")],
@@ -133,6 +123,7 @@ def tune_command(
     from shelfgraph.registry import create
     from shelfgraph.tuning.manifest import DataRef
     from shelfgraph.tuning.run import tune_step
+    from shelfgraph.tuning.split import valid_split
     from shelfgraph.tuning.train import TuneSettings
 
     config = step_settings(step_set)
@@ -142,7 +133,7 @@ def tune_command(
         train_items, valid_items = items, _read(step, valid, agent, (hide_sample, hide_seed))
         valid_ref = DataRef(path=str(valid), sha256=_sha256(valid))
     else:
-        train_items, valid_items = _split(items, valid_share, seed)
+        train_items, valid_items = valid_split(items, valid_share, seed)
         valid_ref = DataRef(path=f"{train} (share {valid_share}, seed {seed})")
     examples, held_out = agent.tuning_examples(train_items), agent.tuning_examples(valid_items)
     typer.echo(f"{len(examples)} training and {len(held_out)} validation examples", err=True)
