@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -38,6 +38,8 @@ class KnownValues:
         # (type, attribute, value) -> the features that do not read the product's text: a
         # catalogue repeats its values, and these cost milliseconds a triple
         self.compared: dict[tuple[str, str, str], list[float]] = {}
+        # (type, attribute) -> what its values are compared with, gathered once (few pairs)
+        self.neighbours: dict[tuple[str, str], _Neighbours] = {}
 
     def values(self, type_name: str, attribute: str) -> Counter[str]:
         return self.counts.get((type_name, attribute), Counter())
@@ -84,17 +86,44 @@ class _Similarity:
         self.char_vectors = chars if self.char_vectors is None else vstack([self.char_vectors, chars]).tocsr()
         self.vectors = vectors if not len(self.vectors) else np.vstack([self.vectors, vectors])
 
-    def max_char(self, value: str, others: Sequence[str]) -> float:
-        if not others:
-            return 0.0
-        rows = self.char_vectors[[self.index[o] for o in others]]
-        return float((rows @ self.char_vectors[self.index[value]].T).max())
+    def rows(self, texts: Sequence[str]) -> _Rows:
+        """The vectors of `texts` (all seen), gathered into matrices once for many look-ups:
+        picking rows out of the sparse matrix is what used to cost milliseconds a value."""
+        index = [self.index[t] for t in texts]
+        return _Rows({t: i for i, t in enumerate(texts)}, self.char_vectors[index], self.vectors[index])
 
-    def max_embed(self, value: str, others: Sequence[str]) -> float:
-        if not others:
-            return 0.0
-        rows = self.vectors[[self.index[o] for o in others]]
-        return float((rows @ self.vectors[self.index[value]]).max())
+    def max_char(self, value: str, rows: _Rows) -> float:
+        similarities = (rows.chars @ self.char_vectors[self.index[value]].T).toarray().ravel()
+        return _max_but(value, rows, similarities)
+
+    def max_embed(self, value: str, rows: _Rows) -> float:
+        return _max_but(value, rows, rows.vectors @ self.vectors[self.index[value]])
+
+
+class _Rows(NamedTuple):
+    position: dict[str, int]  # text -> its row
+    chars: Any  # sparse character n-gram rows
+    vectors: np.ndarray  # MiniLM rows
+
+
+def _max_but(value: str, rows: _Rows, similarities: np.ndarray) -> float:
+    """The highest similarity to a text other than `value` itself; 0 when there is none."""
+    own = rows.position.get(value)
+    if own is not None:
+        similarities = np.delete(similarities, own)
+    return float(similarities.max()) if len(similarities) else 0.0
+
+
+class _Neighbours:
+    """What a value of one (type, attribute) is compared with: the attribute's known values
+    and the values of the type's other attributes, with their vectors."""
+
+    def __init__(self, stats: KnownValues, type_name: str, attribute: str, sim: _Similarity):
+        self.counts = stats.values(type_name, attribute)
+        self.other_values = stats.others(type_name, attribute)
+        self.same, self.other = sim.rows(list(self.counts)), sim.rows(sorted(self.other_values))
+        self.digit_share = (sum(_has_digit(v) * c for v, c in self.counts.items()) / sum(self.counts.values())
+                            if self.counts else 0.5)
 
 
 def triple_features(triples: Sequence[Triple], known: Sequence[KnownValues], sim: _Similarity) -> np.ndarray:
@@ -122,25 +151,26 @@ def triple_features(triples: Sequence[Triple], known: Sequence[KnownValues], sim
 
 def _value_features(stats: KnownValues, type_name: str, attribute: str, value: str, sim: _Similarity) -> list[float]:
     """The features of a value against the values known for its type and attribute."""
-    counts = stats.values(type_name, attribute)
-    others = [v for v in counts if v != value]
-    other_attributes = stats.others(type_name, attribute)
-    digit_share = (sum(_has_digit(v) * c for v, c in counts.items()) / sum(counts.values())
-                   if counts else 0.5)
+    near = stats.neighbours.get((type_name, attribute))
+    if near is None:
+        near = stats.neighbours[(type_name, attribute)] = _Neighbours(stats, type_name, attribute, sim)
+    counts = near.counts
     return [
         float(counts[value] > 0),
         math.log1p(counts[value]),
-        sim.max_char(value, others),
-        sim.max_embed(value, others),
-        sim.max_embed(value, sorted(other_attributes - {value})),
-        float(value in other_attributes),
-        1.0 - abs(float(_has_digit(value)) - digit_share),
+        sim.max_char(value, near.same),
+        sim.max_embed(value, near.same),
+        sim.max_embed(value, near.other),
+        float(value in near.other_values),
+        1.0 - abs(float(_has_digit(value)) - near.digit_share),
         math.log1p(len(value.split())),
         float(not counts),
     ]
 
 
 class LogisticCleaner(CleaningStep):
+    batch_size = 500  # the batch's new values go to the encoder in one call
+
     def __init__(self, corrupt_rate: float = 0.5, folds: int = 4, seed: int = 0, C: float = 1.0):
         self.corrupt_rate, self.folds, self.seed, self.C = corrupt_rate, folds, seed, C
         self.known: KnownValues | None = None

@@ -362,6 +362,8 @@ def _type_of(product: Product) -> str:
 class CRFTagger(ImputationStep):
     """Attribute values of a product's type, found in its title and description."""
 
+    batch_size = 500  # `LinearChain` tags a batch at once: numpy's cost per token step is per batch
+
     def __init__(self, context: StepContext | None = None, fields: Sequence[str] = ("title", "description"),
                  recall_threshold: float = 0.15, **params):
         """`recall_threshold` < 1: also report a wanted attribute the best path left out when
@@ -411,6 +413,8 @@ class CRFTagger(ImputationStep):
 
 class CRFTypeTagger(TypeStep):
     """The product-type phrase of a title, tagged by the same CRF with one label."""
+
+    batch_size = 500
 
     def __init__(self, context: StepContext | None = None, **params):
         self.context = context

@@ -51,7 +51,7 @@ class BuildConfig(BaseModel):
     method: str = "baseline"
     steps: dict[StepKind, StepSettings] = Field(default_factory=dict)
     limit: int | None = Field(None, ge=0)  # 0: the batch is ingested and no step runs
-    batch_size: int = Field(16, ge=1)  # units a step gets at a time
+    batch_size: int | None = Field(None, ge=1)  # units a step gets at a time; None: the step's own
     chunk_size: int = Field(500, ge=1)  # products read from the ledger, and asked about, at a time
     relation_products: int = Field(500, ge=1)  # most stored products a type's relation unit reads
     engine: Literal["local", "ray"] = "local"
@@ -187,7 +187,7 @@ class Build:
         task = self.progress.add_task(f"{kind} ({method})", total=None) if self.progress else None
         try:
             for batch in run_stage(spec, step, todo, self.run_id, options, engine=self.config.engine,
-                                   workers=self.config.workers, batch_size=self.config.batch_size,
+                                   workers=self.config.workers, batch_size=self.config.batch_size or step.batch_size,
                                    shards=self.config.shards):
                 self._commit(kind, batch, pending, report)
                 if task is not None:

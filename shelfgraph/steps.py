@@ -91,6 +91,10 @@ class Signature(BaseModel):
 class Step(ABC):
     kind: ClassVar[str]  # the interface's step kind; `shelfgraph.stages` has one stage per kind
     method: str = "baseline"
+    # Units the build hands it at a time unless the build config says: sized for LLM calls. A
+    # step that vectorises over a batch (the CRFs, the cleaner) asks for more, so its fixed
+    # cost per call (numpy steps per token, an encoder call) is paid per hundreds of products.
+    batch_size: ClassVar[int] = 16
 
     def signature(self) -> Signature:
         return Signature(method=self.method)

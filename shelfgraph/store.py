@@ -415,6 +415,8 @@ class Ledger:
         `only_from`, only facts now in that status change (un-rejecting must not revive a
         retracted fact). A person's decision (`decide`) stands: the steps may retract such a
         fact when its input is gone, but never flag or un-flag it again."""
+        if not fact_ids:  # the build asks for every unit it commits, mostly with none
+            return 0
         now = time.time()
         changed = 0
         condition = "status != ?" if only_from is None else "status = ?"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shelfgraph.eval.datasets import load_records, record_to_product
@@ -40,3 +41,35 @@ def test_scoring_before_training_says_what_to_do(products) -> None:
     step = create("cleaning", "baseline")
     with pytest.raises(RuntimeError, match="initialize"):
         step.score([Triple(product=products[0], attribute="Brand", value="x")])
+
+
+def test_value_features_match_each_known_value_compared_alone(products) -> None:
+    """The features read from the gathered rows of a (type, attribute) are those of comparing
+    the value with each other known value one by one (the value itself left out)."""
+    from shelfgraph.baselines.cleaning import FEATURES, triple_features
+    from shelfgraph.models import normalise_label
+
+    step = create("cleaning", "baseline")
+    step.initialize(products[::4])
+    known, sim = step.known, step.similarity
+    triples = [Triple(product=p, attribute=a, value=v) for p in products[1:160:4] for a, vs in p.attributes.items()
+               for v in vs] + [Triple(product=products[0], attribute="Brand", value="Pack of 12")]
+    sim.add({normalise_label(t.value) for t in triples})
+    features = triple_features(triples, [known] * len(triples), sim)
+
+    def best(value: str, others: set[str]) -> tuple[float, float]:
+        chars = [(sim.char_vectors[sim.index[o]] @ sim.char_vectors[sim.index[value]].T).toarray()[0, 0]
+                 for o in others - {value}]
+        vectors = [float(sim.vectors[sim.index[o]] @ sim.vectors[sim.index[value]]) for o in others - {value}]
+        return max(chars, default=0.0), max(vectors, default=0.0)
+
+    columns = {name: i for i, name in enumerate(FEATURES)}
+    for triple, row in zip(triples, features):
+        type_name, value = normalise_label(triple.product.product_type or ""), normalise_label(triple.value)
+        same = set(known.values(type_name, triple.attribute))
+        char_same, embed_same = best(value, same)
+        _, embed_other = best(value, known.others(type_name, triple.attribute))
+        np.testing.assert_allclose([row[columns["char_sim_known"]], row[columns["embed_sim_known"]],
+                                    row[columns["embed_sim_other"]]], [char_same, embed_same, embed_other],
+                                   atol=1e-6)
+    assert features[:, columns["char_sim_known"]].max() > 0.5  # real comparisons, not all zero

@@ -54,3 +54,30 @@ def test_locate_prefers_longest_and_token_boundaries():
 def test_decode_reads_bio_spans():
     tokens = tokenize("Acme Big Red Mug")
     assert [s[0] for s in decode(tokens, ["B-Brand", "B-Color", "I-Color", "I-Type"])] == ["Brand", "Color", "Type"]
+
+
+def test_a_batch_is_tagged_as_each_product_alone():
+    """The build hands the CRF hundreds of products at a time (its `batch_size`): each gets
+    the spans and confidences it gets tagged alone (real labelled products, real training)."""
+    from pathlib import Path
+
+    from shelfgraph.eval.datasets import load_records, record_to_product
+    from shelfgraph.registry import create
+
+    records = load_records(Path(__file__).resolve().parents[1] / "data" / "demo" / "labelled.jsonl")
+    products = [record_to_product(r) for r in records]
+    step = create("imputation", "baseline", max_iterations=30)
+    assert step.batch_size >= 500
+    step.initialize(products[:200])
+    test = [p.model_copy(update={"attributes": {}}) for p in products[400:560]]
+    wanted = [sorted(p.attributes) for p in products[400:560]]
+    together = step.predict(test, wanted)
+    alone = [step.predict([p], [w])[0] for p, w in zip(test, wanted)]
+    assert sum(map(len, together)) > 200
+
+    def spans(found):
+        return [[(e.attribute, e.field, e.start, e.end, e.value) for e in product] for product in found]
+
+    assert spans(together) == spans(alone)
+    np.testing.assert_allclose([e.confidence for p in together for e in p], [e.confidence for p in alone for e in p],
+                               rtol=1e-9)
