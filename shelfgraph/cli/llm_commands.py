@@ -18,8 +18,8 @@ def serve_model(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context window in tokens.")] = 2048,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: $SHELFGRAPH_LLM_THREADS or 1).")] = None,
-    adapter: Annotated[Optional[Path], typer.Option(help="Adapter folder from `shelfgraph tune`: served under its "
-                                                    "own name (STEP-HASH), which a step with the same adapter asks for.")] = None,
+    adapter: Annotated[Optional[Path], typer.Option(help="Adapter folder from `shelfgraph tune` (or bundled:STEP): served "
+                                                    "under its own name (STEP-HASH), which a step with the same adapter asks for.")] = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", metavar="KEY", show_default=False,
                                                    help="Refuse clients that do not send this key.")] = None,
 ) -> None:

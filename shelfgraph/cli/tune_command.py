@@ -164,17 +164,19 @@ def adapters_command(
     prompt, training data and validation scores."""
     from shelfgraph.context import shelfgraph_home
     from shelfgraph.tuning.export import peft_folder
-    from shelfgraph.tuning.manifest import BUNDLED, bundled_steps, open_adapter
+    from shelfgraph.tuning.manifest import BUNDLED, GGUF_ADAPTER, bundled_steps, open_adapter
 
     if peft is not None:
         typer.echo(peft_folder(open_adapter(peft), shelfgraph_home()))
         return
+    if not bundled_steps():
+        typer.echo("no adapter ships yet (docs/tuning.md, Shipped adapters); make one with `shelfgraph tune`", err=True)
     for step in bundled_steps():
         manifest = open_adapter(BUNDLED + step).manifest
         typer.echo(json.dumps({"adapter": BUNDLED + step, "id": manifest.adapter_id, "prompt": manifest.prompt,
                                "train": manifest.train.model_dump(), "valid_loss": manifest.validation.best_loss,
                                "valid_accuracy": manifest.validation.best_accuracy,
-                               "size_bytes": manifest.size_bytes.get("adapter.gguf")}))
+                               "size_bytes": manifest.size_bytes.get(GGUF_ADAPTER)}))
 
 
 def register(app: typer.Typer) -> None:
