@@ -11,6 +11,7 @@ adapter learns the prompt it will be asked with. Use it with `--set adapter=OUT`
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
