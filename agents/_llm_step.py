@@ -7,7 +7,7 @@ so it names what the output depends on without depending on the input.
 
 A step given an `adapter` (a folder written by `shelfgraph tune`, or `bundled:STEP`) runs the model with that
 LoRA applied and prompts zero-shot, as it was tuned: the adapter must have been tuned for this
-step and prompt. Its hash is in the model's name, so in the signature and the call cache key.
+step and prompt (a step given no prompt takes the adapter's). Its hash is in the model's name, so in the signature and the call cache key.
 
 Judges (cleaning, synonyms) ask yes/no questions and read P(yes) from the two answers'
 log-probabilities (`p_yes`); they are tuned on the same question, the loss taken on the two
@@ -40,14 +40,18 @@ class LLMStepMixin:
     method: str
     kind: str
 
-    def _setup_llm(self, context: StepContext | None, prompt: str, adapter: str | Path | None = None) -> None:
+    def _setup_llm(self, context: StepContext | None, prompt: str | None, adapter: str | Path | None = None, *,
+                   default: str) -> None:
+        """`prompt` (name@version) None: the one the adapter was tuned with, else `default`."""
         self.context = context or StepContext()
-        self.prompt: Prompt = load_prompt(prompt)  # fails now, naming the known versions
-        self.adapter: Path | None = None  # the folder (`bundled:STEP` resolved)
+        tuned = None
         if adapter:  # a wrong folder, step or prompt fails now, not at the first call
             from shelfgraph.tuning.manifest import open_adapter
 
             tuned = open_adapter(adapter)
+        self.prompt: Prompt = load_prompt(prompt or (tuned.manifest.prompt_name if tuned else default))
+        self.adapter: Path | None = None  # the folder (`bundled:STEP` resolved)
+        if tuned is not None:
             tuned.check_step(self.kind, self.prompt.ref)
             self.adapter = tuned.folder
         self._llm: "LLM | None" = None

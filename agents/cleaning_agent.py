@@ -87,10 +87,10 @@ class UsualValues:
 
 
 class CleaningAgent(LLMStepMixin, CleaningStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 2,
+    def __init__(self, context: StepContext | None = None, prompt: str | None = None, k: int = 2,
                  evidence_k: int = 2, adapter: str | None = None, usual_k: int = 5):
         """`k` demonstrations (none with an `adapter`); `usual_k` usual values (prompts that show them)."""
-        self._setup_llm(context, prompt, adapter)
+        self._setup_llm(context, prompt, adapter, default=DEFAULT_PROMPT)
         self.index = None  # the CatalogIndex, opened on first use
         self.k = 0 if self.adapter else k
         self.evidence_k = evidence_k

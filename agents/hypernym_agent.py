@@ -51,11 +51,11 @@ ASK = "?"  # ends a judged candidate: " Coffee?" then " yes" / " no"
 
 
 class HypernymAgent(LLMStepMixin, HypernymStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = "hypernym@v2", retrieve: int = 30,
+    def __init__(self, context: StepContext | None = None, prompt: str | None = None, retrieve: int = 30,
                  candidates: int = 30, examples: int = 4, seed: int = 0, negatives: int = 3,
                  adapter: str | None = None):
         """`negatives`: the " no" examples per tuning leaf (grandparent, sibling, nearest others)."""
-        self._setup_llm(context, prompt, adapter)
+        self._setup_llm(context, prompt, adapter, default="hypernym@v2")
         self.retrieve, self.max_candidates, self.seed = retrieve, candidates, seed
         self.examples, self.negatives = 0 if self.adapter else examples, negatives
         self.nodes: dict[str, TaxonomyNode] = {}
@@ -200,7 +200,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> HypernymAgent
 
 def register_steps(register) -> None:
     register("hypernym", "agent", _factory,
-             default_config={"prompt": "hypernym@v2", "retrieve": 30, "candidates": 30, "examples": 4, "seed": 0,
+             default_config={"prompt": None, "retrieve": 30, "candidates": 30, "examples": 4, "seed": 0,
                              "negatives": 3, "adapter": None},
              description="Chroma retrieves similar taxonomy nodes; the LLM scores their names and their parents' "
                          "names (and 'none') by log-probability (hypernym@v1: fixed demonstrations; "

@@ -41,7 +41,7 @@ def demonstration(example: Product, attributes: Sequence[str]) -> dict:
 
 
 class ImputationAgent(LLMStepMixin, ImputationStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 5,
+    def __init__(self, context: StepContext | None = None, prompt: str | None = None, k: int = 5,
                  demos: Literal["product", "type"] = "product", max_span_words: int = 6, evidence_k: int = 2,
                  adapter: str | None = None):
         """`k` demonstrations per product (none with an `adapter`); `evidence_k` sentences
@@ -49,7 +49,7 @@ class ImputationAgent(LLMStepMixin, ImputationStep):
         reviews or Q&A)."""
         if demos not in ("product", "type"):
             raise ValueError(f"demos must be 'product' or 'type', got {demos!r}")
-        self._setup_llm(context, prompt, adapter)
+        self._setup_llm(context, prompt, adapter, default=DEFAULT_PROMPT)
         self.index = None  # the CatalogIndex, opened on first use
         self.k = 0 if self.adapter else k
         self.demos = demos

@@ -51,10 +51,10 @@ def nodes_from_paths(keys: Sequence[str]) -> list[TaxonomyNode]:
 
 
 class RelationsAgent(LLMStepMixin, RelationStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = "relations@v2", neighbours: int = 4,
+    def __init__(self, context: StepContext | None = None, prompt: str | None = None, neighbours: int = 4,
                  max_candidates: int = 10, examples: int = 2, rate_importance: bool = True, seed: int = 0,
                  adapter: str | None = None):
-        self._setup_llm(context, prompt, adapter)
+        self._setup_llm(context, prompt, adapter, default="relations@v2")
         self.neighbours, self.max_candidates = neighbours, max_candidates
         self.examples = 0 if self.adapter else examples
         self.rate_importance, self.seed = rate_importance, seed
@@ -163,7 +163,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> RelationsAgen
 
 def register_steps(register) -> None:
     register("relations", "agent", _factory,
-             default_config={"prompt": "relations@v2", "neighbours": 4, "max_candidates": 10, "examples": 2,
+             default_config={"prompt": None, "neighbours": 4, "max_candidates": 10, "examples": 2,
                              "rate_importance": True, "seed": 0, "adapter": None},
              description="candidates from the attributes of similar known types (Chroma); the LLM answers "
                          "yes/no per attribute by log-probability and rates importance high/low "

@@ -28,11 +28,11 @@ def what(pair: Pair) -> str:
 
 
 class SynonymAgent(LLMStepMixin, SynonymStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = DEFAULT_PROMPT, k: int = 4,
+    def __init__(self, context: StepContext | None = None, prompt: str | None = None, k: int = 4,
                  adapter: str | None = None):
         """`k` labelled demonstrations per question (half positive, half negative; none with
         an `adapter`)."""
-        self._setup_llm(context, prompt, adapter)
+        self._setup_llm(context, prompt, adapter, default=DEFAULT_PROMPT)
         self.k = 0 if self.adapter else k
         self.train: list[Pair] = []
 

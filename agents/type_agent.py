@@ -58,11 +58,11 @@ def _find(title: str, pattern: str) -> str | None:
 
 
 class TypeAgent(LLMStepMixin, TypeStep):
-    def __init__(self, context: StepContext | None = None, prompt: str = "type@v1", examples: int = 3,
+    def __init__(self, context: StepContext | None = None, prompt: str | None = None, examples: int = 3,
                  fixed: int = 3, max_span_words: int = 5, adapter: str | None = None):
         """`examples`: nearest demonstrations per title; `fixed`: the fixed set's size (it
         costs one evaluation in all, so it can be larger). Neither with an `adapter`."""
-        self._setup_llm(context, prompt, adapter)
+        self._setup_llm(context, prompt, adapter, default="type@v1")
         self.examples, self.fixed = (0, 0) if self.adapter else (examples, fixed)
         self.max_span_words = max_span_words
         self.demos: list[dict[str, str]] = []
@@ -140,7 +140,7 @@ def _factory(context: StepContext | None = None, **config: Any) -> TypeAgent:
 
 
 def register_steps(register) -> None:
-    register("type", "agent", _factory, default_config={"prompt": "type@v1", "examples": 3, "fixed": 3,
+    register("type", "agent", _factory, default_config={"prompt": None, "examples": 3, "fixed": 3,
                                                         "max_span_words": 5, "adapter": None},
              description="LLM continues 'Product type:' after demonstrations, decoding only spans of the title "
                          "(type@v1: fixed demonstrations; type@v2: nearest training titles)")

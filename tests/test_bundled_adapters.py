@@ -21,10 +21,10 @@ def test_a_shipped_adapter_fits_the_packaged_model_and_its_prompt_file(step, pac
     manifest = adapter.manifest
     assert manifest.step == step and adapter.folder == BUNDLED_DIR / step
     adapter.check_base(model_sha256(packaged_gguf), "the packaged model")
-    assert load_prompt(manifest.prompt.split("#")[0]).ref == manifest.prompt
+    assert load_prompt(manifest.prompt_name).ref == manifest.prompt
     assert adapter.gguf.stat().st_size < 10 * 2**20 and not adapter.peft.exists()  # one format in git
-    agent = create(step, "agent", adapter=BUNDLED + step, prompt=manifest.prompt.split("#")[0])
-    assert agent.adapter == BUNDLED_DIR / step
+    agent = create(step, "agent", adapter=BUNDLED + step)  # the prompt follows the adapter
+    assert agent.adapter == BUNDLED_DIR / step and agent.prompt.ref == manifest.prompt
 
 
 def test_a_step_without_a_shipped_adapter_is_refused_naming_those_that_ship():

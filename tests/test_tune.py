@@ -20,6 +20,7 @@ from shelfgraph.eval.datasets import load_records, record_to_product  # noqa: E4
 from shelfgraph.errors import ModelError, UsageError  # noqa: E402
 from shelfgraph.llm import get_llm  # noqa: E402
 from shelfgraph.llm.local import PACKAGED_MODEL, LocalModel  # noqa: E402
+from shelfgraph.prompting import load_prompt  # noqa: E402
 from shelfgraph.registry import create  # noqa: E402
 from shelfgraph.tuning.manifest import DataRef, Manifest, open_adapter  # noqa: E402
 from shelfgraph.tuning.run import tune_step  # noqa: E402
@@ -90,7 +91,7 @@ def test_same_seed_gives_the_same_adapter_after_a_stop_and_resume(tmp_path, adap
     assert resumed.gguf_sha256 == open_adapter(adapter).manifest.gguf_sha256
 
 
-def test_an_adapter_for_another_base_model_step_or_prompt_is_refused(tmp_path, adapter, packaged_gguf):
+def test_an_adapter_for_another_base_model_step_or_prompt_is_refused_and_no_prompt_means_its_own(tmp_path, adapter, packaged_gguf):
     from shelfgraph.context import LLMConfig
 
     moved = tmp_path / "other-base"
@@ -104,6 +105,10 @@ def test_an_adapter_for_another_base_model_step_or_prompt_is_refused(tmp_path, a
         create("imputation", "agent", adapter=str(adapter))
     with pytest.raises(UsageError, match="tuned with prompt"):
         create("type", "agent", adapter=str(adapter), prompt="type@v2")
+    manifest["base_sha256"] = open_adapter(adapter).manifest.base_sha256
+    manifest["prompt"] = load_prompt("type@v2").ref
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    assert create("type", "agent", adapter=str(moved)).prompt.ref == manifest["prompt"]  # no prompt: the adapter's
     (moved / "adapter.gguf").write_bytes(b"not the adapter")
     with pytest.raises(ModelError, match="does not match the hash"):
         open_adapter(moved)

@@ -79,6 +79,11 @@ class Manifest(BaseModel):
     created_at: str
 
     @property
+    def prompt_name(self) -> str:
+        """The prompt as a step names it (name@version), without the template's hash."""
+        return self.prompt.split("#")[0]
+
+    @property
     def adapter_id(self) -> str:
         """12 hex of the GGUF adapter's hash: what names the tuned model everywhere."""
         return self.gguf_sha256[:12]
@@ -116,7 +121,7 @@ class Adapter(BaseModel):
         if prompt_ref != self.manifest.prompt:
             raise UsageError(
                 f"adapter {self.folder} was tuned with prompt {self.manifest.prompt}, but the step renders "
-                f"{prompt_ref}: set the step's prompt to {self.manifest.prompt.split('#')[0]} or tune again")
+                f"{prompt_ref}: set the step's prompt to {self.manifest.prompt_name} or tune again")
 
 
 def bundled_steps() -> list[str]:
