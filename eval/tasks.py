@@ -99,11 +99,16 @@ def evaluate_type(
 
 
 # ------------------------------------------------------------------ hypernym placement
+def leaves(nodes: Sequence[TaxonomyNode]) -> list[TaxonomyNode]:
+    """The nodes that have a parent and no child, in their order."""
+    parents = {n.parent for n in nodes if n.parent}
+    return [n for n in nodes if n.id not in parents and n.parent]
+
+
 def sample_leaves(nodes: Sequence[TaxonomyNode], sample: int, seed: int) -> list[TaxonomyNode]:
     """`sample` leaves that have a parent, drawn with `seed` (all of them if fewer)."""
-    parents = {n.parent for n in nodes if n.parent}
-    leaves = [n for n in nodes if n.id not in parents and n.parent]
-    return random.Random(seed).sample(leaves, min(sample, len(leaves)))
+    found = leaves(nodes)
+    return random.Random(seed).sample(found, min(sample, len(found)))
 
 
 def evaluate_hypernym(

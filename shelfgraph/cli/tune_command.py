@@ -52,10 +52,8 @@ def known_category_keys(agent: Any, path: Path, sample: int, seed: int) -> list[
     --sample SAMPLE --seed SEED` does (its hidden categories unknown and out of the taxonomy);
     the keys of the known categories, the items to tune on."""
     from shelfgraph.eval.tasks import hidden_categories, known_categories
-    from shelfgraph.ingest import read_taxonomy
-    from shelfgraph.models import TaxonomyNode
 
-    nodes = [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
+    nodes = _taxonomy_nodes(path)
     hidden = {n.id for n in hidden_categories(nodes, sample, seed)}
     known = known_categories(nodes, hidden)
     agent.initialize(known, [n for n in nodes if n.id not in hidden])
@@ -67,18 +65,23 @@ def known_leaves(agent: Any, path: Path, sample: int, seed: int) -> list[str]:
     SAMPLE --seed SEED` does (its hidden leaves out of the taxonomy); the remaining leaves
     with a parent, in a seeded order (ids group a taxonomy's branches: `--limit` then takes
     leaves from all over it), the items to tune on."""
-    from shelfgraph.eval.tasks import sample_leaves
-    from shelfgraph.ingest import read_taxonomy
-    from shelfgraph.models import TaxonomyNode
+    from shelfgraph.eval.tasks import leaves, sample_leaves
 
-    nodes = [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
+    nodes = _taxonomy_nodes(path)
     hidden = {n.id for n in sample_leaves(nodes, sample, seed)}
     known = [n for n in nodes if n.id not in hidden]
     agent.initialize(known)
-    inner = {n.parent for n in known if n.parent}
-    leaves = sorted(n.id for n in known if n.parent and n.id not in inner)
-    random.Random(seed).shuffle(leaves)
-    return leaves
+    ids = sorted(n.id for n in leaves(known))
+    random.Random(seed).shuffle(ids)
+    return ids
+
+
+def _taxonomy_nodes(path: Path) -> list[Any]:
+    """The taxonomy nodes of the folder or file at `path` (its other rows aside)."""
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    return [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
 
 
 def _sha256(path: Path) -> str | None:
