@@ -161,3 +161,26 @@ def test_a_peft_folder_derived_from_the_gguf_holds_the_tunes_own_weights(tmp_pat
     assert (config.r, config.lora_alpha, set(config.target_modules)) == (SETTINGS.rank, SETTINGS.alpha,
                                                                           set(SETTINGS.targets))
     assert peft_folder(open_adapter(adapter), tmp_path / "home") == adapter / "peft"  # its own, when it has one
+
+
+def test_a_tune_of_the_top_layers_adapts_only_those_and_its_peft_folder_says_so(tmp_path, examples, base_model,
+                                                                               packaged_gguf):
+    """`--layers N`: LoRA on the top N decoder layers only (no backward pass below them); the
+    GGUF holds their tensors alone and the PEFT config derived for vLLM names the same layers."""
+    import gguf
+    from peft import LoraConfig
+
+    from shelfgraph.tuning.export import peft_folder
+
+    count = base_model.config.num_hidden_layers
+    manifest = _tune(tmp_path / "top", examples, base_model, packaged_gguf, SETTINGS.model_copy(update={"layers": 2}))
+    assert manifest.validation.best_loss < manifest.validation.initial_loss
+    assert manifest.lora["layers"] == [count - 2, count - 1]
+    tensors = {t.name for t in gguf.GGUFReader(str(tmp_path / "top" / "adapter.gguf")).tensors}
+    assert {name.split(".")[1] for name in tensors} == {str(count - 2), str(count - 1)}
+    assert len(tensors) == 2 * 2 * len(SETTINGS.targets)  # lora_a and lora_b of every target, two layers
+    shutil.rmtree(tmp_path / "top" / "peft")
+    derived = LoraConfig.from_pretrained(str(peft_folder(open_adapter(tmp_path / "top"), tmp_path / "home")))
+    assert derived.layers_to_transform == [count - 2, count - 1]
+    with pytest.raises(ValueError, match=f"between 1 and the model's {count} decoder layers"):
+        _tune(tmp_path / "bad", examples, base_model, packaged_gguf, SETTINGS.model_copy(update={"layers": count + 1}))

@@ -108,6 +108,8 @@ def tune_command(
     seed: Annotated[int, typer.Option(help="Seeds the split, the LoRA initialisation and the batch order.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 8,
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 16,
+    layers: Annotated[Optional[int], typer.Option(min=1, help="Adapt only the top N decoder layers (default: "
+                                                  "all); training skips the backward pass below them.")] = None,
     learning_rate: Annotated[float, typer.Option("--learning-rate", min=0.0)] = 2e-4,
     limit: Annotated[Optional[int], typer.Option(min=2, help="Only the first N training items.")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads.")] = None,
@@ -143,7 +145,7 @@ def tune_command(
     typer.echo(f"{len(examples)} training and {len(held_out)} validation examples", err=True)
     gguf = Path(model) if model else packaged_model_path(shelfgraph_home())
     settings = TuneSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, rank=rank,
-                            alpha=2 * rank, seed=seed, max_minutes=max_minutes, threads=threads)
+                            alpha=2 * rank, layers=layers, seed=seed, max_minutes=max_minutes, threads=threads)
     try:
         manifest = tune_step(step, agent.prompt.ref, examples, held_out, settings, out, gguf,
                              gguf.stem if model else PACKAGED_MODEL,

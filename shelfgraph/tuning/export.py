@@ -78,8 +78,9 @@ def write_adapter(trainer: Any, outcome: Any, out: Path, fields: dict[str, Any])
                             best_accuracy=outcome.best.accuracy)
     manifest = Manifest(
         **fields,
-        lora={"rank": settings.rank, "alpha": settings.alpha, "targets": settings.targets},
-        training={**settings.model_dump(exclude={"rank", "alpha", "targets"}), "stopped": outcome.stopped,
+        lora={"rank": settings.rank, "alpha": settings.alpha, "targets": settings.targets,
+              "layers": trainer.peft.peft_config["default"].layers_to_transform},
+        training={**settings.model_dump(exclude={"rank", "alpha", "targets", "layers"}), "stopped": outcome.stopped,
                   "seconds": outcome.seconds, "examples_seen": outcome.examples_seen,
                   "s_per_example": round(outcome.seconds / outcome.examples_seen, 3) if outcome.examples_seen else None,
                   "peak_rss_mb": outcome.peak_rss_mb},
@@ -103,7 +104,7 @@ def write_peft_from_gguf(adapter: Adapter, out: Path) -> None:
                for t in gguf.GGUFReader(str(adapter.gguf)).tensors}
     out.mkdir(parents=True, exist_ok=True)
     LoraConfig(r=lora["rank"], lora_alpha=lora["alpha"], target_modules=lora["targets"], lora_dropout=0.0,
-               bias="none").save_pretrained(str(out))
+               bias="none", layers_to_transform=lora.get("layers")).save_pretrained(str(out))
     save_file(tensors, str(out / PEFT_WEIGHTS), metadata={"format": "pt"})
 
 

@@ -42,6 +42,7 @@ class TuneSettings(BaseModel):
     rank: int = 16
     alpha: int = 32
     targets: list[str] = Field(default_factory=lambda: list(ALL_LINEAR))
+    layers: int | None = None  # LoRA on the top N decoder layers only (None: all): no backward pass below them
     seed: int = 0
     max_minutes: float | None = None  # stop after the batch that passes it, keeping the best so far
     checkpoint_minutes: float = 5.0
@@ -165,6 +166,17 @@ def evaluate(causal: Any, encoded: Sequence[Encoded], batch_size: int) -> Score:
     return Score(round(total / max(tokens, 1), 5), round(correct / max(tokens, 1), 4))
 
 
+def top_layers(count: int, layers: int | None) -> list[int] | None:
+    """The indexes of the top `layers` of `count` decoder layers (None: every layer). Adapting
+    only the top layers leaves autograd nothing to differentiate below them, so a training step
+    skips the lower layers' backward pass."""
+    if layers is None:
+        return None
+    if not 1 <= layers <= count:
+        raise ValueError(f"layers must be between 1 and the model's {count} decoder layers, not {layers}")
+    return list(range(count - layers, count))
+
+
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     """The seeded order of an epoch's examples. Seeded by a string (hashed by `random`), not
     by `seed` itself: `random.Random(0)` shuffling draws the same stream as a `Random(0)` that
@@ -190,7 +202,8 @@ class Trainer:
             torch.set_num_threads(settings.threads)
         torch.manual_seed(settings.seed)
         config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0,
-                            target_modules=settings.targets, bias="none")
+                            target_modules=settings.targets, bias="none",
+                            layers_to_transform=top_layers(base.config.num_hidden_layers, settings.layers))
         self.peft = get_peft_model(base, config)
         self.causal = self.peft.base_model.model
         self.params = {n: p for n, p in self.peft.named_parameters() if p.requires_grad}
