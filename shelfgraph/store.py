@@ -698,8 +698,7 @@ class Ledger:
     # incremental work ---------------------------------------------------------------------
     def work_done(self, step: str) -> dict[str, tuple[str, dict[str, Any]]]:
         """key -> (input hash, outputs) of every finished unit of `step`."""
-        rows = self.db.execute("SELECT key, input_hash, outputs FROM step_work WHERE step=?", (step,))
-        return {key: (digest, json.loads(outputs)) for key, digest, outputs in rows}
+        return _work_records(self.db.execute("SELECT key, input_hash, outputs FROM step_work WHERE step=?", (step,)))
 
     def work_of(self, step: str, keys: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """`work_done` for these keys only, 500 to a query: a build reads a chunk's records, not
@@ -709,7 +708,7 @@ class Ledger:
             batch = list(keys[start:start + 500])
             rows = self.db.execute(f"SELECT key, input_hash, outputs FROM step_work WHERE step=? AND key IN "
                                    f"({','.join('?' * len(batch))})", [step, *batch])
-            found.update((key, (digest, json.loads(outputs))) for key, digest, outputs in rows)
+            found.update(_work_records(rows))
         return found
 
     def catalogue_type_names(self) -> list[str]:
@@ -877,3 +876,8 @@ def _distinct_rows(table: Any, names: Sequence[str]) -> tuple[list[tuple], Any]:
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     rows = table.select(list(names)).take(first).to_pylist()
     return [tuple(row[name] for name in names) for row in rows], inverse.reshape(-1)
+
+
+def _work_records(rows: Iterable[tuple[str, str, str]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """key -> (input hash, outputs) of `step_work` rows read as (key, input_hash, outputs)."""
+    return {key: (digest, json.loads(outputs)) for key, digest, outputs in rows}
