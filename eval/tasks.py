@@ -158,6 +158,12 @@ def known_categories(nodes: Sequence[TaxonomyNode], hidden_ids: set[str]) -> dic
             for n in nodes if n.attributes and n.id not in hidden_ids}
 
 
+def category_queries(nodes: Sequence[TaxonomyNode], categories: Sequence[TaxonomyNode]) -> list[RelationQuery]:
+    """What a relations step is asked about each of `categories`: its name and its ancestors' names."""
+    by_id = {n.id: n for n in nodes}
+    return [RelationQuery(type_name=n.name, path=path_names(n, by_id)[:-1]) for n in categories]
+
+
 def evaluate_applicability(
     nodes: Sequence[TaxonomyNode], sample: int = 200, seed: int = 0, threshold: float = 0.5,
     method: str = "baseline", context: StepContext | None = None, step_config: dict[str, Any] | None = None,
@@ -166,17 +172,15 @@ def evaluate_applicability(
     name and path; P/R/F1 over (category, attribute) pairs at `threshold`, and AUPR.
 
     Known types are keyed "A > B > name" (names repeat across a taxonomy)."""
-    by_id = {n.id: n for n in nodes}
     hidden = hidden_categories(nodes, sample, seed)
     hidden_ids = {n.id for n in hidden}
-    paths = {n.id: path_names(n, by_id)[:-1] for n in nodes}  # the ancestors' names
     known = known_categories(nodes, hidden_ids)
     step = create("relations", method, context=context, **(step_config or {}))
     timing: dict = {}
     with _timed(timing, "train_s"):
         step.initialize(known, [n for n in nodes if n.id not in hidden_ids])
     with _timed(timing, "predict_s"):
-        predicted = step.predict([RelationQuery(type_name=n.name, path=paths[n.id]) for n in hidden])
+        predicted = step.predict(category_queries(nodes, hidden))
     tp = fp = fn = 0
     labels: list[int] = []
     scores: list[float | None] = []

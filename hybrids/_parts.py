@@ -75,7 +75,7 @@ class Hybrid:
 
 class Weighted(Hybrid):
     """Hybrids that blend the two sides' scores with `weight` on the agent, or, given a `stack`
-    fitted on validation (`shelfgraph.stacking`; cleaning, synonyms, hypernym), combine them by it."""
+    fitted on validation (`shelfgraph.stacking`; cleaning, synonyms, hypernym, relations), combine them by it."""
 
     def __init__(self, parts: Parts, weight: float, stack: dict[str, float] | None = None):
         from shelfgraph.stacking import Stack

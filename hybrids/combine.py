@@ -5,7 +5,8 @@ to score candidate settings from one round of answers.
 * Extraction kinds (`type`, `imputation`): the baseline answers first; the agent is asked only
   for what the baseline left empty or gave a confidence below `threshold` (`unsure`), and its
   answer (when it has one with at least `agent_threshold`) replaces the baseline's.
-* Scored kinds: `blend` per item, `weight` on the agent.
+* Scored kinds: `blend` per item, `weight` on the agent, or a stack fitted on validation
+  (`shelfgraph.stacking`) in its place.
 """
 
 from __future__ import annotations
@@ -96,16 +97,20 @@ def stack_ranking(candidates: Sequence[str], agent: Sequence[float | None], base
     return scored[:k]
 
 
-def blend_attribute_scores(agent: Sequence[AttributeScore], baseline: Sequence[AttributeScore],
-                           weight: float) -> list[AttributeScore]:
-    """Applicability and importance of every attribute either side scored, most applicable first."""
+def combine_attribute_scores(agent: Sequence[AttributeScore], baseline: Sequence[AttributeScore],
+                             applicable: Callable[[float | None, float | None], float | None],
+                             weight: float) -> list[AttributeScore]:
+    """The attributes either side scored, most applicable first: applicability combined by
+    `applicable` (the hybrid's blend, or its stack), importance blended with `weight` (no
+    gold importance to fit a stack on). An attribute one side did not score keeps the other's
+    score, unless `applicable` gives it none (`BASELINE_ONLY` on one only the agent scored)."""
     a_scores, b_scores = {s.attribute: s for s in agent}, {s.attribute: s for s in baseline}
     merged = []
     for attribute in dict.fromkeys([*b_scores, *a_scores]):
         a, b = a_scores.get(attribute), b_scores.get(attribute)
-        merged.append(AttributeScore(
-            attribute=attribute,
-            applicable=blend(a and a.applicable, b and b.applicable, weight),
-            importance=blend(a and a.importance, b and b.importance, weight)))
+        score = applicable(a and a.applicable, b and b.applicable)
+        if score is not None:
+            merged.append(AttributeScore(attribute=attribute, applicable=score,
+                                         importance=blend(a and a.importance, b and b.importance, weight)))
     merged.sort(key=lambda s: -s.applicable)
     return merged

@@ -5,6 +5,8 @@
     python scripts/tune_hybrids.py synonyms --train out/pairs/train.csv --limit 150
     python scripts/tune_hybrids.py cleaning --train ../shared/data/oa-mine/train.jsonl --adapter DIR
     python scripts/tune_hybrids.py hypernym --taxonomy ../shared/data/taxonomy/shopify --adapter DIR
+    python scripts/tune_hybrids.py relations --taxonomy ../shared/data/taxonomy/shopify --adapter DIR \
+        --limit 50 --hide-sample 400 --hide-seed 0
 
     python scripts/tune_hybrids.py extraction --train ../shared/data/oa-mine/train.jsonl --adapter DIR \
         --valid-share 0.2 --valid-seed 0
@@ -14,7 +16,8 @@ each 5th; for extraction, with `--valid-share S --valid-seed N`, the part `shelf
 --valid-share S --seed N` trained on, so the validation items are the ones its adapter never
 saw) the agent prompts zero-shot; cleaning and synonyms also get a stack (a logistic
 regression on both scores, `shelfgraph.stacking`) fitted on the validation items, printed as
-the `--set stack=...` value the hybrid takes. Hypernym takes a stack only (`hypernym` below).
+the `--set stack=...` value the hybrid takes. Hypernym takes a stack only (`hypernym` below);
+relations (applicability) fits one with or without an adapter (`relations` below).
 
 TRAIN is split by position (every 5th record is validation; or as `--valid-share` says).
 Both parts are trained on the rest; the agent is asked once on the validation items and every candidate setting is scored
@@ -212,6 +215,62 @@ def hypernym(taxonomy: Path = typer.Option(...), adapter: str = typer.Option(...
            "agent_top1": round(top1(labels, a_scores), 4), "baseline_top1": round(top1(labels, b_scores), 4),
            "stack": stack.model_dump(), "stack_top1": round(top1(labels, [stack(a, b) for a, b in
                                                                          zip(a_scores, b_scores)]), 4)})
+
+
+def relations_split(nodes: Sequence[Any], hide_sample: int, hide_seed: int,
+                    test_sample: int) -> tuple[set[str], list[Any]]:
+    """(hidden ids, validation nodes): the categories `shelfgraph tune relations --hide-sample
+    HIDE_SAMPLE --hide-seed HIDE_SEED` left out are hidden; those of them `eval applicability
+    --sample TEST_SAMPLE --seed HIDE_SEED` does not test on (the draw's first TEST_SAMPLE, taken
+    out by id all the same) are validation."""
+    from shelfgraph.eval.tasks import hidden_categories
+
+    drawn = hidden_categories(nodes, hide_sample, hide_seed)
+    tested = {n.id for n in hidden_categories(nodes, test_sample, hide_seed)}
+    hidden = {n.id for n in drawn}
+    return hidden, [n for n in drawn if n.id not in tested]
+
+
+@app.command()
+def relations(taxonomy: Path = typer.Option(...), adapter: Optional[str] = None, prompt: Optional[str] = None,
+              limit: int = 50, hide_sample: int = 400, hide_seed: int = 0, test_sample: int = 200) -> None:
+    """The stack of the relations hybrid's applicability, fitted on the first LIMIT validation
+    categories (`relations_split`: neither tuned nor tested on) by F1 at 0.5, the decision the
+    eval reports; both parts know the taxonomy without any hidden category, as the tuned agent
+    did. Each category's pairs are the attributes either side scored and its own (gold), as
+    `eval applicability` counts them; a side that did not score an attribute has no score."""
+    from shelfgraph.eval.tasks import category_queries, known_categories
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    hidden, validation = relations_split(nodes, hide_sample, hide_seed, test_sample)
+    validation = validation[:limit]
+    hybrid = create("relations", "hybrid", context=StepContext(), prompt=prompt, adapter=adapter)
+    hybrid.initialize(known_categories(nodes, hidden), [n for n in nodes if n.id not in hidden])
+    agent, baseline = hybrid.both("predict", category_queries(nodes, validation))
+    labels: list[int] = []
+    a_scores: list[float | None] = []
+    b_scores: list[float | None] = []
+    for node, a_row, b_row in zip(validation, agent, baseline):
+        by_agent, by_baseline = {s.attribute: s.applicable for s in a_row}, {s.attribute: s.applicable for s in b_row}
+        for attribute in sorted(set(node.attributes) | set(by_agent) | set(by_baseline)):
+            labels.append(int(attribute in node.attributes))
+            a_scores.append(by_agent.get(attribute))
+            b_scores.append(by_baseline.get(attribute))
+
+    def f1(labels: Sequence[int], scores: Sequence[float | None]) -> float:
+        return f1_at_threshold(labels, scores, 0.5)["f1"]
+
+    stack = fit_stack(labels, a_scores, b_scores, f1)
+    stacked = [stack(a, b) for a, b in zip(a_scores, b_scores)]
+    _emit({"validation": len(validation), "pairs": len(labels), "positives": sum(labels), **hybrid.stats(),
+           "agent_f1": round(f1(labels, a_scores), 4), "agent_aupr": round(aupr(labels, a_scores), 4),
+           "baseline_f1": round(f1(labels, b_scores), 4), "baseline_aupr": round(aupr(labels, b_scores), 4),
+           "stack": stack.model_dump(),
+           "stack_f1": round(f1(labels, stacked), 4), "stack_aupr": round(aupr(labels, stacked), 4),
+           "best": _best_weight(labels, a_scores, b_scores)})
+    typer.echo(f"eval applicability --method hybrid --set 'stack={json.dumps(stack.model_dump())}'", err=True)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,42 @@ def test_the_hypernym_stack_ranks_one_candidate_set_by_both_sides_scores(demo_da
     assert [s.score for s in stacked] == [pytest.approx(stack(agent[i], scores[0][i])) for i in (0, 2, 3)]
     with pytest.raises(Exception, match="only with an adapter"):  # the untuned agent has no score for a node alone
         create("hypernym", "agent").score(names, candidates)
+
+
+def test_a_stacked_relations_hybrid_stacks_the_applicability_both_sides_scored(demo_data):
+    """The real relations hybrid (baseline of one neighbour, untuned agent) on two hidden demo
+    categories: a stack gives an attribute both sides scored the stack of their scores and
+    one only a side scored that side's; BASELINE_ONLY gives the baseline's scores exactly."""
+    from shelfgraph.eval.tasks import category_queries, hidden_categories, known_categories
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    nodes = [item for item in read_taxonomy(demo_data / "taxonomy") if isinstance(item, TaxonomyNode)]
+    hidden = hidden_categories(nodes, 2, 0)
+    hidden_ids = {n.id for n in hidden}
+    queries = category_queries(nodes, hidden)
+
+    def hybrid(stack: dict[str, float]):
+        step = create("relations", "hybrid", stack=stack, baseline={"neighbours": 1},
+                      agent={"max_candidates": 6, "rate_importance": False})
+        step.initialize(known_categories(nodes, hidden_ids), [n for n in nodes if n.id not in hidden_ids])
+        return step
+
+    coefficients = {"intercept": -0.5, "agent": 0.7, "baseline": 1.9}
+    stacked = hybrid(coefficients)
+    got = stacked.predict(queries)
+    agent, baseline = stacked.parts.agent.predict(queries), stacked.parts.baseline.predict(queries)
+    sides = {"both": 0, "agent": 0, "baseline": 0}
+    for row, a_row, b_row in zip(got, agent, baseline):
+        a_scores, b_scores = {s.attribute: s.applicable for s in a_row}, {s.attribute: s.applicable for s in b_row}
+        assert {s.attribute for s in row} == set(a_scores) | set(b_scores)
+        for score in row:
+            a, b = a_scores.get(score.attribute), b_scores.get(score.attribute)
+            sides["both" if a is not None and b is not None else "agent" if a is not None else "baseline"] += 1
+            expected = Stack(**coefficients)(a, b) if a is not None and b is not None else a if b is None else b
+            assert score.applicable == pytest.approx(expected)
+        assert [s.applicable for s in row] == sorted((s.applicable for s in row), reverse=True)
+    assert all(sides.values())  # each case met
+    only_baseline = hybrid(BASELINE_ONLY.model_dump()).predict(queries)
+    assert [[(s.attribute, s.applicable) for s in row] for row in only_baseline] == \
+        [[(s.attribute, s.applicable) for s in row] for row in baseline]

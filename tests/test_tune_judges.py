@@ -206,3 +206,32 @@ def test_hypernym_tuning_leaves_out_the_leaves_eval_hypernym_hides(demo_data):
         assert node == parent.id or by_id[node].name != parent.name
     per_leaf = {leaf: [e.answers[0] for e in examples if e.source.startswith(f"{leaf}|")] for leaf in leaves[:12]}
     assert all(answers[0] == " yes" and answers[1:] == [" no"] * agent.negatives for answers in per_leaf.values())
+
+
+def test_relations_hybrid_validation_is_neither_tested_nor_tuned_on(demo_data):
+    """`tune_hybrids.py relations` fits its stack on the categories `tune relations
+    --hide-sample 60` hid that `eval applicability --sample 20` (same seed) does not test on,
+    taken from both commands' own outputs. On the demo taxonomy the 20-draw is not the 60-draw's
+    first 20 (`random.sample` switches algorithm), so the test categories go out by id."""
+    import importlib.util
+    from pathlib import Path
+
+    from shelfgraph.cli.tune_command import known_category_keys
+    from shelfgraph.eval.tasks import evaluate_applicability
+    from shelfgraph.ingest import read_taxonomy
+    from shelfgraph.models import TaxonomyNode
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "tune_hybrids.py"
+    spec = importlib.util.spec_from_file_location("tune_hybrids", script)
+    tune_hybrids = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tune_hybrids)
+    taxonomy = demo_data / "taxonomy"
+    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    tested = [row["id"] for row in evaluate_applicability(nodes, sample=20, seed=3, method="baseline")[1]]
+    drawn = [row["id"] for row in evaluate_applicability(nodes, sample=60, seed=3, method="baseline")[1]]
+    hidden, validation = tune_hybrids.relations_split(nodes, hide_sample=60, hide_seed=3, test_sample=20)
+    tuned = known_category_keys(create("relations", "agent", examples=0), taxonomy, sample=60, seed=3)
+    ids = [n.id for n in validation]
+    assert hidden == set(drawn) and ids == [i for i in drawn if i not in tested]
+    assert drawn[:20] != tested and len(ids) >= 40  # not a prefix here
+    assert not set(ids) & set(tested) and not set(_keys(nodes, set(ids))) & set(tuned)
