@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -50,30 +51,35 @@ def _read(kind: str, path: Path, agent: Any, hidden: tuple[int, int]) -> list[An
 def known_category_keys(agent: Any, path: Path, sample: int, seed: int) -> list[str]:
     """Initialise the relations `agent` on the taxonomy at `path` as `eval applicability
     --sample SAMPLE --seed SEED` does (its hidden categories unknown and out of the taxonomy);
-    the keys of the known categories, the items to tune on."""
+    the keys of the known categories in a seeded order, the items to tune on."""
     from shelfgraph.eval.tasks import hidden_categories, known_categories
 
     nodes = _taxonomy_nodes(path)
     hidden = {n.id for n in hidden_categories(nodes, sample, seed)}
     known = known_categories(nodes, hidden)
     agent.initialize(known, [n for n in nodes if n.id not in hidden])
-    return sorted(known)
+    return _seeded_order(known, seed)
 
 
 def known_leaves(agent: Any, path: Path, sample: int, seed: int) -> list[str]:
     """Initialise the hypernym `agent` on the taxonomy at `path` as `eval hypernym --sample
     SAMPLE --seed SEED` does (its hidden leaves out of the taxonomy); the remaining leaves
-    with a parent, in a seeded order (ids group a taxonomy's branches: `--limit` then takes
-    leaves from all over it), the items to tune on."""
+    with a parent, in a seeded order, the items to tune on."""
     from shelfgraph.eval.tasks import leaves, sample_leaves
 
     nodes = _taxonomy_nodes(path)
     hidden = {n.id for n in sample_leaves(nodes, sample, seed)}
     known = [n for n in nodes if n.id not in hidden]
     agent.initialize(known)
-    ids = sorted(n.id for n in leaves(known))
-    random.Random(seed).shuffle(ids)
-    return ids
+    return _seeded_order([n.id for n in leaves(known)], seed)
+
+
+def _seeded_order(ids: Iterable[str], seed: int) -> list[str]:
+    """`ids` sorted, then shuffled by `seed`: ids and keys group a taxonomy's branches, so
+    `--limit` takes items from all over it (and one seed gives one order)."""
+    ordered = sorted(ids)
+    random.Random(seed).shuffle(ordered)
+    return ordered
 
 
 def _taxonomy_nodes(path: Path) -> list[Any]:
