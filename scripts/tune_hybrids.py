@@ -34,7 +34,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import typer
 
@@ -178,8 +178,8 @@ def _choose_weight(kind: str, prompt: str, fit: list, items: list, labels: list[
 def hypernym(taxonomy: Path = typer.Option(...), adapter: str = typer.Option(...), hide_sample: int = 400,
              test_sample: int = 200, seed: int = 0, limit: int = 100, k: int = 5) -> None:
     """The stack of the hypernym hybrid, fitted on leaves that are neither tuned nor tested on:
-    those `shelfgraph tune hypernym --hide-sample HIDE_SAMPLE --hide-seed SEED` hid after the
-    first TEST_SAMPLE (`eval hypernym --sample TEST_SAMPLE --seed SEED` draws those), the first
+    those `shelfgraph tune hypernym --hide-sample HIDE_SAMPLE --hide-seed SEED` hid that `eval
+    hypernym --sample TEST_SAMPLE --seed SEED` does not test on (`held_out_split`), the first
     LIMIT of them. Both parts know the taxonomy without any hidden leaf, as the tuned agent did.
     Every candidate of the hybrid (the agent's and the baseline's top K) is scored by both
     sides; the stack is kept if it puts the parent first at least as often as the baseline."""
@@ -188,9 +188,8 @@ def hypernym(taxonomy: Path = typer.Option(...), adapter: str = typer.Option(...
     from shelfgraph.models import TaxonomyNode
 
     nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
-    drawn = sample_leaves(nodes, hide_sample, seed)
-    validation = drawn[test_sample:][:limit]
-    hidden = {n.id for n in drawn}
+    hidden, validation = held_out_split(sample_leaves, nodes, hide_sample, seed, test_sample)
+    validation = validation[:limit]
     hybrid = create("hypernym", "hybrid", context=StepContext(), adapter=adapter)
     hybrid.initialize([n for n in nodes if n.id not in hidden])
     names = [n.name for n in validation]
@@ -217,34 +216,32 @@ def hypernym(taxonomy: Path = typer.Option(...), adapter: str = typer.Option(...
                                                                          zip(a_scores, b_scores)]), 4)})
 
 
-def relations_split(nodes: Sequence[Any], hide_sample: int, hide_seed: int,
-                    test_sample: int) -> tuple[set[str], list[Any]]:
-    """(hidden ids, validation nodes): the categories `shelfgraph tune relations --hide-sample
-    HIDE_SAMPLE --hide-seed HIDE_SEED` left out are hidden; those of them `eval applicability
-    --sample TEST_SAMPLE --seed HIDE_SEED` does not test on (the draw's first TEST_SAMPLE, taken
-    out by id all the same) are validation."""
-    from shelfgraph.eval.tasks import hidden_categories
-
-    drawn = hidden_categories(nodes, hide_sample, hide_seed)
-    tested = {n.id for n in hidden_categories(nodes, test_sample, hide_seed)}
-    hidden = {n.id for n in drawn}
-    return hidden, [n for n in drawn if n.id not in tested]
+def held_out_split(draw: Callable[[Sequence[Any], int, int], list[Any]], nodes: Sequence[Any], hide_sample: int,
+                   hide_seed: int, test_sample: int) -> tuple[set[str], list[Any]]:
+    """(hidden ids, validation nodes): the nodes `draw` (the eval's own: `hidden_categories`,
+    `sample_leaves`) hides for `shelfgraph tune --hide-sample HIDE_SAMPLE --hide-seed HIDE_SEED`
+    are hidden; those of them the eval's `--sample TEST_SAMPLE --seed HIDE_SEED` does not test on
+    are validation, taken out by id (a smaller `random.sample` draw is not always a prefix of a
+    larger one)."""
+    drawn = draw(nodes, hide_sample, hide_seed)
+    tested = {n.id for n in draw(nodes, test_sample, hide_seed)}
+    return {n.id for n in drawn}, [n for n in drawn if n.id not in tested]
 
 
 @app.command()
 def relations(taxonomy: Path = typer.Option(...), adapter: Optional[str] = None, prompt: Optional[str] = None,
               limit: int = 50, hide_sample: int = 400, hide_seed: int = 0, test_sample: int = 200) -> None:
     """The stack of the relations hybrid's applicability, fitted on the first LIMIT validation
-    categories (`relations_split`: neither tuned nor tested on) by F1 at 0.5, the decision the
+    categories (`held_out_split`: neither tuned nor tested on) by F1 at 0.5, the decision the
     eval reports; both parts know the taxonomy without any hidden category, as the tuned agent
     did. Each category's pairs are the attributes either side scored and its own (gold), as
     `eval applicability` counts them; a side that did not score an attribute has no score."""
-    from shelfgraph.eval.tasks import category_queries, known_categories
+    from shelfgraph.eval.tasks import category_queries, hidden_categories, known_categories
     from shelfgraph.ingest import read_taxonomy
     from shelfgraph.models import TaxonomyNode
 
     nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
-    hidden, validation = relations_split(nodes, hide_sample, hide_seed, test_sample)
+    hidden, validation = held_out_split(hidden_categories, nodes, hide_sample, hide_seed, test_sample)
     validation = validation[:limit]
     hybrid = create("relations", "hybrid", context=StepContext(), prompt=prompt, adapter=adapter)
     hybrid.initialize(known_categories(nodes, hidden), [n for n in nodes if n.id not in hidden])

@@ -217,7 +217,7 @@ def test_relations_hybrid_validation_is_neither_tested_nor_tuned_on(demo_data):
     from pathlib import Path
 
     from shelfgraph.cli.tune_command import known_category_keys
-    from shelfgraph.eval.tasks import evaluate_applicability
+    from shelfgraph.eval.tasks import evaluate_applicability, hidden_categories
     from shelfgraph.ingest import read_taxonomy
     from shelfgraph.models import TaxonomyNode
 
@@ -229,7 +229,8 @@ def test_relations_hybrid_validation_is_neither_tested_nor_tuned_on(demo_data):
     nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
     tested = [row["id"] for row in evaluate_applicability(nodes, sample=20, seed=3, method="baseline")[1]]
     drawn = [row["id"] for row in evaluate_applicability(nodes, sample=60, seed=3, method="baseline")[1]]
-    hidden, validation = tune_hybrids.relations_split(nodes, hide_sample=60, hide_seed=3, test_sample=20)
+    hidden, validation = tune_hybrids.held_out_split(hidden_categories, nodes, hide_sample=60, hide_seed=3,
+                                                      test_sample=20)
     tuned = known_category_keys(create("relations", "agent", examples=0), taxonomy, sample=60, seed=3)
     ids = [n.id for n in validation]
     assert hidden == set(drawn) and ids == [i for i in drawn if i not in tested]
