@@ -184,3 +184,25 @@ def test_a_tune_of_the_top_layers_adapts_only_those_and_its_peft_folder_says_so(
     assert derived.layers_to_transform == [count - 2, count - 1]
     with pytest.raises(ValueError, match=f"between 1 and the model's {count} decoder layers"):
         _tune(tmp_path / "bad", examples, base_model, packaged_gguf, SETTINGS.model_copy(update={"layers": count + 1}))
+
+
+def test_a_peft_folder_another_process_derived_first_is_kept(tmp_path, adapter, monkeypatch):
+    """Two processes deriving one shipped adapter's PEFT folder at once: the later one finds the
+    folder made, keeps it and removes its own copy (an injected race: the other writer finishes
+    between this one's check and its rename)."""
+    from shelfgraph.tuning import export
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(adapter, shipped, ignore=shutil.ignore_patterns("checkpoint.pt", "peft"))
+    home = tmp_path / "home"
+    derived = home / "adapters" / open_adapter(shipped).manifest.served_name() / "peft"
+    write = export.write_peft_from_gguf
+
+    def raced(opened, out):
+        write(opened, derived)  # the other process, done first
+        write(opened, out)
+
+    monkeypatch.setattr(export, "write_peft_from_gguf", raced)
+    assert export.peft_folder(open_adapter(shipped), home) == derived
+    assert (derived / "adapter_model.safetensors").is_file()
+    assert sorted(p.name for p in derived.parent.iterdir()) == ["peft"]  # no partial copy left

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -117,5 +118,10 @@ def peft_folder(adapter: Adapter, home: Path) -> Path:
     if not (derived / PEFT_WEIGHTS).is_file():
         partial = derived.with_name(f"{PEFT_FOLDER}.{os.getpid()}.partial")  # a reader never sees half a folder
         write_peft_from_gguf(adapter, partial)
-        partial.replace(derived)
+        try:
+            partial.replace(derived)
+        except OSError:  # another process derived it first: the same tensors, keep theirs
+            if not (derived / PEFT_WEIGHTS).is_file():
+                raise
+            shutil.rmtree(partial)
     return derived
