@@ -53,7 +53,8 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
 
     Each distinct text is encoded once per process: a bounded memo keyed by text, shared by
     every caller (a build's cleaning, synonym and relation steps embed many of the same
-    values). A text's vector is the one it gets encoded alone, whatever it came with."""
+    values). A text's vector is the one it gets encoded alone (to ~2e-7, see `_encode`),
+    whichever call first asked for it and whatever came with it."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     found = _MEMO.get_many(texts)
@@ -66,9 +67,10 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
 
 
 def _encode(texts: list[str], batch_size: int) -> np.ndarray:
-    """The model's vectors of `texts`, encoded in groups of equal token count: a padded batch
-    shifts a text's vector by ~1e-7 (docs/benchmarks.md, issue 20), an unpadded one does
-    not, so the memo holds the same vector whichever call first asked for a text."""
+    """The model's vectors of `texts`, encoded in groups of equal token count: no compute goes
+    to padding (~30% less CPU than padded batches on short values), and a text's vector is
+    nearly always exactly the one it gets alone, where padding moves it by up to ~2.5e-7
+    (an unpadded batch sometimes by ~2e-7 too: docs/benchmarks.md, issue 20)."""
     encoder = get_encoder()
     lengths = encoder.preprocess(texts)["attention_mask"].sum(dim=1).tolist()
     groups: dict[int, list[int]] = {}
@@ -102,8 +104,17 @@ class _Memo:
             while len(self.vectors) > self.size:
                 self.vectors.popitem(last=False)
 
+    def clear(self) -> None:
+        with self.lock:
+            self.vectors.clear()
+
 
 _MEMO = _Memo(MEMO_SIZE)
+
+
+def forget_embeddings() -> None:
+    """Empty the memo, so that a benchmark times work that embeds as a fresh process would."""
+    _MEMO.clear()
 
 
 def cosine_top_k(query_vecs: np.ndarray, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
