@@ -60,7 +60,8 @@ def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
     found = _MEMO.get_many(texts)
     missing = [t for t in dict.fromkeys(texts) if t not in found]
     if missing:
-        fresh = dict(zip(missing, _encode(missing, batch_size)))
+        # a row of its own each: a view would keep the whole call's array alive in the memo
+        fresh = {t: row.copy() for t, row in zip(missing, _encode(missing, batch_size))}
         _MEMO.put_many(fresh)
         found.update(fresh)
     return np.stack([found[t] for t in texts])
