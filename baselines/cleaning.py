@@ -60,7 +60,8 @@ def _has_digit(text: str) -> bool:
 
 
 class _Similarity:
-    """Character n-gram TF-IDF and MiniLM vectors of short strings, each computed once."""
+    """Character n-gram TF-IDF vectors of short strings, each computed once, and their MiniLM
+    vectors from `embed` (which encodes a text once per process, for every step)."""
 
     def __init__(self, texts: set[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer
@@ -68,11 +69,11 @@ class _Similarity:
         self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(sorted(texts) or ["x"])
         self.index: dict[str, int] = {}
         self.char_vectors: Any = None
-        self.vectors = np.zeros((0, 0), dtype=np.float32)
         self.add(texts)
 
     def add(self, texts: set[str]) -> None:
-        """Vectors for the texts not seen yet (the encoder is the slow part: never twice)."""
+        """N-gram vectors for the texts not seen yet; their MiniLM vectors are asked for here
+        in one call, as the encoder is fastest on many texts, so the look-ups below find them."""
         from scipy.sparse import vstack
 
         from shelfgraph.retrieval.embeddings import embed
@@ -82,22 +83,30 @@ class _Similarity:
             return
         start = len(self.index)
         self.index.update((t, start + i) for i, t in enumerate(new))
-        chars, vectors = self.chars.transform(new), embed(new)
+        chars = self.chars.transform(new)
         self.char_vectors = chars if self.char_vectors is None else vstack([self.char_vectors, chars]).tocsr()
-        self.vectors = vectors if not len(self.vectors) else np.vstack([self.vectors, vectors])
+        embed(new)
 
     def rows(self, texts: Sequence[str]) -> _Rows:
         """The vectors of `texts` (all seen), gathered into matrices once for many look-ups:
         picking rows out of the sparse matrix is what used to cost milliseconds a value."""
+        from shelfgraph.retrieval.embeddings import embed
+
         index = [self.index[t] for t in texts]
-        return _Rows({t: i for i, t in enumerate(texts)}, self.char_vectors[index], self.vectors[index])
+        return _Rows({t: i for i, t in enumerate(texts)}, self.char_vectors[index], embed(texts))
 
     def max_char(self, value: str, rows: _Rows) -> float:
-        similarities = (rows.chars @ self.char_vectors[self.index[value]].T).toarray().ravel()
-        return _max_but(value, rows, similarities)
+        """The value's n-gram row is read from the matrix's arrays into a dense vector: a
+        sparse-by-sparse product costs ~1 ms of scipy overhead per value, this a few µs."""
+        matrix, i = self.char_vectors, self.index[value]
+        start, end = matrix.indptr[i], matrix.indptr[i + 1]
+        dense = np.zeros(matrix.shape[1])
+        dense[matrix.indices[start:end]] = matrix.data[start:end]
+        return _max_but(value, rows, rows.chars @ dense)
 
-    def max_embed(self, value: str, rows: _Rows) -> float:
-        return _max_but(value, rows, rows.vectors @ self.vectors[self.index[value]])
+    @staticmethod
+    def max_embed(value: str, vector: np.ndarray, rows: _Rows) -> float:
+        return _max_but(value, rows, rows.vectors @ vector)
 
 
 class _Rows(NamedTuple):
@@ -151,16 +160,18 @@ def triple_features(triples: Sequence[Triple], known: Sequence[KnownValues], sim
 
 def _value_features(stats: KnownValues, type_name: str, attribute: str, value: str, sim: _Similarity) -> list[float]:
     """The features of a value against the values known for its type and attribute."""
+    from shelfgraph.retrieval.embeddings import embed
+
     near = stats.neighbours.get((type_name, attribute))
     if near is None:
         near = stats.neighbours[(type_name, attribute)] = _Neighbours(stats, type_name, attribute, sim)
-    counts = near.counts
+    counts, vector = near.counts, embed([value])[0]
     return [
         float(counts[value] > 0),
         math.log1p(counts[value]),
         sim.max_char(value, near.same),
-        sim.max_embed(value, near.same),
-        sim.max_embed(value, near.other),
+        sim.max_embed(value, vector, near.same),
+        sim.max_embed(value, vector, near.other),
         float(value in near.other_values),
         1.0 - abs(float(_has_digit(value)) - near.digit_share),
         math.log1p(len(value.split())),

