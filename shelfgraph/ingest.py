@@ -488,6 +488,12 @@ def read_taxonomy(path: str | Path) -> list[TaxonomyNode | RejectedRow]:
     return _forest(readers[fmt](path))
 
 
+def taxonomy_nodes(path: str | Path) -> list[TaxonomyNode]:
+    """The nodes of the taxonomy at `path`, its rejected rows aside: what an eval or a tune
+    reads (`ingest` reports the rejected rows)."""
+    return [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
+
+
 def _taxonomy_node(file: Path, line: int, raw: Any, **fields: Any) -> _Placed | RejectedRow:
     """A node from one row, or the row rejected alone when it has no id or no name."""
     if not all(isinstance(fields.get(k), str) and fields[k].strip() for k in ("id", "name")):

@@ -83,11 +83,10 @@ def _records(path: Path, limit: int | None = None) -> list:
 
 
 def _taxonomy(path: Path) -> list:
-    from shelfgraph.ingest import read_taxonomy
-    from shelfgraph.models import TaxonomyNode
+    from shelfgraph.ingest import taxonomy_nodes
 
     try:
-        return [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
+        return taxonomy_nodes(path)
     except ValueError as error:
         raise InputError(str(error)) from None
 

@@ -53,8 +53,9 @@ def known_category_keys(agent: Any, path: Path, sample: int, seed: int) -> list[
     --sample SAMPLE --seed SEED` does (its hidden categories unknown and out of the taxonomy);
     the keys of the known categories in a seeded order, the items to tune on."""
     from shelfgraph.eval.tasks import hidden_categories, known_categories
+    from shelfgraph.ingest import taxonomy_nodes
 
-    nodes = _taxonomy_nodes(path)
+    nodes = taxonomy_nodes(path)
     hidden = {n.id for n in hidden_categories(nodes, sample, seed)}
     known = known_categories(nodes, hidden)
     agent.initialize(known, [n for n in nodes if n.id not in hidden])
@@ -66,8 +67,9 @@ def known_leaves(agent: Any, path: Path, sample: int, seed: int) -> list[str]:
     SAMPLE --seed SEED` does (its hidden leaves out of the taxonomy); the remaining leaves
     with a parent, in a seeded order, the items to tune on."""
     from shelfgraph.eval.tasks import leaves, sample_leaves
+    from shelfgraph.ingest import taxonomy_nodes
 
-    nodes = _taxonomy_nodes(path)
+    nodes = taxonomy_nodes(path)
     hidden = {n.id for n in sample_leaves(nodes, sample, seed)}
     known = [n for n in nodes if n.id not in hidden]
     agent.initialize(known)
@@ -80,14 +82,6 @@ def _seeded_order(ids: Iterable[str], seed: int) -> list[str]:
     ordered = sorted(ids)
     random.Random(seed).shuffle(ordered)
     return ordered
-
-
-def _taxonomy_nodes(path: Path) -> list[Any]:
-    """The taxonomy nodes of the folder or file at `path` (its other rows aside)."""
-    from shelfgraph.ingest import read_taxonomy
-    from shelfgraph.models import TaxonomyNode
-
-    return [item for item in read_taxonomy(path) if isinstance(item, TaxonomyNode)]
 
 
 def _sha256(path: Path) -> str | None:
