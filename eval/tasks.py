@@ -12,12 +12,12 @@ from __future__ import annotations
 import random
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from shelfgraph.context import StepContext
 from shelfgraph.models import TYPE_ATTRIBUTE, Product, TaxonomyNode, normalise_label, path_names
 from shelfgraph.registry import create
-from shelfgraph.steps import Pair, RelationQuery
+from shelfgraph.steps import AttributeScore, Pair, RelationQuery
 
 from .datasets import Record, record_to_product
 from .metrics import accuracy, aupr, extraction_score, f1_at_threshold, prf
@@ -164,6 +164,16 @@ def category_queries(nodes: Sequence[TaxonomyNode], categories: Sequence[Taxonom
     return [RelationQuery(type_name=n.name, path=path_names(n, by_id)[:-1]) for n in categories]
 
 
+def applicability_pairs(gold: Iterable[str], *sides: Sequence[AttributeScore]) -> list[tuple[int, list[float | None]]]:
+    """The (category, attribute) pairs `eval applicability` counts for one category: its own
+    attributes and every one a side scored, each with its label and each side's score (None
+    where that side did not score it)."""
+    scored = [{a.attribute: a.applicable for a in side} for side in sides]
+    own = set(gold)
+    return [(int(attribute in own), [side.get(attribute) for side in scored])
+            for attribute in sorted(own.union(*scored))]
+
+
 def evaluate_applicability(
     nodes: Sequence[TaxonomyNode], sample: int = 200, seed: int = 0, threshold: float = 0.5,
     method: str = "baseline", context: StepContext | None = None, step_config: dict[str, Any] | None = None,
@@ -189,10 +199,9 @@ def evaluate_applicability(
         gold = set(node.attributes)
         chosen = {a.attribute for a in attribute_scores if a.applicable >= threshold}
         tp, fp, fn = tp + len(chosen & gold), fp + len(chosen - gold), fn + len(gold - chosen)
-        scored = {a.attribute: a.applicable for a in attribute_scores}
-        for attribute in sorted(gold | set(scored)):
-            labels.append(int(attribute in gold))
-            scores.append(scored.get(attribute))
+        for label, (score,) in applicability_pairs(gold, attribute_scores):
+            labels.append(label)
+            scores.append(score)
         rows.append({"id": node.id, "name": node.name, "gold": sorted(gold), "pred": sorted(chosen),
                      "scores": {a.attribute: round(a.applicable, 4) for a in attribute_scores}})
     metrics = {"n": len(hidden), **prf(tp, fp, fn), "aupr": aupr(labels, scores), "threshold": threshold,

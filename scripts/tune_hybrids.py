@@ -184,10 +184,9 @@ def hypernym(taxonomy: Path = typer.Option(...), adapter: str = typer.Option(...
     Every candidate of the hybrid (the agent's and the baseline's top K) is scored by both
     sides; the stack is kept if it puts the parent first at least as often as the baseline."""
     from shelfgraph.eval.tasks import sample_leaves
-    from shelfgraph.ingest import read_taxonomy
-    from shelfgraph.models import TaxonomyNode
+    from shelfgraph.ingest import taxonomy_nodes
 
-    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    nodes = taxonomy_nodes(taxonomy)
     hidden, validation = held_out_split(sample_leaves, nodes, hide_sample, seed, test_sample)
     validation = validation[:limit]
     hybrid = create("hypernym", "hybrid", context=StepContext(), adapter=adapter)
@@ -236,11 +235,10 @@ def relations(taxonomy: Path = typer.Option(...), adapter: Optional[str] = None,
     eval reports; both parts know the taxonomy without any hidden category, as the tuned agent
     did. Each category's pairs are the attributes either side scored and its own (gold), as
     `eval applicability` counts them; a side that did not score an attribute has no score."""
-    from shelfgraph.eval.tasks import category_queries, hidden_categories, known_categories
-    from shelfgraph.ingest import read_taxonomy
-    from shelfgraph.models import TaxonomyNode
+    from shelfgraph.eval.tasks import applicability_pairs, category_queries, hidden_categories, known_categories
+    from shelfgraph.ingest import taxonomy_nodes
 
-    nodes = [item for item in read_taxonomy(taxonomy) if isinstance(item, TaxonomyNode)]
+    nodes = taxonomy_nodes(taxonomy)
     hidden, validation = held_out_split(hidden_categories, nodes, hide_sample, hide_seed, test_sample)
     validation = validation[:limit]
     hybrid = create("relations", "hybrid", context=StepContext(), prompt=prompt, adapter=adapter)
@@ -250,11 +248,10 @@ def relations(taxonomy: Path = typer.Option(...), adapter: Optional[str] = None,
     a_scores: list[float | None] = []
     b_scores: list[float | None] = []
     for node, a_row, b_row in zip(validation, agent, baseline):
-        by_agent, by_baseline = {s.attribute: s.applicable for s in a_row}, {s.attribute: s.applicable for s in b_row}
-        for attribute in sorted(set(node.attributes) | set(by_agent) | set(by_baseline)):
-            labels.append(int(attribute in node.attributes))
-            a_scores.append(by_agent.get(attribute))
-            b_scores.append(by_baseline.get(attribute))
+        for label, (a, b) in applicability_pairs(node.attributes, a_row, b_row):
+            labels.append(label)
+            a_scores.append(a)
+            b_scores.append(b)
 
     def f1(labels: Sequence[int], scores: Sequence[float | None]) -> float:
         return f1_at_threshold(labels, scores, 0.5)["f1"]
