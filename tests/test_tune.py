@@ -206,3 +206,24 @@ def test_a_peft_folder_another_process_derived_first_is_kept(tmp_path, adapter, 
     assert export.peft_folder(open_adapter(shipped), home) == derived
     assert (derived / "adapter_model.safetensors").is_file()
     assert sorted(p.name for p in derived.parent.iterdir()) == ["peft"]  # no partial copy left
+
+
+def test_a_device_torch_cannot_use_is_refused_before_any_data_is_read(tmp_path):
+    """`--device auto` is the CPU on a torch without CUDA; asking for a GPU there fails at once,
+    naming the device, with no adapter folder started (reading data and the base model take minutes)."""
+    from typer.testing import CliRunner
+
+    from shelfgraph.cli import app
+    from shelfgraph.tuning.train import torch_device
+
+    import torch
+
+    result = CliRunner().invoke(app, ["tune", "type", "--train", str(DEMO / "labelled.jsonl"),
+                                      "--out", str(tmp_path / "out"), "--device", "nope"])
+    assert result.exit_code == 2 and "device 'nope'" in result.output
+    if not torch.cuda.is_available():
+        assert torch_device("auto") == "cpu"
+        result = CliRunner().invoke(app, ["tune", "type", "--train", str(DEMO / "labelled.jsonl"),
+                                          "--out", str(tmp_path / "out"), "--device", "cuda"])
+        assert result.exit_code == 2 and "device 'cuda': this torch sees no CUDA GPU" in " ".join(result.output.split())
+    assert not (tmp_path / "out").exists()

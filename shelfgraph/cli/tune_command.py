@@ -113,6 +113,8 @@ def tune_command(
     learning_rate: Annotated[float, typer.Option("--learning-rate", min=0.0)] = 2e-4,
     limit: Annotated[Optional[int], typer.Option(min=2, help="Only the first N training items.")] = None,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch CPU threads.")] = None,
+    device: Annotated[str, typer.Option(help="torch device: auto (a CUDA GPU where torch sees one, else the "
+                                        "CPU), cpu, cuda or cuda:N.")] = "auto",
     model: Annotated[Optional[str], typer.Option("--model", help="Base model .gguf (default: the packaged "
                                                  "Gemma 3 270M).")] = None,
     hide_sample: Annotated[int, typer.Option("--hide-sample", min=1, help="relations, hypernym: the categories "
@@ -130,8 +132,12 @@ def tune_command(
     from shelfgraph.tuning.manifest import DataRef
     from shelfgraph.tuning.run import tune_step
     from shelfgraph.tuning.split import valid_split
-    from shelfgraph.tuning.train import TuneSettings
+    from shelfgraph.tuning.train import TuneSettings, torch_device
 
+    try:
+        device = torch_device(device)  # before minutes of reading data and loading the base model
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--device") from None
     config = step_settings(step_set)
     agent = create(step, "agent", context=StepContext(), **config) if step in READERS else None
     items = _read(step, train, agent, (hide_sample, hide_seed))[:limit]
@@ -145,7 +151,8 @@ def tune_command(
     typer.echo(f"{len(examples)} training and {len(held_out)} validation examples", err=True)
     gguf = Path(model) if model else packaged_model_path(shelfgraph_home())
     settings = TuneSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, rank=rank,
-                            alpha=2 * rank, layers=layers, seed=seed, max_minutes=max_minutes, threads=threads)
+                            alpha=2 * rank, layers=layers, seed=seed, max_minutes=max_minutes, threads=threads,
+                            device=device)
     try:
         manifest = tune_step(step, agent.prompt.ref, examples, held_out, settings, out, gguf,
                              gguf.stem if model else PACKAGED_MODEL,

@@ -11,7 +11,7 @@ from .base import load_base
 from .example import TuneExample
 from .export import write_adapter
 from .manifest import DataRef, Manifest, model_sha256
-from .train import Trainer, TuneSettings, tune
+from .train import Trainer, TuneSettings, torch_device, tune
 
 
 def tune_step(kind: str, prompt_ref: str, train: Sequence[TuneExample], valid: Sequence[TuneExample],
@@ -22,6 +22,7 @@ def tune_step(kind: str, prompt_ref: str, train: Sequence[TuneExample], valid: S
     `out`. Tokens come from llama.cpp itself, so training sees the ids inference will see.
     `base`: the loaded base model, to reuse one across tunes (it is returned without LoRA)."""
     require("tune", "shelfgraph tune")
+    settings = settings.model_copy(update={"device": torch_device(settings.device)})
     base = base if base is not None else load_base(gguf)
     trainer = Trainer(base, settings, train, valid, LocalModel(gguf, base_name).tokenize, out)
     try:

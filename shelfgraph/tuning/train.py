@@ -47,10 +47,31 @@ class TuneSettings(BaseModel):
     max_minutes: float | None = None  # stop after the batch that passes it, keeping the best so far
     checkpoint_minutes: float = 5.0
     threads: int | None = None  # torch CPU threads; None: torch's default
+    device: str = "cpu"  # torch device ("cuda", "cuda:1"); `torch_device` resolves "auto"
 
     def resume_key(self) -> dict[str, Any]:
-        """What a checkpoint must share to be resumed: not how long or on how many threads."""
-        return self.model_dump(exclude={"epochs", "max_minutes", "checkpoint_minutes", "threads"})
+        """What a checkpoint must share to be resumed: not how long, on how many threads or on
+        which device (a tune stopped on a GPU resumes on a CPU)."""
+        return self.model_dump(exclude={"epochs", "max_minutes", "checkpoint_minutes", "threads", "device"})
+
+
+def torch_device(name: str) -> str:
+    """The device a tune runs on: `auto` is the first CUDA GPU torch sees, else the CPU. A
+    device torch cannot use here is refused by name before the base model loads (minutes)."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device {name!r}: {error}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: this torch sees no CUDA GPU (torch {torch.__version__}; "
+                         "a CPU-only build, or no driver); use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device {name!r}: tuning runs on cpu or cuda")
+    return str(device)
 
 
 @dataclass
@@ -121,14 +142,15 @@ def batch_loss(causal: Any, batch: Sequence[Encoded]) -> tuple[Any, int, int]:
         ids[row, :n] = torch.tensor(example.ids)
         mask[row, :n] = 1
         labels[row, :n] = torch.tensor(example.labels)
+    ids, mask, labels = ids.to(causal.device), mask.to(causal.device), labels.to(causal.device)
     hidden = causal.model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state[:, :-1]
     targets = labels[:, 1:]
     where = targets != IGNORE
     # per answer token (row-major, as hidden[where]): its options' token ids, or None (the whole vocabulary)
     options = [batch[row].choices.get(pos + 1) for row, pos in where.nonzero().tolist()]
-    free = torch.tensor([o is None for o in options], dtype=torch.bool)
+    free = torch.tensor([o is None for o in options], dtype=torch.bool, device=hidden.device)
     states, wanted = hidden[where], targets[where]
-    loss, right = torch.zeros(()), 0
+    loss, right = torch.zeros((), device=hidden.device), 0
     if free.any():
         logits = _cap(causal, causal.lm_head(states[free]))
         loss = loss + F.cross_entropy(logits, wanted[free], reduction="sum")
@@ -136,10 +158,11 @@ def batch_loss(causal: Any, batch: Sequence[Encoded]) -> tuple[Any, int, int]:
     if not free.all():
         chosen = [o for o in options if o is not None]
         width = max(len(o) for o in chosen)
-        ids_k = torch.tensor([o + [o[0]] * (width - len(o)) for o in chosen])  # padded, masked below
+        ids_k = torch.tensor([o + [o[0]] * (width - len(o)) for o in chosen], device=hidden.device)  # padded, masked below
         logits = _cap(causal, torch.einsum("nd,nkd->nk", states[~free], causal.lm_head.weight[ids_k]))
-        logits = logits.masked_fill(torch.tensor([[k >= len(o) for k in range(width)] for o in chosen]), float("-inf"))
-        index = torch.tensor([o.index(int(t)) for o, t in zip(chosen, wanted[~free])])
+        padding = torch.tensor([[k >= len(o) for k in range(width)] for o in chosen], device=hidden.device)
+        logits = logits.masked_fill(padding, float("-inf"))
+        index = torch.tensor([o.index(int(t)) for o, t in zip(chosen, wanted[~free])], device=hidden.device)
         loss = loss + F.cross_entropy(logits, index, reduction="sum")
         right += int((logits.argmax(-1) == index).sum())
     return loss, int(wanted.numel()), right
@@ -200,6 +223,7 @@ class Trainer:
             raise ValueError(f"tuning needs training and validation examples (got {len(train)} and {len(valid)})")
         if settings.threads:
             torch.set_num_threads(settings.threads)
+        base.to(settings.device)
         torch.manual_seed(settings.seed)
         config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0,
                             target_modules=settings.targets, bias="none",
@@ -240,12 +264,12 @@ class Trainer:
 
         if not self.path.is_file():
             return False
-        saved = torch.load(self.path, weights_only=True)
+        saved = torch.load(self.path, weights_only=True, map_location=self.settings.device)
         if saved.get("key") != self.key:
             return False
         self.restore(saved.pop("weights"))
         self.optimizer.load_state_dict(saved.pop("optimizer"))
-        torch.set_rng_state(saved.pop("rng"))
+        torch.set_rng_state(saved.pop("rng").cpu())
         saved.pop("key")
         self.state = saved
         return True
