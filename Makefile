@@ -28,7 +28,8 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/shelfgraph build data/demo/catalog.jsonl --taxonomy data/demo/taxonomy \
-		--labelled data/demo/labelled.jsonl --store $(DEMO_STORE) --method hybrid $(DEMO_ARGS)
+		--labelled data/demo/labelled.jsonl --config data/demo/build.toml --store $(DEMO_STORE) \
+		--method hybrid $(DEMO_ARGS)
 	$(BIN)/shelfgraph stats --store $(DEMO_STORE)
 	$(BIN)/shelfgraph show $(DEMO_PRODUCT) --store $(DEMO_STORE)
 	@echo "Next, try:"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from shelfgraph.tuning.manifest import bundled_steps
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("shelfgraph", "agents", "baselines", "eval", "hybrids", "prompts", "retrieval", "data",
            "pyproject.toml", "setup.py", "README.md", "LICENSE")
@@ -41,6 +43,9 @@ def test_the_wheel_has_one_top_level_package_with_the_parts_inside(wheel: Path):
         assert inside in names
     assert any(n.startswith("shelfgraph/prompts/imputation/") and n.endswith(".j2") for n in names)
     assert any(n.startswith("shelfgraph/web/templates/") for n in names)
+    for step in bundled_steps():  # each shipped adapter, with the terms it ships under
+        assert {f"shelfgraph/adapters/{step}/manifest.json", f"shelfgraph/adapters/{step}/adapter.gguf"} <= set(names)
+    assert "shelfgraph/adapters/LICENSE.md" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "agents = shelfgraph.agents:register_steps" in text
