@@ -628,13 +628,13 @@ class Ledger:
             f"COLLATE NOCASE IN ({','.join('?' * len(values))}))", [*predicates, *values]).fetchone()[0]
 
     def catalogue_types(self, ids: Sequence[str]) -> dict[str, str | None]:
-        """Product id -> its catalogue type, for the ids stored (in their stored order, 500 to a
-        query), from the table's columns: a pass over a batch's types parses no product."""
+        """Product id -> its catalogue type, for the ids stored (500 to a query), from the
+        table's columns: a pass over a batch's types parses no product."""
         found: dict[str, str | None] = {}
         for start in range(0, len(ids), 500):
             chunk = list(ids[start:start + 500])
             found.update(self.db.execute(f"SELECT id, product_type FROM products WHERE id IN "
-                                         f"({','.join('?' * len(chunk))}) ORDER BY rowid", chunk))
+                                         f"({','.join('?' * len(chunk))})", chunk))
         return found
 
     def catalogue_type_pages(self, page: int = 1000) -> Iterator[dict[str, str | None]]:
