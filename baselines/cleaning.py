@@ -60,36 +60,36 @@ def _has_digit(text: str) -> bool:
 
 
 class _Similarity:
-    """Character n-gram TF-IDF vectors of short strings, each computed once, and their MiniLM
-    vectors from `embed` (which encodes a text once per process, for every step)."""
+    """Character n-gram TF-IDF vectors of short strings and their MiniLM vectors from `embed`
+    (which encodes a text once per process, for every step). The training texts' n-gram rows
+    are kept; a batch's new values get theirs for that batch only (`prepare`): a matrix grown
+    by every batch was copied whole at each one, quadratic over a catalogue, and a value's row
+    is the same whichever batch computes it."""
 
     def __init__(self, texts: set[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(sorted(texts) or ["x"])
-        self.index: dict[str, int] = {}
-        self.char_vectors: Any = None
-        self.add(texts)
-
-    def add(self, texts: set[str]) -> None:
-        """N-gram vectors for the texts not seen yet; their MiniLM vectors are asked for here
-        in one call, as the encoder is fastest on many texts, so the look-ups below find them."""
-        from scipy.sparse import vstack
-
         from shelfgraph.retrieval.embeddings import embed
 
-        new = sorted(t for t in texts if t not in self.index)
-        if not new:
-            return
-        start = len(self.index)
-        self.index.update((t, start + i) for i, t in enumerate(new))
-        chars = self.chars.transform(new)
-        self.char_vectors = chars if self.char_vectors is None else vstack([self.char_vectors, chars]).tocsr()
+        known = sorted(texts)
+        self.chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(known or ["x"])
+        self.index = {t: i for i, t in enumerate(known)}
+        self.char_vectors = self.chars.transform(known)
+        self.extra: tuple[dict[str, int], Any] = ({}, None)  # the current batch's other values
+        embed(known)
+
+    def prepare(self, values: set[str]) -> None:
+        """N-gram rows for the values the training texts lack, kept until the next call; their
+        MiniLM vectors are asked for here in one call, as the encoder is fastest on many texts."""
+        from shelfgraph.retrieval.embeddings import embed
+
+        new = sorted(v for v in values if v not in self.index)
+        self.extra = ({v: i for i, v in enumerate(new)}, self.chars.transform(new) if new else None)
         embed(new)
 
     def rows(self, texts: Sequence[str]) -> _Rows:
-        """The vectors of `texts` (all seen), gathered into matrices once for many look-ups:
-        picking rows out of the sparse matrix is what used to cost milliseconds a value."""
+        """The vectors of `texts` (training texts), gathered into matrices once for many
+        look-ups: picking rows out of the sparse matrix is what used to cost milliseconds a value."""
         from shelfgraph.retrieval.embeddings import embed
 
         index = [self.index[t] for t in texts]
@@ -98,7 +98,10 @@ class _Similarity:
     def max_char(self, value: str, rows: _Rows) -> float:
         """The value's n-gram row is read from the matrix's arrays into a dense vector: a
         sparse-by-sparse product costs ~1 ms of scipy overhead per value, this a few µs."""
-        matrix, i = self.char_vectors, self.index[value]
+        matrix, i = self.char_vectors, self.index.get(value)
+        if i is None:
+            index, matrix = self.extra
+            i = index[value]
         start, end = matrix.indptr[i], matrix.indptr[i + 1]
         dense = np.zeros(matrix.shape[1])
         dense[matrix.indices[start:end]] = matrix.data[start:end]
@@ -139,15 +142,17 @@ def triple_features(triples: Sequence[Triple], known: Sequence[KnownValues], sim
     """One row of FEATURES per triple; `known[i]` is what triple i is compared with."""
     from rapidfuzz import fuzz
 
+    for stats in {id(stats): stats for stats in known}.values():
+        if len(stats.compared) >= 100_000:  # bounded: a long tail of values comes once each
+            stats.compared.clear()
+    keys = [(_type(triple.product), triple.attribute, normalise_label(triple.value)) for triple in triples]
+    sim.prepare({key[2] for key, stats in zip(keys, known) if key not in stats.compared})
     rows = []
-    for triple, stats in zip(triples, known):
-        value = normalise_label(triple.value)
+    for triple, stats, key in zip(triples, known, keys):
+        value = key[2]
         title = normalise_label(triple.product.title)
         description = normalise_label(triple.product.description)
-        key = (_type(triple.product), triple.attribute, value)
         if key not in stats.compared:
-            if len(stats.compared) >= 100_000:  # bounded: a long tail of values comes once each
-                stats.compared.clear()
             stats.compared[key] = _value_features(stats, *key, sim)
         rows.append([
             float(value in title),
@@ -214,7 +219,6 @@ class LogisticCleaner(CleaningStep):
             raise RuntimeError("the cleaning baseline is not trained: call initialize(train products) first")
         if not triples:
             return []
-        self.similarity.add({normalise_label(t.value) for t in triples})
         features = triple_features(triples, [self.known] * len(triples), self.similarity)
         return [float(p) for p in self.model.predict_proba(features)[:, 1]]
 

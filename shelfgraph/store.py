@@ -627,6 +627,24 @@ class Ledger:
             f"({','.join('?' * len(predicates))})) AND object IN (SELECT id FROM terms WHERE text "
             f"COLLATE NOCASE IN ({','.join('?' * len(values))}))", [*predicates, *values]).fetchone()[0]
 
+    def catalogue_types(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Product id -> its catalogue type, for the ids stored (500 to a query), from the
+        table's columns: a pass over a batch's types parses no product."""
+        found: dict[str, str | None] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start:start + 500])
+            found.update(self.db.execute(f"SELECT id, product_type FROM products WHERE id IN "
+                                         f"({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def catalogue_type_pages(self, page: int = 1000) -> Iterator[dict[str, str | None]]:
+        """Every product's id -> catalogue type, in the order stored, `page` products at a time."""
+        after = 0
+        while rows := self.db.execute("SELECT rowid, id, product_type FROM products WHERE rowid > ? "
+                                      "ORDER BY rowid LIMIT ?", (after, page)).fetchall():
+            yield {product_id: product_type for _, product_id, product_type in rows}
+            after = rows[-1][0]
+
     def products_by_id(self, ids: Iterable[str]) -> dict[str, Product]:
         """The products of these ids that exist, by id."""
         found: dict[str, Product] = {}
@@ -847,12 +865,14 @@ def _run_from_row(r: Sequence[Any]) -> Run:
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:
+    """Built without validation: the ledger's columns were validated as facts when stored, and
+    a build reads back every fact of its batch, more than once."""
     (subject, predicate, obj, confidence, status, step, method, model, prompt, field, start,
      end, run_id) = row
-    return Fact(
+    return Fact.model_construct(
         subject=subject, predicate=predicate, object=obj, confidence=confidence, status=status,
-        provenance=Provenance(step=step, method=method, model=model, prompt=prompt,
-                              source_field=field, start=start, end=end, run_id=run_id),
+        provenance=Provenance.model_construct(step=step, method=method, model=model, prompt=prompt,
+                                              source_field=field, start=start, end=end, run_id=run_id),
     )
 
 

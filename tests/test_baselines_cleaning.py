@@ -55,12 +55,11 @@ def test_value_features_match_each_known_value_compared_alone(products) -> None:
     known, sim = step.known, step.similarity
     triples = [Triple(product=p, attribute=a, value=v) for p in products[1:160:4] for a, vs in p.attributes.items()
                for v in vs] + [Triple(product=products[0], attribute="Brand", value="Pack of 12")]
-    sim.add({normalise_label(t.value) for t in triples})
     features = triple_features(triples, [known] * len(triples), sim)
 
     def best(value: str, others: set[str]) -> tuple[float, float]:
-        chars = [(sim.char_vectors[sim.index[o]] @ sim.char_vectors[sim.index[value]].T).toarray()[0, 0]
-                 for o in others - {value}]
+        alone = sim.chars.transform([value])  # the value's n-gram row computed on its own
+        chars = [(sim.char_vectors[sim.index[o]] @ alone.T).toarray()[0, 0] for o in others - {value}]
         vectors = [float(embed([o])[0] @ embed([value])[0]) for o in others - {value}]
         return max(chars, default=0.0), max(vectors, default=0.0)
 
@@ -74,3 +73,21 @@ def test_value_features_match_each_known_value_compared_alone(products) -> None:
                                     row[columns["embed_sim_other"]]], [char_same, embed_same, embed_other],
                                    atol=1e-6)
     assert features[:, columns["char_sim_known"]].max() > 0.5  # real comparisons, not all zero
+
+
+def test_scores_do_not_depend_on_the_batches_and_the_vectors_kept_do_not_grow(products) -> None:
+    """A value's comparison rows are made for the batch that needs them and dropped after:
+    scoring in two batches (the second repeating values of the first and bringing new ones)
+    gives the scores of one batch, and the n-gram rows kept stay those of the training texts."""
+    step = create("cleaning", "baseline")
+    step.initialize(products[::4])
+    kept = step.similarity.char_vectors.shape
+    triples = [Triple(product=p, attribute=a, value=v) for p in products[1:200:3] for a, vs in p.attributes.items()
+               for v in vs] + [Triple(product=products[1], attribute="Brand", value="Pack of 12")]
+    alone = create("cleaning", "baseline")
+    alone.initialize(products[::4])
+    half = len(triples) // 2
+    split = step.score(triples[:half] + triples[-1:]) + step.score(triples[half:])
+    np.testing.assert_allclose(split[:half] + split[half + 1:], alone.score(triples), atol=1e-6)
+    assert step.similarity.char_vectors.shape == kept
+    assert len(step.similarity.extra[0]) > 0  # the last batch had values the training texts lack

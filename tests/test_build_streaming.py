@@ -83,3 +83,38 @@ def test_products_are_read_a_page_at_a_time_in_the_order_stored(tmp_path):
         assert [p.id for p in ledger.products(page=2)] == everything
         assert [p.id for p in ledger.products(page=2, limit=5)] == everything[:5]
         assert [p.id for p in ledger.products(product_type="tea", page=2)] == ["p1", "p3", "p5"]
+
+
+def test_a_pass_over_the_batch_reads_the_graph_s_types_once_and_parses_no_product(tmp_path, monkeypatch):
+    """The spelling of the graph's types is a grouped read of every type fact: read once per
+    pass, not once per chunk (that was quadratic in the catalogue). The passes that need only
+    products' types read the catalogue type column, in the order stored, not the products."""
+    from shelfgraph.models import PRODUCT_TYPE, Fact, Provenance, product_subject
+    from shelfgraph.stages import STAGES
+    from shelfgraph.stages.inputs import BuildInputs
+
+    with Ledger(tmp_path / "graph.db") as ledger:
+        ledger.upsert_products([Product(id=f"p{i}", title=f"Product {i}", product_type="Tea" if i % 2 else "Coffee")
+                                for i in range(9)] + [Product(id="p9", title="Loose leaves")], "run")
+        ledger.add_facts([Fact(subject=product_subject(i), predicate=PRODUCT_TYPE, object=name,
+                               provenance=Provenance(step="taxonomy", method="baseline", run_id="run"))
+                          for i, name in (("p1", "green tea"), ("p9", "green teas"))])
+        ids = [f"p{i}" for i in range(10)]
+        inputs = BuildInputs(ledger, ids, [], 0, chunk_size=2, relation_products=3)
+        reads, parsed = [], []
+        type_phrases, products_by_id = Ledger.type_phrases, Ledger.products_by_id
+        monkeypatch.setattr(Ledger, "type_phrases", lambda self, step: reads.append(step) or type_phrases(self, step))
+        monkeypatch.setattr(Ledger, "products_by_id",
+                            lambda self, wanted: parsed.append(list(wanted)) or products_by_id(self, wanted))
+        assert inputs.batch_types() == {"coffee", "tea", "green tea"}
+        assert (len(reads), parsed) == (1, [])
+        units = dict(STAGES["relations"].units(inputs))
+        assert len(reads) == 2
+        assert {name: [p.id for p in unit.query.products] for name, unit in units.items()} == {
+            "coffee": ["p0", "p2", "p4"], "tea": ["p1", "p3", "p5"], "green tea": ["p1", "p9"]}
+        list(STAGES["imputation"].units(inputs))  # five chunks of two products
+        assert len(reads) == 3
+        products = ledger.products_by_id(ids)
+        assert inputs.types_of([products[i] for i in ids]) == inputs.types_of_ids(ledger.catalogue_types(ids)) == {
+            **{f"p{i}": ["tea" if i % 2 else "coffee"] for i in range(9)}, "p1": ["tea", "green tea"],
+            "p9": ["green tea"]}

@@ -39,8 +39,9 @@ class ImputationStage(Stage[ImputationUnit], interface=ImputationStep, provenanc
                       unit=ImputationUnit, per_product=True):
     def units(self, inputs: BuildInputs) -> Iterator[tuple[str, ImputationUnit | None]]:
         applicable: dict[str, list[str]] = {}  # per type: the relations stage ran before, it holds still
+        spelling = inputs.spelling()  # the type stage ran before: the graph's types hold still too
         for products in inputs.product_chunks():
-            types, facts = inputs.types_of(products), inputs.attribute_facts(products)
+            types, facts = inputs.types_of(products, spelling), inputs.attribute_facts(products)
             for product in products:
                 # What the catalogue states counts even when cleaning rejected it.
                 have = {a for a, fact in facts[product.id] if fact.provenance.step == "ingest"}

@@ -11,7 +11,7 @@ retracted; a type or value gone from the whole graph is retired.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..models import (APPLICABLE, ATTRIBUTE_PREFIX, BROADER, PRODUCT_TYPE, Fact, Product, TaxonomyNode,
@@ -47,17 +47,6 @@ class BuildInputs:
             found = self.ledger.products_by_id(ids)
             yield [found[i] for i in ids if i in found]
 
-    def store_chunks(self) -> Iterator[list[Product]]:
-        """Every product in the store, in the order stored, `chunk_size` at a time."""
-        chunk: list[Product] = []
-        for product in self.ledger.products(page=self.chunk_size):
-            chunk.append(product)
-            if len(chunk) == self.chunk_size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
     def known_types(self) -> set[str]:
         """Types that need no placement: the catalogue's and the taxonomy's."""
         names = {normalise_label(t) for t in self.ledger.catalogue_type_names()}
@@ -87,12 +76,20 @@ class BuildInputs:
         names = {spelling(t) for t in [*catalogue, *phrases]}
         return names - {""}  # "": no type
 
-    def types_of(self, products: Sequence[Product]) -> dict[str, list[str]]:
+    def types_of(self, products: Sequence[Product], spelling: TypeSpellings | None = None) -> dict[str, list[str]]:
         """Product id -> its types, each under its one spelling: the catalogue's type, then
-        those the type stage asserts (ingest's restate the catalogue). One query for the chunk."""
-        spelling = self.spelling()
-        names = {p.id: [spelling(p.product_type)] if p.product_type else [] for p in products}
-        subjects = [product_subject(p.id) for p in products]
+        those the type stage asserts (ingest's restate the catalogue). One query for the chunk.
+        A pass over many chunks passes `spelling`, read once for the pass: reading it is a
+        grouped read of every type fact, and per chunk that is quadratic in the catalogue."""
+        return self.types_of_ids({p.id: p.product_type for p in products}, spelling)
+
+    def types_of_ids(self, catalogue: Mapping[str, str | None],
+                     spelling: TypeSpellings | None = None) -> dict[str, list[str]]:
+        """`types_of` from product id -> catalogue type (`Ledger.catalogue_types`), for passes
+        that need no more of a product than that."""
+        spelling = self.spelling() if spelling is None else spelling
+        names = {i: [spelling(t)] if t else [] for i, t in catalogue.items()}
+        subjects = [product_subject(i) for i in catalogue]
         for fact in self.ledger.facts(subject=subjects, predicate=PRODUCT_TYPE, step=TAXONOMY) if subjects else ():
             names[product_id_of(fact.subject)].append(spelling(fact.object))
         return {i: list(dict.fromkeys(types)) for i, types in names.items()}
@@ -109,7 +106,11 @@ class BuildInputs:
         return found
 
     def batch_types(self) -> set[str]:
-        return {t for chunk in self.product_chunks() for types in self.types_of(chunk).values() for t in types}
+        spelling, found = self.spelling(), set()
+        for start in range(0, len(self.product_ids), self.chunk_size):
+            catalogue = self.ledger.catalogue_types(self.product_ids[start:start + self.chunk_size])
+            found.update(t for types in self.types_of_ids(catalogue, spelling).values() for t in types)
+        return found
 
     def applicable(self, type_name: str) -> list[str]:
         return sorted({f.object for f in self.ledger.facts(subject=type_subject(type_name), predicate=APPLICABLE)})

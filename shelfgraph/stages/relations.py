@@ -40,8 +40,9 @@ class RelationStage(Stage[RelationUnit], interface=RelationStep, provenance_step
         examples of the type, whose values make AutoKnow's frequency features meaningful.
         Only the ids are gathered over the store; a unit's products are read when it is made."""
         first: dict[str, list[str]] = defaultdict(list)
-        for products in inputs.store_chunks():
-            for product_id, types in inputs.types_of(products).items():
+        spelling = inputs.spelling()  # the type stage ran before: the graph's types hold still
+        for catalogue in inputs.ledger.catalogue_type_pages(inputs.chunk_size):
+            for product_id, types in inputs.types_of_ids(catalogue, spelling).items():
                 for type_name in types:
                     if len(first[type_name]) < inputs.relation_products:
                         first[type_name].append(product_id)
